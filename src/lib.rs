@@ -1,0 +1,4 @@
+//! depthlab: build, train and look inside deep networks whose depth is made trainable by skip
+//! connections and gates.
+
+pub mod tensor;

@@ -1,0 +1,10 @@
+//! Row-major matrices, the GEMM wrapper and fused elementwise kernels.
+
+mod gemm;
+pub mod kernels;
+mod mat;
+mod real;
+
+pub use gemm::{matmul, matmul_into, View};
+pub use mat::Mat;
+pub use real::Real;

@@ -1,0 +1,81 @@
+//! The float types the engine runs in.
+//!
+//! Training runs in f32; finite-difference gradient checks and analysis (Jacobians, mean-field
+//! integrals) run the *same* block code in f64, so a gradient check tests the code that trains.
+//! That is why every block is generic over `Real` rather than having a separate f64 path.
+
+use num_traits::{Float, FromPrimitive};
+use std::fmt::{Debug, Display};
+use std::iter::Sum;
+use std::ops::{AddAssign, DivAssign, MulAssign, SubAssign};
+
+use super::kernels;
+
+pub trait Real:
+    Float
+    + FromPrimitive
+    + Default
+    + Debug
+    + Display
+    + Send
+    + Sync
+    + 'static
+    + AddAssign
+    + SubAssign
+    + MulAssign
+    + DivAssign
+    + Sum
+{
+    /// The safetensors / numpy name of the type.
+    const DTYPE: &'static str;
+    /// `x <- tanh(x)` over a slice (f32: a vectorised kernel, bounded error; f64: libm).
+    fn tanh_slice(x: &mut [Self]);
+    /// `x <- 1 / (1 + exp(-x))` over a slice.
+    fn sigmoid_slice(x: &mut [Self]);
+    /// `x <- exp(x)` over a slice.
+    fn exp_slice(x: &mut [Self]);
+    fn c(v: f64) -> Self;
+    fn f64(self) -> f64;
+}
+
+impl Real for f32 {
+    const DTYPE: &'static str = "F32";
+    fn tanh_slice(x: &mut [f32]) {
+        kernels::tanh_f32(x)
+    }
+    fn sigmoid_slice(x: &mut [f32]) {
+        kernels::sigmoid_f32(x)
+    }
+    fn exp_slice(x: &mut [f32]) {
+        kernels::exp_f32(x)
+    }
+    #[inline(always)]
+    fn c(v: f64) -> f32 {
+        v as f32
+    }
+    #[inline(always)]
+    fn f64(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Real for f64 {
+    const DTYPE: &'static str = "F64";
+    fn tanh_slice(x: &mut [f64]) {
+        x.iter_mut().for_each(|v| *v = v.tanh());
+    }
+    fn sigmoid_slice(x: &mut [f64]) {
+        x.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp()));
+    }
+    fn exp_slice(x: &mut [f64]) {
+        x.iter_mut().for_each(|v| *v = v.exp());
+    }
+    #[inline(always)]
+    fn c(v: f64) -> f64 {
+        v
+    }
+    #[inline(always)]
+    fn f64(self) -> f64 {
+        self
+    }
+}

@@ -2,3 +2,5 @@
 //! connections and gates.
 
 pub mod tensor;
+pub mod data;
+pub mod nn;

@@ -1,6 +1,6 @@
 //! depthlab: build, train and look inside deep networks whose depth is made trainable by skip
 //! connections and gates.
 
-pub mod tensor;
 pub mod data;
 pub mod nn;
+pub mod tensor;

@@ -35,7 +35,9 @@ impl Targets {
     /// The targets of the examples `idx`, in that order.
     pub fn gather(&self, idx: &[usize]) -> Targets {
         match self {
-            Targets::Classes { labels, n_classes } => Targets::Classes { labels: idx.iter().map(|&i| labels[i]).collect(), n_classes: *n_classes },
+            Targets::Classes { labels, n_classes } => {
+                Targets::Classes { labels: idx.iter().map(|&i| labels[i]).collect(), n_classes: *n_classes }
+            }
             Targets::Values(m) => Targets::Values(m.gather_rows(idx)),
         }
     }

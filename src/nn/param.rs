@@ -15,7 +15,12 @@ pub struct Param<F> {
 
 impl<F: Real> Param<F> {
     pub fn new(value: Mat<F>, shape: Vec<usize>) -> Self {
-        assert_eq!(shape.iter().product::<usize>(), value.len(), "Param shape {shape:?} does not match {} values", value.len());
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            value.len(),
+            "Param shape {shape:?} does not match {} values",
+            value.len()
+        );
         let grad = Mat::zeros(value.rows, value.cols);
         Param { value, grad, shape }
     }

@@ -92,7 +92,13 @@ mod tests {
         let xs = grid();
         let mut y = xs.clone();
         tanh_f32(&mut y);
-        let worst = xs.iter().zip(&y).map(|(x, y)| ((x.tanh() - y).abs(), x)).fold((0.0f32, &0.0f32), |a, b| if b.0 > a.0 { b } else { a });
+        let worst = xs.iter().zip(&y).map(|(x, y)| ((x.tanh() - y).abs(), x)).fold((0.0f32, &0.0f32), |a, b| {
+            if b.0 > a.0 {
+                b
+            } else {
+                a
+            }
+        });
         assert!(worst.0 < 4e-7, "tanh error {} at x = {}", worst.0, worst.1);
     }
 

@@ -16,7 +16,13 @@ impl<F: Real> Mat<F> {
     }
 
     pub fn from_vec(rows: usize, cols: usize, data: Vec<F>) -> Self {
-        assert_eq!(data.len(), rows * cols, "Mat::from_vec: {rows}x{cols} needs {} values, got {}", rows * cols, data.len());
+        assert_eq!(
+            data.len(),
+            rows * cols,
+            "Mat::from_vec: {rows}x{cols} needs {} values, got {}",
+            rows * cols,
+            data.len()
+        );
         Mat { rows, cols, data }
     }
 

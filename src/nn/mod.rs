@@ -1,6 +1,27 @@
 //! Blocks: each with a hand-written forward that keeps what its backward needs, and a backward
 //! that returns the input gradient and accumulates parameter gradients.
 
+mod activation;
+pub mod gradcheck;
+pub mod loss;
+mod model;
+mod block;
+mod dense;
+mod highway;
+mod init;
+mod linear;
 mod param;
+mod residual;
+mod weighted;
 
+pub use activation::{Act, Activation};
+pub use block::{join, Block, Ctx, Switches};
+pub use dense::{DenseMode, DenseStack};
+pub use highway::Highway;
+pub use init::{random_orthogonal, Init};
+pub use linear::{Linear, LinearAct};
 pub use param::{Param, ParamList};
+pub use residual::Residual;
+pub use weighted::WeightedSkip;
+pub use loss::LossKind;
+pub use model::{Arch, AuxConfig, Carry, Model, ModelConfig, StepOut, Target};

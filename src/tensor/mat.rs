@@ -133,3 +133,9 @@ impl<F: Real> Mat<F> {
         Mat { rows: self.rows, cols: self.cols, data: self.data.iter().map(|v| G::c(v.f64())).collect() }
     }
 }
+
+impl<F> Default for Mat<F> {
+    fn default() -> Self {
+        Mat { rows: 0, cols: 0, data: Vec::new() }
+    }
+}

@@ -1,0 +1,163 @@
+//! y = x W^T + b, and the fused y = phi(x W^T + b) that plain layers are made of.
+
+use rand::Rng;
+
+use super::{join, Activation, Block, Ctx, Init, Param, ParamList, Switches};
+use crate::tensor::{matmul_into, Mat, Real, View};
+
+/// An affine map `in -> out`: `weight` is `out x in`, `bias` is `[out]`.
+pub struct Linear<F> {
+    pub weight: Param<F>,
+    pub bias: Param<F>,
+    x: Mat<F>,
+}
+
+impl<F: Real> Linear<F> {
+    pub fn new(fan_in: usize, out: usize, init: &Init, rng: &mut impl Rng) -> Self {
+        Linear {
+            weight: Param::matrix(init.weight(out, fan_in, rng)),
+            bias: Param::vector(init.bias(out, rng)),
+            x: Mat::zeros(0, 0),
+        }
+    }
+
+    /// `y = x W^T + b` into `y` (resized).
+    pub fn affine(&self, x: &Mat<F>, y: &mut Mat<F>) {
+        y.reshape_for(x.rows, self.weight.value.rows);
+        for r in 0..y.rows {
+            y.row_mut(r).copy_from_slice(&self.bias.value.data);
+        }
+        matmul_into(y, 0, View::of(x), View::of(&self.weight.value).t(), true);
+    }
+
+    /// Given dL/dz at input x: accumulate dW += dz^T x and db += colsum(dz), and, when asked,
+    /// dx += dz W (accumulated, so several maps of one input can share a dx).
+    pub fn backward_affine(&mut self, x: &Mat<F>, dz: &Mat<F>, dx: Option<&mut Mat<F>>) {
+        matmul_into(&mut self.weight.grad, 0, View::of(dz).t(), View::of(x), true);
+        dz.col_sums_into(&mut self.bias.grad.data);
+        if let Some(dx) = dx {
+            matmul_into(dx, 0, View::of(dz), View::of(&self.weight.value), true);
+        }
+    }
+
+    pub fn push_params<'a>(&'a mut self, prefix: &str, out: &mut ParamList<'a, F>) {
+        out.push((join(prefix, "weight"), &mut self.weight));
+        out.push((join(prefix, "bias"), &mut self.bias));
+    }
+}
+
+impl<F: Real> Block<F> for Linear<F> {
+    fn kind(&self) -> &'static str {
+        "linear"
+    }
+    fn in_dim(&self) -> usize {
+        self.weight.value.cols
+    }
+    fn out_dim(&self) -> usize {
+        self.weight.value.rows
+    }
+    fn forward(&mut self, x: &Mat<F>, ctx: &Ctx) -> Mat<F> {
+        let mut y = Mat::zeros(0, 0);
+        self.affine(x, &mut y);
+        if ctx.train {
+            self.x.clone_from(x);
+        }
+        y
+    }
+    fn backward(&mut self, dy: &Mat<F>) -> Mat<F> {
+        let x = std::mem::take(&mut self.x);
+        let mut dx = Mat::zeros(dy.rows, self.in_dim());
+        self.backward_affine(&x, dy, Some(&mut dx));
+        self.x = x;
+        dx
+    }
+    fn params<'a>(&'a mut self, prefix: &str, out: &mut ParamList<'a, F>) {
+        self.push_params(prefix, out);
+    }
+}
+
+/// One plain layer, y = phi(x W^T + b), bias add and phi fused in one pass.
+/// Its parameters are `linear.weight` / `linear.bias`.
+pub struct LinearAct<F> {
+    pub linear: Linear<F>,
+    pub phi: Activation,
+    pub switches: Switches,
+    /// Whether this layer is a member of a depth stack (it then has a lesion switch).
+    removable: bool,
+    z: Mat<F>,
+    y: Mat<F>,
+}
+
+impl<F: Real> LinearAct<F> {
+    pub fn new(fan_in: usize, out: usize, phi: Activation, init: &Init, rng: &mut impl Rng) -> Self {
+        LinearAct {
+            linear: Linear::new(fan_in, out, init, rng),
+            phi,
+            switches: Switches::default(),
+            removable: fan_in == out,
+            z: Mat::zeros(0, 0),
+            y: Mat::zeros(0, 0),
+        }
+    }
+
+    /// phi(x W^T + b), keeping x, y (and z when phi needs it).
+    pub fn forward_keep(&mut self, x: &Mat<F>) -> &Mat<F> {
+        self.linear.affine(x, &mut self.y);
+        if self.phi.needs_input() {
+            self.z.clone_from(&self.y);
+        }
+        self.phi.apply(&mut self.y.data);
+        self.linear.x.clone_from(x);
+        &self.y
+    }
+
+    pub fn output(&self) -> &Mat<F> {
+        &self.y
+    }
+
+    /// Given dL/dy: accumulate parameter gradients and, when asked, dx += dL/dx.
+    pub fn backward_keep(&mut self, dy: &Mat<F>, dx: Option<&mut Mat<F>>) {
+        let mut dz = dy.clone();
+        let z = self.phi.needs_input().then_some(&self.z.data[..]);
+        self.phi.grad_in_place(z, &self.y.data, &mut dz.data);
+        let x = std::mem::take(&mut self.linear.x);
+        self.linear.backward_affine(&x, &dz, dx);
+        self.linear.x = x;
+    }
+}
+
+impl<F: Real> Block<F> for LinearAct<F> {
+    fn kind(&self) -> &'static str {
+        "plain"
+    }
+    fn in_dim(&self) -> usize {
+        self.linear.in_dim()
+    }
+    fn out_dim(&self) -> usize {
+        self.linear.out_dim()
+    }
+    fn forward(&mut self, x: &Mat<F>, _ctx: &Ctx) -> Mat<F> {
+        if self.switches.lesioned {
+            assert!(self.removable, "a plain layer {} -> {} cannot be lesioned (widths differ)", self.in_dim(), self.out_dim());
+            return x.clone();
+        }
+        self.forward_keep(x).clone()
+    }
+    fn backward(&mut self, dy: &Mat<F>) -> Mat<F> {
+        if self.switches.lesioned {
+            return dy.clone();
+        }
+        if !self.switches.pass_branch_grad {
+            return Mat::zeros(dy.rows, self.in_dim());
+        }
+        let mut dx = Mat::zeros(dy.rows, self.in_dim());
+        self.backward_keep(dy, Some(&mut dx));
+        dx
+    }
+    fn params<'a>(&'a mut self, prefix: &str, out: &mut ParamList<'a, F>) {
+        self.linear.push_params(&join(prefix, "linear"), out);
+    }
+    fn switches(&mut self) -> Option<&mut Switches> {
+        self.removable.then_some(&mut self.switches)
+    }
+}

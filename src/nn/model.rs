@@ -1,0 +1,324 @@
+//! A feed-forward depth model: a stem, a depth stack, a head, optional auxiliary heads.
+//!
+//!   x -> stem: phi(W x + b) -> layers.0 .. layers.{depth-1} -> head: W h + b -> loss
+//!                                   \-> aux.j: W h + b -> weight_j * loss   (deep supervision)
+//!
+//! `depth` counts the stack's layers, not the stem or the head. Block outputs are named
+//! `stem`, `layers.{i}` and `head`; a dense stack is one block whose layers are `layers.{i}`
+//! too. Gradient taps record dL/d(output) under `act.<name>`.
+
+use rand::{rngs::StdRng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use super::loss::{mse, softmax_cross_entropy, LossKind, LossOut};
+use super::{join, Activation, Block, Ctx, DenseMode, DenseStack, Highway, Init, Linear, LinearAct, ParamList, Residual, WeightedSkip};
+use crate::tensor::{Mat, Real};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    /// h <- phi(W h + b)
+    Plain,
+    /// h <- h + F(h)
+    Residual,
+    /// h <- T(h) H(h) + C(h) h
+    Highway,
+    /// DenseNet-style concatenation with a growth rate
+    Dense,
+    /// a plain chain whose every layer is wired to the head
+    DenseToOutput,
+    /// h <- a h + phi(W h + b), `a` learned
+    WeightedSkip,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Carry {
+    /// C = 1 - T
+    #[default]
+    Coupled,
+    /// C = sigmoid(W_C h + b_C)
+    Independent,
+}
+
+/// An auxiliary head on the output of `layers.{layer}`, its loss added with `weight`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuxConfig {
+    pub layer: usize,
+    pub weight: f64,
+}
+
+fn d_tanh() -> Activation {
+    Activation::Tanh
+}
+fn d_gate_bias() -> f64 {
+    -2.0
+}
+fn d_two() -> usize {
+    2
+}
+fn d_growth() -> usize {
+    12
+}
+
+/// The `[model]` section of a config.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub arch: Arch,
+    /// Layers in the depth stack.
+    pub depth: usize,
+    /// Units per layer (the stem's output and every stack layer).
+    pub width: usize,
+    #[serde(default = "d_tanh")]
+    pub activation: Activation,
+    #[serde(default)]
+    pub init: Init,
+    /// Highway: the transform gate's initial bias.
+    #[serde(default = "d_gate_bias")]
+    pub gate_bias: f64,
+    /// Highway: coupled (C = 1 - T) or independent carry gate.
+    #[serde(default)]
+    pub carry: Carry,
+    /// Highway, independent carry: the carry gate's initial bias (default: -gate_bias).
+    #[serde(default)]
+    pub carry_bias: Option<f64>,
+    /// Residual: layers in each branch (1 or 2).
+    #[serde(default = "d_two")]
+    pub residual_layers: usize,
+    /// Residual: pre-activation ordering (phi before each linear map).
+    #[serde(default)]
+    pub preact: bool,
+    /// Dense: features added per layer.
+    #[serde(default = "d_growth")]
+    pub growth: usize,
+    /// Weighted skip: one `a` per unit instead of one scalar.
+    #[serde(default)]
+    pub per_unit_alpha: bool,
+    #[serde(default)]
+    pub aux: Vec<AuxConfig>,
+}
+
+impl ModelConfig {
+    /// Errors name the key and what is allowed.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.depth == 0 {
+            return Err("model.depth must be at least 1".into());
+        }
+        if self.width == 0 {
+            return Err("model.width must be at least 1".into());
+        }
+        if !(self.residual_layers == 1 || self.residual_layers == 2) {
+            return Err(format!("model.residual_layers must be 1 or 2, got {}", self.residual_layers));
+        }
+        if self.arch == Arch::Dense && self.growth == 0 {
+            return Err("model.growth must be at least 1".into());
+        }
+        for (j, a) in self.aux.iter().enumerate() {
+            if matches!(self.arch, Arch::Dense | Arch::DenseToOutput) {
+                return Err(format!("model.aux[{j}]: auxiliary heads attach to the layers of plain, residual, highway and weighted_skip stacks, not {:?}", self.arch));
+            }
+            if a.layer >= self.depth {
+                return Err(format!("model.aux[{j}].layer = {} is out of range: the stack has layers 0..{}", a.layer, self.depth - 1));
+            }
+            if !a.weight.is_finite() || a.weight < 0.0 {
+                return Err(format!("model.aux[{j}].weight must be a finite number >= 0, got {}", a.weight));
+            }
+        }
+        if let Init::Gaussian { sigma_w2, sigma_b2 } | Init::Orthogonal { gain: sigma_w2, sigma_b2 } = self.init {
+            if !(sigma_w2.is_finite() && sigma_w2 >= 0.0 && sigma_b2.is_finite() && sigma_b2 >= 0.0) {
+                return Err("model.init: sigma_w2 (or gain) and sigma_b2 must be finite and >= 0".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The targets of a batch, in the model's float type.
+pub enum Target<'a, F> {
+    Classes(&'a [u32]),
+    Values(&'a Mat<F>),
+}
+
+/// What one forward + backward pass measured.
+#[derive(Clone, Debug, Default)]
+pub struct StepOut {
+    /// The optimised loss: main loss + sum of weighted auxiliary losses.
+    pub loss: f64,
+    /// The head's loss alone.
+    pub main_loss: f64,
+    /// Each auxiliary head's (unweighted) loss.
+    pub aux_losses: Vec<f64>,
+    pub correct: usize,
+}
+
+struct AuxHead<F> {
+    layer: usize,
+    weight: f64,
+    head: Linear<F>,
+    logits: Mat<F>,
+}
+
+pub struct Model<F> {
+    pub config: ModelConfig,
+    pub loss_kind: LossKind,
+    /// `stem`, `layers.{i}` (or one `layers` block for dense stacks), `head`, in order.
+    pub blocks: Vec<(String, Box<dyn Block<F>>)>,
+    aux: Vec<AuxHead<F>>,
+    tap: bool,
+    taps: Vec<(String, Mat<F>)>,
+}
+
+impl<F: Real> Model<F> {
+    /// Build with weights drawn from `seed`. `in_dim` and `out_dim` come from the data.
+    pub fn build(config: &ModelConfig, in_dim: usize, out_dim: usize, loss_kind: LossKind, seed: u64) -> Result<Self, String> {
+        config.validate()?;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let (w, phi, init) = (config.width, config.activation, &config.init);
+        let mut blocks: Vec<(String, Box<dyn Block<F>>)> = vec![("stem".into(), Box::new(LinearAct::new(in_dim, w, phi, init, &mut rng)))];
+        let dense = |mode| -> Box<dyn Block<F>> { Box::new(DenseStack::new(w, w, config.depth, mode, phi, init, &mut StdRng::seed_from_u64(seed ^ 0x5eed))) };
+        match config.arch {
+            Arch::Dense => blocks.push(("layers".into(), dense(DenseMode::Concat { growth: config.growth }))),
+            Arch::DenseToOutput => blocks.push(("layers".into(), dense(DenseMode::ToOutput))),
+            arch => {
+                for i in 0..config.depth {
+                    let b: Box<dyn Block<F>> = match arch {
+                        Arch::Plain => Box::new(LinearAct::new(w, w, phi, init, &mut rng)),
+                        Arch::Residual => Box::new(Residual::new(w, config.residual_layers, phi, config.preact, init, &mut rng)),
+                        Arch::Highway => {
+                            let carry = (config.carry == Carry::Independent).then(|| config.carry_bias.unwrap_or(-config.gate_bias));
+                            Box::new(Highway::new(w, phi, init, config.gate_bias, carry, &mut rng))
+                        }
+                        Arch::WeightedSkip => Box::new(WeightedSkip::new(w, config.per_unit_alpha, phi, init, &mut rng)),
+                        Arch::Dense | Arch::DenseToOutput => unreachable!(),
+                    };
+                    blocks.push((format!("layers.{i}"), b));
+                }
+            }
+        }
+        let top = blocks.last().unwrap().1.out_dim();
+        // Heads use Glorot: their scale is not what a depth experiment varies.
+        blocks.push(("head".into(), Box::new(Linear::new(top, out_dim, &Init::Glorot, &mut rng))));
+        let aux = config
+            .aux
+            .iter()
+            .map(|a| AuxHead { layer: a.layer, weight: a.weight, head: Linear::new(w, out_dim, &Init::Glorot, &mut rng), logits: Mat::default() })
+            .collect();
+        Ok(Model { config: config.clone(), loss_kind, blocks, aux, tap: false, taps: Vec::new() })
+    }
+
+    pub fn out_dim(&self) -> usize {
+        self.blocks.last().unwrap().1.out_dim()
+    }
+
+    /// The model's output for a batch (the head's logits or predictions).
+    pub fn forward(&mut self, x: &Mat<F>, ctx: &Ctx) -> Mat<F> {
+        let mut h = x.clone();
+        let n = self.blocks.len();
+        for i in 0..n {
+            h = self.blocks[i].1.forward(&h, ctx);
+            if (1..n - 1).contains(&i) {
+                for a in self.aux.iter_mut().filter(|a| a.layer + 1 == i) {
+                    a.logits = a.head.forward(&h, ctx);
+                }
+            }
+        }
+        h
+    }
+
+    fn loss_of(&self, out: &Mat<F>, target: &Target<F>) -> LossOut<F> {
+        match (self.loss_kind, target) {
+            (LossKind::CrossEntropy, Target::Classes(labels)) => softmax_cross_entropy(out, labels),
+            (LossKind::Mse, Target::Values(v)) => mse(out, v),
+            (k, _) => panic!("loss {k:?} does not fit these targets"),
+        }
+    }
+
+    /// Forward, loss and backward on one batch: parameter gradients are *accumulated*.
+    pub fn forward_backward(&mut self, x: &Mat<F>, target: &Target<F>) -> StepOut {
+        let out = self.forward(x, &Ctx::TRAIN);
+        let main = self.loss_of(&out, target);
+        let mut step = StepOut { loss: main.loss, main_loss: main.loss, aux_losses: Vec::new(), correct: main.correct };
+        let mut aux_grads = Vec::with_capacity(self.aux.len());
+        for a in &self.aux {
+            let l = self.loss_of(&a.logits, target);
+            step.loss += a.weight * l.loss;
+            step.aux_losses.push(l.loss);
+            let mut g = l.grad;
+            g.scale(F::c(a.weight));
+            aux_grads.push(g);
+        }
+        self.backward(&main.grad, &aux_grads);
+        step
+    }
+
+    /// Backward from dL/d(output) and, per auxiliary head, dL/d(its logits).
+    pub fn backward(&mut self, dout: &Mat<F>, aux_grads: &[Mat<F>]) {
+        self.taps.clear();
+        let n = self.blocks.len();
+        let mut d = dout.clone();
+        for i in (0..n).rev() {
+            if (1..n - 1).contains(&i) {
+                for (a, g) in self.aux.iter_mut().zip(aux_grads).filter(|(a, _)| a.layer + 1 == i) {
+                    let dh = a.head.backward(g);
+                    d.add_assign(&dh);
+                }
+            }
+            let (name, block) = &mut self.blocks[i];
+            if self.tap {
+                self.taps.push((join("act", name), d.clone()));
+                block.inner_taps(&join("act", name), &mut self.taps);
+            }
+            d = block.backward(&d);
+        }
+        self.taps.reverse();
+    }
+
+    /// Record dL/d(output) of every block (and every layer inside dense stacks) in backward.
+    pub fn set_taps(&mut self, on: bool) {
+        self.tap = on;
+        self.blocks.iter_mut().for_each(|(_, b)| b.set_inner_taps(on));
+    }
+
+    /// The gradients recorded by the last backward, named `act.stem`, `act.layers.{i}`, `act.head`.
+    pub fn taps(&self) -> &[(String, Mat<F>)] {
+        &self.taps
+    }
+
+    /// Every parameter, named as a PyTorch state dict, in a fixed order.
+    pub fn params(&mut self) -> ParamList<'_, F> {
+        let mut out = Vec::new();
+        for (name, b) in self.blocks.iter_mut() {
+            b.params(name, &mut out);
+        }
+        for (j, a) in self.aux.iter_mut().enumerate() {
+            a.head.push_params(&format!("aux.{j}"), &mut out);
+        }
+        out
+    }
+
+    pub fn zero_grad(&mut self) {
+        self.params().into_iter().for_each(|(_, p)| p.zero_grad());
+    }
+
+    pub fn num_params(&mut self) -> usize {
+        self.params().iter().map(|(_, p)| p.len()).sum()
+    }
+
+    /// Run the forward pass checking each block's output; the name of the first block whose
+    /// output holds a NaN or Inf (or "input" when the batch itself does).
+    pub fn first_non_finite(&mut self, x: &Mat<F>) -> Option<String> {
+        if !x.all_finite() {
+            return Some("input".into());
+        }
+        let mut h = x.clone();
+        for (name, b) in self.blocks.iter_mut() {
+            h = b.forward(&h, &Ctx::EVAL);
+            if !h.all_finite() {
+                return Some(format!("{name} ({})", b.kind()));
+            }
+        }
+        None
+    }
+}

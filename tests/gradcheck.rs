@@ -1,0 +1,170 @@
+//! Finite-difference gradient checks of every block, every loss and whole models, in f64.
+
+use depthlab::nn::gradcheck::{check_block, random_input};
+use depthlab::nn::{
+    Act, Activation, Arch, AuxConfig, Block, Carry, DenseMode, DenseStack, Highway, Init, Linear, LinearAct, LossKind,
+    Model, ModelConfig, Residual, Target, WeightedSkip,
+};
+use depthlab::nn::loss::softmax_cross_entropy;
+use depthlab::nn::Ctx;
+use depthlab::tensor::Mat;
+use rand::{rngs::StdRng, SeedableRng};
+
+const TOL: f64 = 1e-6;
+const ALL: [Activation; 6] =
+    [Activation::Tanh, Activation::Relu, Activation::Sigmoid, Activation::Identity, Activation::LeakyRelu, Activation::Gelu];
+
+fn rng() -> StdRng {
+    StdRng::seed_from_u64(7)
+}
+
+fn init() -> Init {
+    Init::Gaussian { sigma_w2: 1.5, sigma_b2: 0.1 }
+}
+
+fn check(block: &mut dyn Block<f64>, what: &str) {
+    let x = random_input(3, block.in_dim(), 1.0, 11);
+    let report = check_block(block, &x, 40, 3);
+    let (name, err) = report.worst();
+    assert!(err < TOL, "{what}: {name} relative error {err:.2e}; all {:?}", report.tensors);
+}
+
+#[test]
+fn linear_and_activations() {
+    check(&mut Linear::new(5, 4, &init(), &mut rng()), "linear");
+    for phi in ALL {
+        check(&mut Act::<f64>::new(phi, 6), phi.name());
+        check(&mut LinearAct::new(5, 4, phi, &init(), &mut rng()), &format!("linear+{}", phi.name()));
+    }
+}
+
+#[test]
+fn highway_coupled_and_independent() {
+    for phi in ALL {
+        check(&mut Highway::new(5, phi, &init(), -1.0, None, &mut rng()), &format!("highway coupled {}", phi.name()));
+        check(&mut Highway::new(5, phi, &init(), -1.0, Some(0.5), &mut rng()), &format!("highway independent {}", phi.name()));
+    }
+    // Lesioned (T forced shut) with an independent carry still has the carry gate's gradient.
+    let mut h = Highway::new(5, Activation::Tanh, &init(), -1.0, Some(0.5), &mut rng());
+    h.switches.lesioned = true;
+    check(&mut h, "highway lesioned, independent carry");
+}
+
+#[test]
+fn residual_orderings() {
+    for phi in ALL {
+        for layers in [1, 2] {
+            for preact in [false, true] {
+                check(&mut Residual::new(5, layers, phi, preact, &init(), &mut rng()), &format!("residual {layers} layers preact={preact} {}", phi.name()));
+            }
+        }
+    }
+}
+
+#[test]
+fn weighted_skip_scalar_and_vector() {
+    for per_unit in [false, true] {
+        for phi in [Activation::Tanh, Activation::Relu, Activation::Gelu] {
+            check(&mut WeightedSkip::new(5, per_unit, phi, &init(), &mut rng()), &format!("weighted skip per_unit={per_unit}"));
+        }
+    }
+}
+
+#[test]
+fn dense_stacks() {
+    for phi in [Activation::Tanh, Activation::Relu, Activation::Gelu] {
+        check(&mut DenseStack::new(4, 4, 4, DenseMode::Concat { growth: 3 }, phi, &init(), &mut rng()), "dense concat");
+        check(&mut DenseStack::new(4, 5, 4, DenseMode::ToOutput, phi, &init(), &mut rng()), "dense to output");
+    }
+}
+
+fn model_config(arch: Arch) -> ModelConfig {
+    toml::from_str(&format!("arch = \"{}\"\ndepth = 4\nwidth = 5", serde_json::to_value(arch).unwrap().as_str().unwrap()))
+        .unwrap()
+}
+
+/// The whole model's loss (cross-entropy or MSE, auxiliary heads included) against central
+/// differences, for every parameter element.
+fn check_model(cfg: &ModelConfig, loss: LossKind) {
+    let mut m = Model::<f64>::build(cfg, 6, 3, loss, 5).unwrap();
+    let x = random_input(4, 6, 1.0, 2);
+    let labels = [0u32, 2, 1, 2];
+    let values = random_input(4, 3, 1.0, 9);
+    let target = match loss {
+        LossKind::CrossEntropy => Target::Classes(&labels),
+        LossKind::Mse => Target::Values(&values),
+    };
+    m.zero_grad();
+    m.forward_backward(&x, &target);
+    let analytic: Vec<(String, Vec<f64>)> = m.params().into_iter().map(|(n, p)| (n, p.grad.data.clone())).collect();
+    let h = 1e-6;
+    for (pi, (name, grad)) in analytic.iter().enumerate() {
+        let (mut a, mut num) = (Vec::new(), Vec::new());
+        for i in (0..grad.len()).step_by(1 + grad.len() / 25) {
+            let mut l = [0.0; 2];
+            for (s, sign) in [1.0, -1.0].iter().enumerate() {
+                m.params()[pi].1.value.data[i] += sign * h;
+                l[s] = m.forward_backward(&x, &target).loss;
+                m.params()[pi].1.value.data[i] -= sign * h;
+            }
+            a.push(grad[i]);
+            num.push((l[0] - l[1]) / (2.0 * h));
+        }
+        let diff: f64 = a.iter().zip(&num).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
+        let scale = a.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-12);
+        assert!(diff / scale < TOL, "{:?} {loss:?}: {name} relative error {:.2e}", cfg.arch, diff / scale);
+    }
+}
+
+#[test]
+fn whole_models_with_losses_and_aux_heads() {
+    for arch in [Arch::Plain, Arch::Residual, Arch::Highway, Arch::Dense, Arch::DenseToOutput, Arch::WeightedSkip] {
+        let mut cfg = model_config(arch);
+        cfg.init = init();
+        if !matches!(arch, Arch::Dense | Arch::DenseToOutput) {
+            cfg.aux = vec![AuxConfig { layer: 1, weight: 0.3 }, AuxConfig { layer: 2, weight: 0.7 }];
+        }
+        if arch == Arch::Highway {
+            cfg.carry = Carry::Independent;
+        }
+        check_model(&cfg, LossKind::CrossEntropy);
+        check_model(&cfg, LossKind::Mse);
+    }
+}
+
+#[test]
+fn taps_are_the_gradients_of_block_outputs() {
+    let mut cfg = model_config(Arch::Highway);
+    cfg.depth = 3;
+    let mut m = Model::<f64>::build(&cfg, 6, 3, LossKind::CrossEntropy, 1).unwrap();
+    m.set_taps(true);
+    let x = random_input(2, 6, 1.0, 3);
+    let labels = [1u32, 2];
+    m.forward_backward(&x, &Target::Classes(&labels));
+    let names: Vec<&str> = m.taps().iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["act.stem", "act.layers.0", "act.layers.1", "act.layers.2", "act.head"]);
+    let tap = m.taps()[1].1.clone();
+    // The loss as a function of the output of layers.0: run the blocks after it by hand.
+    let mut h0 = x.clone();
+    for b in 0..2 {
+        h0 = m.blocks[b].1.forward(&h0, &Ctx::EVAL);
+    }
+    let mut loss_from = |h: &Mat<f64>| {
+        let mut h = h.clone();
+        for b in 2..m.blocks.len() {
+            h = m.blocks[b].1.forward(&h, &Ctx::EVAL);
+        }
+        softmax_cross_entropy(&h, &labels).loss
+    };
+    for i in 0..h0.len() {
+        let (mut p, mut q) = (h0.clone(), h0.clone());
+        p.data[i] += 1e-6;
+        q.data[i] -= 1e-6;
+        let fd = (loss_from(&p) - loss_from(&q)) / 2e-6;
+        assert!((fd - tap.data[i]).abs() < 1e-8, "act.layers.0[{i}]: tap {} vs fd {fd}", tap.data[i]);
+    }
+    // With taps off, nothing is recorded.
+    m.set_taps(false);
+    m.forward_backward(&x, &Target::Classes(&labels));
+    assert!(m.taps().is_empty());
+}

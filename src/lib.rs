@@ -1,6 +1,10 @@
 //! depthlab: build, train and look inside deep networks whose depth is made trainable by skip
 //! connections and gates.
 
+pub mod bench;
+pub mod config;
 pub mod data;
 pub mod nn;
+pub mod optim;
 pub mod tensor;
+pub mod train;

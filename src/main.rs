@@ -1,1 +1,118 @@
-fn main() {}
+//! The `depthlab` command.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use clap::{Parser, Subcommand};
+
+use depthlab::config::Config;
+use depthlab::train::{self, RunOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "depthlab",
+    version,
+    about = "Build, train and look inside deep networks whose depth is made trainable by skip connections and gates"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model described by a TOML config; writes a run folder.
+    Train {
+        /// The config file (not needed with --resume, which reads the run's own).
+        config: Option<PathBuf>,
+        /// Override a config value, e.g. --set train.epochs=3 --set model.arch=plain
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// The run folder (default: runs/<config name>, numbered if taken).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Continue the run in this folder from its last checkpoint.
+        #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "sets", "out"])]
+        resume: Option<PathBuf>,
+        /// Folder holding data files (MNIST); default $DEPTHLAB_DATA, ./data, ../shared/data.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Print nothing but errors.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Stop after N steps with a checkpoint, as if interrupted (for testing --resume).
+        #[arg(long, hide = true)]
+        stop_after: Option<usize>,
+    },
+    /// Time one training step of a reference workload (see BENCHMARKS.md).
+    Bench {
+        /// w1: 50-layer highway MLP, 784 -> 64, batch 128, tanh, cross-entropy, SGD momentum.
+        #[arg(value_parser = ["w1"])]
+        workload: String,
+        /// Timed steps (after warm-up).
+        #[arg(long, default_value_t = 200)]
+        steps: usize,
+        #[arg(long, default_value_t = 20)]
+        warmup: usize,
+    },
+}
+
+fn default_out(config: &Path) -> PathBuf {
+    let stem = config.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
+    let base = Path::new("runs").join(stem);
+    if !base.exists() {
+        return base;
+    }
+    (2..).map(|i| Path::new("runs").join(format!("{stem}-{i}"))).find(|p| !p.exists()).unwrap()
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train { config, sets, out, resume, data_dir, quiet, stop_after } => {
+            let opts = RunOptions { data_dir, stop_after, quiet };
+            let (summary, dir) = if let Some(dir) = resume {
+                (train::resume(&dir, &opts)?, dir)
+            } else {
+                let Some(path) = config else {
+                    bail!("give a config file (depthlab train CONFIG.toml) or --resume RUN_DIR")
+                };
+                let cfg = Config::load(&path, &sets)?;
+                let dir = out.unwrap_or_else(|| default_out(&path));
+                (train::train(&cfg, &dir, &opts)?, dir)
+            };
+            if !quiet {
+                let acc = |a: Option<f64>| a.map(|a| format!(", accuracy {a:.4}")).unwrap_or_default();
+                println!(
+                    "{}: {} after {} steps; train loss {:.4}{}; test loss {}{}",
+                    dir.display(),
+                    summary.status,
+                    summary.steps,
+                    summary.final_train_loss,
+                    acc(summary.final_train_accuracy),
+                    summary.test_loss.map(|l| format!("{l:.4}")).unwrap_or("-".into()),
+                    acc(summary.test_accuracy)
+                );
+            }
+            Ok(())
+        }
+        Command::Bench { workload, steps, warmup } => {
+            let r = depthlab::bench::run(&workload, steps, warmup).map_err(anyhow::Error::msg)?;
+            println!("{}", serde_json::to_string(&r)?);
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

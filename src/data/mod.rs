@@ -3,6 +3,13 @@
 
 use crate::tensor::Mat;
 
+mod error;
+pub mod idx;
+pub mod mnist1d;
+pub mod synthetic;
+
+pub use error::DataError;
+
 /// What a model is trained to predict for each example.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Targets {

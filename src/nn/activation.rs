@@ -212,7 +212,12 @@ mod tests {
     #[test]
     fn erf_is_accurate() {
         // Reference values of erf (Abramowitz & Stegun, table 7.1).
-        for (x, want) in [(0.5, 0.520_499_877_813_046_5), (1.0, 0.842_700_792_949_714_9), (2.0, 0.995_322_265_018_952_7), (3.5, 0.999_999_256_901_627_7)] {
+        for (x, want) in [
+            (0.5, 0.520_499_877_813_046_5),
+            (1.0, 0.842_700_792_949_714_9),
+            (2.0, 0.995_322_265_018_952_7),
+            (3.5, 0.999_999_256_901_627_7),
+        ] {
             assert!((erf(x) - want).abs() < 1e-13, "erf({x}) = {}, want {want}", erf(x));
             assert!((erf(-x) + want).abs() < 1e-13);
         }
@@ -220,7 +225,14 @@ mod tests {
 
     #[test]
     fn derivatives_match_finite_differences() {
-        for phi in [Activation::Tanh, Activation::Relu, Activation::Sigmoid, Activation::Identity, Activation::LeakyRelu, Activation::Gelu] {
+        for phi in [
+            Activation::Tanh,
+            Activation::Relu,
+            Activation::Sigmoid,
+            Activation::Identity,
+            Activation::LeakyRelu,
+            Activation::Gelu,
+        ] {
             for z in [-2.3, -0.7, 0.4, 1.9] {
                 let h = 1e-6;
                 let fd = (phi.f(z + h) - phi.f(z - h)) / (2.0 * h);

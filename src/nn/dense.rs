@@ -34,7 +34,15 @@ pub struct DenseStack<F> {
 }
 
 impl<F: Real> DenseStack<F> {
-    pub fn new(in_dim: usize, width: usize, depth: usize, mode: DenseMode, phi: Activation, init: &Init, rng: &mut impl Rng) -> Self {
+    pub fn new(
+        in_dim: usize,
+        width: usize,
+        depth: usize,
+        mode: DenseMode,
+        phi: Activation,
+        init: &Init,
+        rng: &mut impl Rng,
+    ) -> Self {
         let (mut concat, mut chain) = (Vec::new(), Vec::new());
         match mode {
             DenseMode::Concat { growth } => {
@@ -48,7 +56,17 @@ impl<F: Real> DenseStack<F> {
                 }
             }
         }
-        DenseStack { mode, in_dim, concat, chain, phi, feat: Mat::default(), pre: Vec::new(), tap: false, taps: Vec::new() }
+        DenseStack {
+            mode,
+            in_dim,
+            concat,
+            chain,
+            phi,
+            feat: Mat::default(),
+            pre: Vec::new(),
+            tap: false,
+            taps: Vec::new(),
+        }
     }
 
     pub fn depth(&self) -> usize {
@@ -137,9 +155,19 @@ impl<F: Real> Block<F> for DenseStack<F> {
                     }
                     let y = self.feat.cols_slice(start, growth);
                     let mut dz = d_out;
-                    self.phi.grad_in_place(self.phi.needs_input().then_some(&self.pre[l].data[..]), &y.data, &mut dz.data);
+                    self.phi.grad_in_place(
+                        self.phi.needs_input().then_some(&self.pre[l].data[..]),
+                        &y.data,
+                        &mut dz.data,
+                    );
                     let lin = &mut self.concat[l];
-                    matmul_into(&mut lin.weight.grad, 0, View::of(&dz).t(), View::left_cols(&self.feat, 0, start), true);
+                    matmul_into(
+                        &mut lin.weight.grad,
+                        0,
+                        View::of(&dz).t(),
+                        View::left_cols(&self.feat, 0, start),
+                        true,
+                    );
                     dz.col_sums_into(&mut lin.bias.grad.data);
                     matmul_into(&mut dfeat, 0, View::of(&dz), View::of(&lin.weight.value), true);
                 }

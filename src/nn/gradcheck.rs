@@ -23,7 +23,11 @@ impl GradReport {
     /// Panics with every tensor's error when any exceeds `tol`.
     pub fn assert_below(&self, tol: f64) {
         let (name, err) = self.worst();
-        assert!(err < tol, "gradient check failed: {name} has relative error {err:.3e} (tol {tol:.0e}); all: {:?}", self.tensors);
+        assert!(
+            err < tol,
+            "gradient check failed: {name} has relative error {err:.3e} (tol {tol:.0e}); all: {:?}",
+            self.tensors
+        );
     }
 }
 
@@ -59,7 +63,11 @@ pub fn check_block(block: &mut dyn Block<f64>, x: &Mat<f64>, max_per_tensor: usi
     let mut report = GradReport { tensors: Vec::new() };
     for (t, (name, grad)) in analytic.iter().enumerate() {
         let n = grad.len();
-        let idx: Vec<usize> = if n <= max_per_tensor { (0..n).collect() } else { (0..max_per_tensor).map(|_| rng.random_range(0..n)).collect() };
+        let idx: Vec<usize> = if n <= max_per_tensor {
+            (0..n).collect()
+        } else {
+            (0..max_per_tensor).map(|_| rng.random_range(0..n)).collect()
+        };
         let mut a = Vec::new();
         let mut num = Vec::new();
         for &i in &idx {

@@ -24,7 +24,14 @@ pub struct Highway<F> {
 impl<F: Real> Highway<F> {
     /// A width-`dim` highway layer; the transform gate's bias is set to `gate_bias` (negative:
     /// the layer starts out carrying its input), an independent carry gate's to `carry_bias`.
-    pub fn new(dim: usize, phi: Activation, init: &Init, gate_bias: f64, carry_bias: Option<f64>, rng: &mut impl Rng) -> Self {
+    pub fn new(
+        dim: usize,
+        phi: Activation,
+        init: &Init,
+        gate_bias: f64,
+        carry_bias: Option<f64>,
+        rng: &mut impl Rng,
+    ) -> Self {
         let transform = Linear::new(dim, dim, init, rng);
         let mut gate = Linear::new(dim, dim, init, rng);
         gate.bias.value.fill(F::c(gate_bias));

@@ -138,7 +138,12 @@ impl<F: Real> Block<F> for LinearAct<F> {
     }
     fn forward(&mut self, x: &Mat<F>, _ctx: &Ctx) -> Mat<F> {
         if self.switches.lesioned {
-            assert!(self.removable, "a plain layer {} -> {} cannot be lesioned (widths differ)", self.in_dim(), self.out_dim());
+            assert!(
+                self.removable,
+                "a plain layer {} -> {} cannot be lesioned (widths differ)",
+                self.in_dim(),
+                self.out_dim()
+            );
             return x.clone();
         }
         self.forward_keep(x).clone()

@@ -41,7 +41,7 @@ pub fn softmax_cross_entropy<F: Real>(logits: &Mat<F>, labels: &[u32]) -> LossOu
         }
         correct += (argmax == label) as usize;
         let target_logit = row[label];
-        row.iter_mut().for_each(|v| *v = *v - max);
+        row.iter_mut().for_each(|v| *v -= max);
         F::exp_slice(row);
         let sum: F = row.iter().copied().sum();
         total += sum.f64().ln() - (target_logit - max).f64();

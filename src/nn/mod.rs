@@ -2,14 +2,14 @@
 //! that returns the input gradient and accumulates parameter gradients.
 
 mod activation;
-pub mod gradcheck;
-pub mod loss;
-mod model;
 mod block;
 mod dense;
+pub mod gradcheck;
 mod highway;
 mod init;
 mod linear;
+pub mod loss;
+mod model;
 mod param;
 mod residual;
 mod weighted;
@@ -20,8 +20,8 @@ pub use dense::{DenseMode, DenseStack};
 pub use highway::Highway;
 pub use init::{random_orthogonal, Init};
 pub use linear::{Linear, LinearAct};
+pub use loss::LossKind;
+pub use model::{Arch, AuxConfig, Carry, Model, ModelConfig, StepOut, Target};
 pub use param::{Param, ParamList};
 pub use residual::Residual;
 pub use weighted::WeightedSkip;
-pub use loss::LossKind;
-pub use model::{Arch, AuxConfig, Carry, Model, ModelConfig, StepOut, Target};

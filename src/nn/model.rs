@@ -11,7 +11,10 @@ use rand::{rngs::StdRng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::loss::{mse, softmax_cross_entropy, LossKind, LossOut};
-use super::{join, Activation, Block, Ctx, DenseMode, DenseStack, Highway, Init, Linear, LinearAct, ParamList, Residual, WeightedSkip};
+use super::{
+    join, Activation, Block, Ctx, DenseMode, DenseStack, Highway, Init, Linear, LinearAct, ParamList, Residual,
+    WeightedSkip,
+};
 use crate::tensor::{Mat, Real};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,7 +123,11 @@ impl ModelConfig {
                 return Err(format!("model.aux[{j}]: auxiliary heads attach to the layers of plain, residual, highway and weighted_skip stacks, not {:?}", self.arch));
             }
             if a.layer >= self.depth {
-                return Err(format!("model.aux[{j}].layer = {} is out of range: the stack has layers 0..{}", a.layer, self.depth - 1));
+                return Err(format!(
+                    "model.aux[{j}].layer = {} is out of range: the stack has layers 0..{}",
+                    a.layer,
+                    self.depth - 1
+                ));
             }
             if !a.weight.is_finite() || a.weight < 0.0 {
                 return Err(format!("model.aux[{j}].weight must be a finite number >= 0, got {}", a.weight));
@@ -172,12 +179,21 @@ pub struct Model<F> {
 
 impl<F: Real> Model<F> {
     /// Build with weights drawn from `seed`. `in_dim` and `out_dim` come from the data.
-    pub fn build(config: &ModelConfig, in_dim: usize, out_dim: usize, loss_kind: LossKind, seed: u64) -> Result<Self, String> {
+    pub fn build(
+        config: &ModelConfig,
+        in_dim: usize,
+        out_dim: usize,
+        loss_kind: LossKind,
+        seed: u64,
+    ) -> Result<Self, String> {
         config.validate()?;
         let mut rng = StdRng::seed_from_u64(seed);
         let (w, phi, init) = (config.width, config.activation, &config.init);
-        let mut blocks: Vec<(String, Box<dyn Block<F>>)> = vec![("stem".into(), Box::new(LinearAct::new(in_dim, w, phi, init, &mut rng)))];
-        let dense = |mode| -> Box<dyn Block<F>> { Box::new(DenseStack::new(w, w, config.depth, mode, phi, init, &mut StdRng::seed_from_u64(seed ^ 0x5eed))) };
+        let mut blocks: Vec<(String, Box<dyn Block<F>>)> =
+            vec![("stem".into(), Box::new(LinearAct::new(in_dim, w, phi, init, &mut rng)))];
+        let dense = |mode| -> Box<dyn Block<F>> {
+            Box::new(DenseStack::new(w, w, config.depth, mode, phi, init, &mut StdRng::seed_from_u64(seed ^ 0x5eed)))
+        };
         match config.arch {
             Arch::Dense => blocks.push(("layers".into(), dense(DenseMode::Concat { growth: config.growth }))),
             Arch::DenseToOutput => blocks.push(("layers".into(), dense(DenseMode::ToOutput))),
@@ -185,12 +201,17 @@ impl<F: Real> Model<F> {
                 for i in 0..config.depth {
                     let b: Box<dyn Block<F>> = match arch {
                         Arch::Plain => Box::new(LinearAct::new(w, w, phi, init, &mut rng)),
-                        Arch::Residual => Box::new(Residual::new(w, config.residual_layers, phi, config.preact, init, &mut rng)),
+                        Arch::Residual => {
+                            Box::new(Residual::new(w, config.residual_layers, phi, config.preact, init, &mut rng))
+                        }
                         Arch::Highway => {
-                            let carry = (config.carry == Carry::Independent).then(|| config.carry_bias.unwrap_or(-config.gate_bias));
+                            let carry = (config.carry == Carry::Independent)
+                                .then(|| config.carry_bias.unwrap_or(-config.gate_bias));
                             Box::new(Highway::new(w, phi, init, config.gate_bias, carry, &mut rng))
                         }
-                        Arch::WeightedSkip => Box::new(WeightedSkip::new(w, config.per_unit_alpha, phi, init, &mut rng)),
+                        Arch::WeightedSkip => {
+                            Box::new(WeightedSkip::new(w, config.per_unit_alpha, phi, init, &mut rng))
+                        }
                         Arch::Dense | Arch::DenseToOutput => unreachable!(),
                     };
                     blocks.push((format!("layers.{i}"), b));
@@ -203,7 +224,12 @@ impl<F: Real> Model<F> {
         let aux = config
             .aux
             .iter()
-            .map(|a| AuxHead { layer: a.layer, weight: a.weight, head: Linear::new(w, out_dim, &Init::Glorot, &mut rng), logits: Mat::default() })
+            .map(|a| AuxHead {
+                layer: a.layer,
+                weight: a.weight,
+                head: Linear::new(w, out_dim, &Init::Glorot, &mut rng),
+                logits: Mat::default(),
+            })
             .collect();
         Ok(Model { config: config.clone(), loss_kind, blocks, aux, tap: false, taps: Vec::new() })
     }
@@ -320,5 +346,14 @@ impl<F: Real> Model<F> {
             }
         }
         None
+    }
+}
+
+impl<F: Real> Model<F> {
+    /// The main loss and accuracy on a batch, forward only (auxiliary heads are not scored).
+    pub fn evaluate(&mut self, x: &Mat<F>, target: &Target<F>) -> StepOut {
+        let out = self.forward(x, &Ctx::EVAL);
+        let l = self.loss_of(&out, target);
+        StepOut { loss: l.loss, main_loss: l.loss, aux_losses: Vec::new(), correct: l.correct }
     }
 }

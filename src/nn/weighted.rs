@@ -17,7 +17,12 @@ pub struct WeightedSkip<F> {
 impl<F: Real> WeightedSkip<F> {
     pub fn new(dim: usize, per_unit: bool, phi: Activation, init: &Init, rng: &mut impl Rng) -> Self {
         let alpha = Param::vector(vec![F::one(); if per_unit { dim } else { 1 }]);
-        WeightedSkip { branch: LinearAct::new(dim, dim, phi, init, rng), alpha, switches: Switches::default(), x: Mat::default() }
+        WeightedSkip {
+            branch: LinearAct::new(dim, dim, phi, init, rng),
+            alpha,
+            switches: Switches::default(),
+            x: Mat::default(),
+        }
     }
 
     fn a(&self, col: usize) -> F {

@@ -1,0 +1,222 @@
+//! The run config: one TOML file with `seed` and the sections `[data]`, `[model]`, `[optim]`,
+//! `[train]`; `--set key=value` overrides on top. Unknown keys and bad values are errors that
+//! name the file, the key and what is allowed.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::{self, mnist1d, synthetic, Split};
+use crate::nn::{LossKind, ModelConfig};
+use crate::optim::OptimConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {msg}")]
+    Invalid { path: String, msg: String },
+    #[error("--set {arg}: {msg}")]
+    Set { arg: String, msg: String },
+}
+
+/// Where the examples come from. `name` picks the data set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DataConfig {
+    /// MNIST-1D, generated from `seed` (default: the run's seed); no files needed.
+    Mnist1d {
+        #[serde(default)]
+        seed: Option<u64>,
+        #[serde(default)]
+        num_samples: Option<usize>,
+    },
+    /// MNIST from IDX files (see DATA.md): `train_subset` / `test_subset` keep the first N.
+    Mnist {
+        #[serde(default)]
+        train_subset: Option<usize>,
+        #[serde(default)]
+        test_subset: Option<usize>,
+    },
+    /// Fashion-MNIST, same format (`apt-get install dataset-fashion-mnist`).
+    FashionMnist {
+        #[serde(default)]
+        train_subset: Option<usize>,
+        #[serde(default)]
+        test_subset: Option<usize>,
+    },
+    /// Telgarsky's 2^k alternating points on [0, 1] (train and test are the same points).
+    Sawtooth { k: u32 },
+    /// n-bit parity: `train` and `test` examples drawn independently.
+    Parity { bits: usize, train: usize, test: usize },
+}
+
+fn d_batch() -> usize {
+    128
+}
+fn d_one() -> usize {
+    1
+}
+
+/// The `[train]` section.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Passes over the training set.
+    pub epochs: usize,
+    #[serde(default = "d_batch")]
+    pub batch_size: usize,
+    /// Log a train record every N steps (0: once per epoch only).
+    #[serde(default)]
+    pub log_every: usize,
+    /// Evaluate on the held-out set every N epochs.
+    #[serde(default = "d_one")]
+    pub eval_every: usize,
+    /// Also evaluate the whole training set at each evaluation (the loss of the weights at the
+    /// end of the epoch, rather than the running mean over its batches).
+    #[serde(default)]
+    pub eval_train: bool,
+    /// Write a checkpoint every N epochs (and always at the end).
+    #[serde(default = "d_one")]
+    pub checkpoint_every: usize,
+    /// Clip every gradient element to [-v, v] before the step (after norm clipping).
+    #[serde(default)]
+    pub clip_grad_value: Option<f64>,
+    /// Loss: cross-entropy for classes (default), mse for regression targets.
+    #[serde(default)]
+    pub loss: Option<LossKind>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub seed: u64,
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    pub optim: OptimConfig,
+    pub train: TrainConfig,
+}
+
+impl Config {
+    /// Read `path`, apply `--set` overrides (`train.epochs=3`, `model.arch="plain"`) and validate.
+    pub fn load(path: &Path, sets: &[String]) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
+        Config::parse(&text, &path.display().to_string(), sets)
+    }
+
+    /// As `load`, from text; `origin` names the source in errors.
+    pub fn parse(text: &str, origin: &str, sets: &[String]) -> Result<Config, ConfigError> {
+        // First the file alone, so that its errors carry line and column.
+        let cfg: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Invalid { path: origin.into(), msg: e.to_string() })?;
+        let cfg = if sets.is_empty() {
+            cfg
+        } else {
+            let mut table: toml::Table = toml::from_str(text).expect("parsed above");
+            for arg in sets {
+                apply_set(&mut table, arg)?;
+            }
+            Config::deserialize(toml::Value::Table(table))
+                .map_err(|e| ConfigError::Set { arg: sets.join(" "), msg: e.to_string().trim().to_string() })?
+        };
+        cfg.validate().map_err(|msg| ConfigError::Invalid { path: origin.into(), msg })?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        self.model.validate()?;
+        self.optim.validate().map_err(|m| format!("optim: {m}"))?;
+        let t = &self.train;
+        if t.batch_size == 0 {
+            return Err("train.batch_size must be at least 1".into());
+        }
+        if t.eval_every == 0 || t.checkpoint_every == 0 {
+            return Err("train.eval_every and train.checkpoint_every must be at least 1".into());
+        }
+        if let Some(v) = t.clip_grad_value {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!("train.clip_grad_value must be a finite number > 0, got {v}"));
+            }
+        }
+        match &self.data {
+            DataConfig::Sawtooth { k } if !(1..=20).contains(k) => Err(format!("data.k must be in 1..=20, got {k}")),
+            DataConfig::Parity { bits, train, test } if *bits == 0 || *train == 0 || *test == 0 => {
+                Err("data.bits, data.train and data.test must be at least 1".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The loss for these targets: `train.loss`, or cross-entropy for class labels.
+    pub fn loss(&self) -> LossKind {
+        self.train.loss.unwrap_or(LossKind::CrossEntropy)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a config serialises")
+    }
+}
+
+/// Set `a.b.c = value` in a TOML table; the value is parsed as TOML (`3`, `0.1`, `true`,
+/// `"plain"`, `[1, 2]`, `{ kind = "he" }`), or taken as a bare string when it does not parse.
+fn apply_set(table: &mut toml::Table, arg: &str) -> Result<(), ConfigError> {
+    let err = |msg: String| ConfigError::Set { arg: arg.into(), msg };
+    let (key, raw) = arg.split_once('=').ok_or_else(|| err("expected KEY=VALUE, e.g. train.epochs=3".into()))?;
+    let key = key.trim();
+    let value: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {}", raw.trim())) {
+        Ok(mut t) => t.remove("v").expect("just parsed"),
+        Err(_) => toml::Value::String(raw.trim().to_string()),
+    };
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(err(format!("`{key}` is not a key path like train.epochs")));
+    }
+    let mut t = table;
+    for p in &parts[..parts.len() - 1] {
+        t = t
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| err(format!("`{p}` in `{key}` is a value, not a section")))?;
+    }
+    t.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+/// Where data files are looked for: `--data-dir`, else `$DEPTHLAB_DATA`, else ./data and
+/// ../shared/data.
+pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<Split, data::DataError> {
+    let subset = |mut s: Split, tr: Option<usize>, te: Option<usize>| {
+        if let Some(n) = tr {
+            s.train = s.train.take(n);
+        }
+        if let Some(n) = te {
+            s.test = s.test.take(n);
+        }
+        s
+    };
+    Ok(match &cfg.data {
+        DataConfig::Mnist1d { seed, num_samples } => {
+            let mut c = mnist1d::Mnist1dConfig { seed: seed.unwrap_or(cfg.seed), ..Default::default() };
+            if let Some(n) = num_samples {
+                c.num_samples = *n;
+            }
+            mnist1d::generate(&c)
+        }
+        DataConfig::Mnist { train_subset, test_subset } => {
+            subset(data::idx::load_mnist_from(data_dir)?, *train_subset, *test_subset)
+        }
+        DataConfig::FashionMnist { train_subset, test_subset } => {
+            subset(data::idx::load_fashion_mnist_from(data_dir)?, *train_subset, *test_subset)
+        }
+        DataConfig::Sawtooth { k } => {
+            let d = synthetic::sawtooth(*k);
+            Split { train: d.clone(), test: d }
+        }
+        DataConfig::Parity { bits, train, test } => Split {
+            train: synthetic::parity(*bits, *train, cfg.seed),
+            test: synthetic::parity(*bits, *test, cfg.seed.wrapping_add(1)),
+        },
+    })
+}

@@ -1,0 +1,430 @@
+//! The training loop and its run folder:
+//!
+//! ```text
+//! RUN_DIR/config.toml        the resolved config (what --resume reads)
+//!         metrics.jsonl      one JSON object per logged step ("kind": "step"), epoch ("epoch")
+//!                            and evaluation ("eval")
+//!         model.safetensors  the weights, PyTorch state-dict names
+//!         optim.safetensors  the optimizer state
+//!         state.json         where the checkpoint is: epoch, step, running sums, log length
+//!         summary.json       written at the end: status, final losses and accuracies
+//! ```
+//!
+//! Every random choice derives from the config's seed (weights) and (seed, epoch) (batch order),
+//! so a run is bit-identical when repeated, and a resumed run ends with the same weights as one
+//! that was never interrupted.
+
+pub mod checkpoint;
+mod metrics;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::config::{load_data, Config};
+use crate::data::{Dataset, Split, Targets};
+use crate::nn::{LossKind, Model, StepOut, Target};
+use crate::optim::{clip_grad_norm, clip_grad_value, grad_norm, Optimizer};
+pub use checkpoint::{load_params, load_tensors, params_to_tensors, save_tensors, write_atomic};
+pub use metrics::MetricsLog;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    #[error("{0}")]
+    Setup(String),
+    #[error("{0}")]
+    Io(String),
+    #[error("training diverged at step {step} (epoch {epoch}): {what}; first non-finite output: {layer}")]
+    Diverged { step: usize, epoch: usize, what: String, layer: String },
+}
+
+/// Options that are not part of the experiment (they do not change its numbers).
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    pub data_dir: Option<PathBuf>,
+    /// Stop (with a checkpoint) after this many steps, as if interrupted: for testing --resume.
+    pub stop_after: Option<usize>,
+    /// Print nothing but errors.
+    pub quiet: bool,
+}
+
+/// Where a run is: saved with each checkpoint.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct State {
+    epoch: usize,
+    step: usize,
+    metrics_bytes: u64,
+    elapsed_s: f64,
+    /// Running sums of the current epoch, so a run resumed mid-epoch logs the same means.
+    sums: Sums,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Sums {
+    loss: f64,
+    correct: usize,
+    examples: usize,
+    grad_norm: f64,
+    steps: usize,
+}
+
+impl Sums {
+    fn add(&mut self, out: &StepOut, n: usize, norm: f64) {
+        self.loss += out.loss * n as f64;
+        self.correct += out.correct;
+        self.examples += n;
+        self.grad_norm += norm;
+        self.steps += 1;
+    }
+    fn record(&self, kind: &str, epoch: usize, step: usize, lr: f64, elapsed: f64, classes: bool) -> serde_json::Value {
+        let mut r = json!({
+            "kind": kind, "epoch": epoch, "step": step,
+            "loss": self.loss / self.examples.max(1) as f64,
+            "grad_norm": self.grad_norm / self.steps.max(1) as f64,
+            "lr": lr, "elapsed_s": elapsed,
+        });
+        if classes {
+            r["accuracy"] = json!(self.correct as f64 / self.examples.max(1) as f64);
+        }
+        r
+    }
+}
+
+/// The final numbers of a run, as written to summary.json.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Summary {
+    pub status: String,
+    pub epochs: usize,
+    pub steps: usize,
+    pub params: usize,
+    pub final_train_loss: f64,
+    pub final_train_accuracy: Option<f64>,
+    pub test_loss: Option<f64>,
+    pub test_accuracy: Option<f64>,
+    pub elapsed_s: f64,
+    pub message: Option<String>,
+}
+
+fn target(y: &Targets) -> Target<'_, f32> {
+    match y {
+        Targets::Classes { labels, .. } => Target::Classes(labels),
+        Targets::Values(v) => Target::Values(v),
+    }
+}
+
+/// Loss and accuracy of `model` over all of `data`, in batches.
+pub fn evaluate(model: &mut Model<f32>, data: &Dataset) -> (f64, Option<f64>) {
+    let (mut loss, mut correct) = (0.0, 0);
+    for start in (0..data.len()).step_by(1000) {
+        let idx: Vec<usize> = (start..(start + 1000).min(data.len())).collect();
+        let b = data.batch(&idx);
+        let out = model.evaluate(&b.x, &target(&b.y));
+        loss += out.loss * idx.len() as f64;
+        correct += out.correct;
+    }
+    let n = data.len().max(1) as f64;
+    let acc = matches!(data.y, Targets::Classes { .. }).then_some(correct as f64 / n);
+    (loss / n, acc)
+}
+
+/// The order of the training examples in `epoch`.
+fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..n).collect();
+    let mut rng = StdRng::seed_from_u64(seed ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(epoch as u64 + 1)));
+    idx.shuffle(&mut rng);
+    idx
+}
+
+fn io<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> TrainError + '_ {
+    move |e| TrainError::Io(format!("{what}: {e}"))
+}
+
+fn check_targets(cfg: &Config, split: &Split) -> Result<(), TrainError> {
+    match (cfg.loss(), &split.train.y) {
+        (LossKind::CrossEntropy, Targets::Values(_)) => {
+            Err(TrainError::Setup("train.loss = \"cross_entropy\" needs class labels, but this data set has real-valued targets: set train.loss = \"mse\"".into()))
+        }
+        (LossKind::Mse, Targets::Classes { .. }) => {
+            Err(TrainError::Setup("train.loss = \"mse\" needs real-valued targets, but this data set has class labels: use train.loss = \"cross_entropy\"".into()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A fresh run of `cfg` into `dir` (created; it must not hold a run already).
+pub fn train(cfg: &Config, dir: &Path, opts: &RunOptions) -> Result<Summary, TrainError> {
+    if dir.join("config.toml").exists() {
+        return Err(TrainError::Setup(format!(
+            "{} already holds a run: choose another --out, or continue it with --resume {}",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    let split = load_data(cfg, opts.data_dir.as_deref())?;
+    check_targets(cfg, &split)?;
+    std::fs::create_dir_all(dir).map_err(io(&format!("cannot create {}", dir.display())))?;
+    write_atomic(&dir.join("config.toml"), cfg.to_toml().as_bytes()).map_err(io("cannot write config.toml"))?;
+    let model = Model::build(&cfg.model, split.train.in_dim(), split.train.y.out_dim(), cfg.loss(), cfg.seed)
+        .map_err(TrainError::Setup)?;
+    let optim = cfg.optim.build::<f32>().map_err(|e| TrainError::Setup(format!("optim: {e}")))?;
+    let log = MetricsLog::open(&dir.join("metrics.jsonl"), None).map_err(io("cannot open metrics.jsonl"))?;
+    run(cfg, &split, model, optim, State::default(), log, dir, opts)
+}
+
+/// Continue the run in `dir` from its last checkpoint, to the end of its config.
+pub fn resume(dir: &Path, opts: &RunOptions) -> Result<Summary, TrainError> {
+    let cfg = Config::load(&dir.join("config.toml"), &[])?;
+    let state_path = dir.join("state.json");
+    let state: State = serde_json::from_str(&std::fs::read_to_string(&state_path).map_err(|e| {
+        TrainError::Setup(format!("{} has no checkpoint to resume ({}: {e})", dir.display(), state_path.display()))
+    })?)
+    .map_err(|e| TrainError::Setup(format!("{}: {e}", state_path.display())))?;
+    let split = load_data(&cfg, opts.data_dir.as_deref())?;
+    check_targets(&cfg, &split)?;
+    let mut model = Model::build(&cfg.model, split.train.in_dim(), split.train.y.out_dim(), cfg.loss(), cfg.seed)
+        .map_err(TrainError::Setup)?;
+    let weights = dir.join("model.safetensors");
+    load_params(
+        &mut model.params(),
+        &load_tensors(&weights).map_err(TrainError::Setup)?,
+        &weights.display().to_string(),
+    )
+    .map_err(TrainError::Setup)?;
+    let mut optim = cfg.optim.build::<f32>().map_err(|e| TrainError::Setup(format!("optim: {e}")))?;
+    let opt_state = load_tensors(&dir.join("optim.safetensors")).map_err(TrainError::Setup)?;
+    optim
+        .load_state(&opt_state)
+        .map_err(|e| TrainError::Setup(format!("{}: {e}", dir.join("optim.safetensors").display())))?;
+    let log = MetricsLog::open(&dir.join("metrics.jsonl"), Some(state.metrics_bytes))
+        .map_err(io("cannot open metrics.jsonl"))?;
+    run(&cfg, &split, model, optim, state, log, dir, opts)
+}
+
+fn checkpoint(dir: &Path, model: &mut Model<f32>, optim: &dyn Optimizer<f32>, state: &State) -> Result<(), TrainError> {
+    save_tensors(&dir.join("model.safetensors"), &params_to_tensors(&model.params()), None).map_err(TrainError::Io)?;
+    save_tensors(&dir.join("optim.safetensors"), &optim.state(), None).map_err(TrainError::Io)?;
+    // state.json last: it is what makes the checkpoint current.
+    write_atomic(&dir.join("state.json"), serde_json::to_string_pretty(state).unwrap().as_bytes())
+        .map_err(io("cannot write state.json"))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run(
+    cfg: &Config,
+    split: &Split,
+    mut model: Model<f32>,
+    mut optim: Box<dyn Optimizer<f32>>,
+    mut state: State,
+    mut log: MetricsLog,
+    dir: &Path,
+    opts: &RunOptions,
+) -> Result<Summary, TrainError> {
+    let t = &cfg.train;
+    let n = split.train.len();
+    if n == 0 {
+        return Err(TrainError::Setup("the training set is empty".into()));
+    }
+    let per_epoch = n.div_ceil(t.batch_size);
+    let classes = matches!(split.train.y, Targets::Classes { .. });
+    let started = Instant::now();
+    let elapsed = |s: &State| s.elapsed_s + started.elapsed().as_secs_f64();
+    let total_steps = per_epoch * t.epochs;
+    let bar = (!opts.quiet && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()).then(|| {
+        let b = indicatif::ProgressBar::new(total_steps as u64);
+        b.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {msg}").unwrap());
+        b.set_position(state.step as u64);
+        b
+    });
+    let say = |msg: String| {
+        if opts.quiet {
+        } else if let Some(b) = &bar {
+            b.println(msg);
+        } else {
+            eprintln!("{msg}");
+        }
+    };
+    let nparams = model.num_params();
+    let mut window = Sums::default();
+    let mut last_eval: (Option<f64>, Option<f64>) = (None, None);
+    while state.epoch < t.epochs {
+        let epoch = state.epoch;
+        let order = epoch_order(cfg.seed, epoch, n);
+        let first = state.step - epoch * per_epoch;
+        for b in first..per_epoch {
+            let idx = &order[b * t.batch_size..((b + 1) * t.batch_size).min(n)];
+            let batch = split.train.batch(idx);
+            model.zero_grad();
+            let out = model.forward_backward(&batch.x, &target(&batch.y));
+            let step = state.step;
+            if !out.loss.is_finite() {
+                let layer = model
+                    .first_non_finite(&batch.x)
+                    .unwrap_or_else(|| "none in the forward pass (the loss itself overflowed)".into());
+                return Err(diverged(
+                    dir,
+                    &mut log,
+                    state.clone(),
+                    step,
+                    epoch,
+                    format!("loss is {}", out.loss),
+                    layer,
+                    nparams,
+                    elapsed(&state),
+                ));
+            }
+            let mut params = model.params();
+            let norm = match cfg.optim.clip_grad_norm {
+                Some(c) => clip_grad_norm(&mut params, c),
+                None => grad_norm(&params),
+            };
+            if !norm.is_finite() {
+                let bad = params.iter().find(|(_, p)| !p.grad.all_finite()).map(|(n, _)| n.clone()).unwrap_or_default();
+                drop(params);
+                let layer = model
+                    .first_non_finite(&batch.x)
+                    .unwrap_or_else(|| format!("none; the first non-finite gradient is that of {bad}"));
+                return Err(diverged(
+                    dir,
+                    &mut log,
+                    state.clone(),
+                    step,
+                    epoch,
+                    format!("gradient norm is {norm}"),
+                    layer,
+                    nparams,
+                    elapsed(&state),
+                ));
+            }
+            if let Some(v) = t.clip_grad_value {
+                clip_grad_value(&mut params, v);
+            }
+            let lr = cfg.optim.lr_at(step);
+            optim.step(&mut params, lr as f32);
+            drop(params);
+            state.step += 1;
+            state.sums.add(&out, idx.len(), norm);
+            window.add(&out, idx.len(), norm);
+            if let Some(bar) = &bar {
+                bar.inc(1);
+                bar.set_message(format!("epoch {} loss {:.4}", epoch + 1, out.loss));
+            }
+            if t.log_every > 0 && state.step % t.log_every == 0 {
+                log.write(&window.record("step", epoch, state.step, lr, elapsed(&state), classes))
+                    .map_err(io("metrics.jsonl"))?;
+                window = Sums::default();
+            }
+            if opts.stop_after == Some(state.step) && state.step < total_steps {
+                state.metrics_bytes = log.len();
+                state.elapsed_s = elapsed(&state);
+                checkpoint(dir, &mut model, optim.as_ref(), &state)?;
+                say(format!(
+                    "stopped after step {} (checkpoint written; continue with --resume {})",
+                    state.step,
+                    dir.display()
+                ));
+                return Ok(summary(&state, "stopped", nparams, None, last_eval, None));
+            }
+        }
+        let lr = cfg.optim.lr_at(state.step.saturating_sub(1));
+        let mut rec = state.sums.record("epoch", epoch, state.step, lr, elapsed(&state), classes);
+        let last = epoch + 1 == t.epochs;
+        if (epoch + 1) % t.eval_every == 0 || last {
+            let (tl, ta) = evaluate(&mut model, &split.test);
+            rec["test_loss"] = json!(tl);
+            if let Some(a) = ta {
+                rec["test_accuracy"] = json!(a);
+            }
+            if t.eval_train {
+                let (l, a) = evaluate(&mut model, &split.train);
+                rec["train_eval_loss"] = json!(l);
+                if let Some(a) = a {
+                    rec["train_eval_accuracy"] = json!(a);
+                }
+            }
+            last_eval = (Some(tl), ta);
+        }
+        log.write(&rec).map_err(io("metrics.jsonl"))?;
+        say(format!(
+            "epoch {:>3}/{}  loss {:.4}{}{}",
+            epoch + 1,
+            t.epochs,
+            rec["loss"].as_f64().unwrap(),
+            rec.get("accuracy").and_then(|a| a.as_f64()).map(|a| format!("  acc {a:.4}")).unwrap_or_default(),
+            rec.get("test_loss").and_then(|a| a.as_f64()).map(|l| format!("  test loss {l:.4}")).unwrap_or_default()
+                + &rec
+                    .get("test_accuracy")
+                    .and_then(|a| a.as_f64())
+                    .map(|a| format!("  test acc {a:.4}"))
+                    .unwrap_or_default(),
+        ));
+        let train_means = (rec["loss"].as_f64().unwrap(), rec.get("accuracy").and_then(|a| a.as_f64()));
+        state.epoch += 1;
+        state.sums = Sums::default();
+        if (epoch + 1) % t.checkpoint_every == 0 || last {
+            state.metrics_bytes = log.len();
+            state.elapsed_s = elapsed(&state);
+            checkpoint(dir, &mut model, optim.as_ref(), &state)?;
+        }
+        if last {
+            if let Some(b) = &bar {
+                b.finish_and_clear();
+            }
+            let s = summary(&state, "finished", nparams, Some(train_means), last_eval, None);
+            write_atomic(&dir.join("summary.json"), serde_json::to_string_pretty(&s).unwrap().as_bytes())
+                .map_err(io("summary.json"))?;
+            return Ok(s);
+        }
+    }
+    // Resumed a run that had already finished.
+    Ok(summary(&state, "finished", nparams, None, last_eval, None))
+}
+
+fn summary(
+    state: &State,
+    status: &str,
+    params: usize,
+    train: Option<(f64, Option<f64>)>,
+    eval: (Option<f64>, Option<f64>),
+    message: Option<String>,
+) -> Summary {
+    Summary {
+        status: status.into(),
+        epochs: state.epoch,
+        steps: state.step,
+        params,
+        final_train_loss: train.map(|t| t.0).unwrap_or(f64::NAN),
+        final_train_accuracy: train.and_then(|t| t.1),
+        test_loss: eval.0,
+        test_accuracy: eval.1,
+        elapsed_s: state.elapsed_s,
+        message,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn diverged(
+    dir: &Path,
+    log: &mut MetricsLog,
+    mut state: State,
+    step: usize,
+    epoch: usize,
+    what: String,
+    layer: String,
+    params: usize,
+    elapsed: f64,
+) -> TrainError {
+    let err = TrainError::Diverged { step, epoch, what, layer };
+    let _ = log.write(&json!({"kind": "diverged", "epoch": epoch, "step": step, "message": err.to_string()}));
+    state.elapsed_s = elapsed;
+    let s = summary(&state, "diverged", params, None, (None, None), Some(err.to_string()));
+    let _ = write_atomic(&dir.join("summary.json"), serde_json::to_string_pretty(&s).unwrap().as_bytes());
+    err
+}

@@ -12,7 +12,7 @@ use crate::optim::OptimConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {path}: {source}")]
+    #[error("cannot read config {path}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: {msg}")]
     Invalid { path: String, msg: String },

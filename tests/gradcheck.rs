@@ -1,18 +1,24 @@
 //! Finite-difference gradient checks of every block, every loss and whole models, in f64.
 
 use depthlab::nn::gradcheck::{check_block, random_input};
+use depthlab::nn::loss::softmax_cross_entropy;
+use depthlab::nn::Ctx;
 use depthlab::nn::{
     Act, Activation, Arch, AuxConfig, Block, Carry, DenseMode, DenseStack, Highway, Init, Linear, LinearAct, LossKind,
     Model, ModelConfig, Residual, Target, WeightedSkip,
 };
-use depthlab::nn::loss::softmax_cross_entropy;
-use depthlab::nn::Ctx;
 use depthlab::tensor::Mat;
 use rand::{rngs::StdRng, SeedableRng};
 
 const TOL: f64 = 1e-6;
-const ALL: [Activation; 6] =
-    [Activation::Tanh, Activation::Relu, Activation::Sigmoid, Activation::Identity, Activation::LeakyRelu, Activation::Gelu];
+const ALL: [Activation; 6] = [
+    Activation::Tanh,
+    Activation::Relu,
+    Activation::Sigmoid,
+    Activation::Identity,
+    Activation::LeakyRelu,
+    Activation::Gelu,
+];
 
 fn rng() -> StdRng {
     StdRng::seed_from_u64(7)
@@ -42,7 +48,10 @@ fn linear_and_activations() {
 fn highway_coupled_and_independent() {
     for phi in ALL {
         check(&mut Highway::new(5, phi, &init(), -1.0, None, &mut rng()), &format!("highway coupled {}", phi.name()));
-        check(&mut Highway::new(5, phi, &init(), -1.0, Some(0.5), &mut rng()), &format!("highway independent {}", phi.name()));
+        check(
+            &mut Highway::new(5, phi, &init(), -1.0, Some(0.5), &mut rng()),
+            &format!("highway independent {}", phi.name()),
+        );
     }
     // Lesioned (T forced shut) with an independent carry still has the carry gate's gradient.
     let mut h = Highway::new(5, Activation::Tanh, &init(), -1.0, Some(0.5), &mut rng());
@@ -55,7 +64,10 @@ fn residual_orderings() {
     for phi in ALL {
         for layers in [1, 2] {
             for preact in [false, true] {
-                check(&mut Residual::new(5, layers, phi, preact, &init(), &mut rng()), &format!("residual {layers} layers preact={preact} {}", phi.name()));
+                check(
+                    &mut Residual::new(5, layers, phi, preact, &init(), &mut rng()),
+                    &format!("residual {layers} layers preact={preact} {}", phi.name()),
+                );
             }
         }
     }
@@ -65,7 +77,10 @@ fn residual_orderings() {
 fn weighted_skip_scalar_and_vector() {
     for per_unit in [false, true] {
         for phi in [Activation::Tanh, Activation::Relu, Activation::Gelu] {
-            check(&mut WeightedSkip::new(5, per_unit, phi, &init(), &mut rng()), &format!("weighted skip per_unit={per_unit}"));
+            check(
+                &mut WeightedSkip::new(5, per_unit, phi, &init(), &mut rng()),
+                &format!("weighted skip per_unit={per_unit}"),
+            );
         }
     }
 }
@@ -79,8 +94,11 @@ fn dense_stacks() {
 }
 
 fn model_config(arch: Arch) -> ModelConfig {
-    toml::from_str(&format!("arch = \"{}\"\ndepth = 4\nwidth = 5", serde_json::to_value(arch).unwrap().as_str().unwrap()))
-        .unwrap()
+    toml::from_str(&format!(
+        "arch = \"{}\"\ndepth = 4\nwidth = 5",
+        serde_json::to_value(arch).unwrap().as_str().unwrap()
+    ))
+    .unwrap()
 }
 
 /// The whole model's loss (cross-entropy or MSE, auxiliary heads included) against central

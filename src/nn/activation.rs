@@ -58,6 +58,52 @@ fn gelu_grad(x: f64) -> f64 {
     cdf + x * pdf
 }
 
+/// Expand `$body` once per activation, with `$f: Fn(z) -> phi(z)` and
+/// `$d: Fn(z, y) -> phi'(z)` (given the input z and the output y = phi(z)) bound to closures
+/// specialised for it: a fused loop in `$body` then compiles per activation and vectorises.
+/// For GELU, `$d` needs the true input z; for the others z is not read.
+#[macro_export]
+macro_rules! with_activation {
+    ($phi:expr, $F:ty, |$f:ident, $d:ident| $body:expr) => {{
+        use $crate::nn::Activation as A;
+        #[allow(unused_imports)]
+        use $crate::tensor::Real as _;
+        match $phi {
+            A::Tanh => {
+                let $f = |z: $F| z.tanh_fast();
+                let $d = |_z: $F, y: $F| <$F>::one() - y * y;
+                $body
+            }
+            A::Sigmoid => {
+                let $f = |z: $F| z.sigmoid_fast();
+                let $d = |_z: $F, y: $F| y * (<$F>::one() - y);
+                $body
+            }
+            A::Relu => {
+                let $f = |z: $F| z.max(<$F>::zero());
+                let $d = |_z: $F, y: $F| if y > <$F>::zero() { <$F>::one() } else { <$F>::zero() };
+                $body
+            }
+            A::Identity => {
+                let $f = |z: $F| z;
+                let $d = |_z: $F, _y: $F| <$F>::one();
+                $body
+            }
+            A::LeakyRelu => {
+                let s = <$F>::c(0.01);
+                let $f = move |z: $F| if z > <$F>::zero() { z } else { z * s };
+                let $d = move |_z: $F, y: $F| if y > <$F>::zero() { <$F>::one() } else { s };
+                $body
+            }
+            A::Gelu => {
+                let $f = |z: $F| <$F>::c(A::Gelu.f(z.f64()));
+                let $d = |z: $F, _y: $F| <$F>::c(A::Gelu.df(z.f64()));
+                $body
+            }
+        }
+    }};
+}
+
 impl Activation {
     pub fn name(self) -> &'static str {
         match self {

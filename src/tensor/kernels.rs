@@ -9,14 +9,15 @@
 /// exp(x) by Cody–Waite range reduction x = n ln2 + r, |r| <= ln2/2, and a degree-7 Taylor
 /// polynomial for e^r (truncation error < 2e-8 relative), scaled by 2^n through the exponent bits.
 #[inline(always)]
-fn exp_one(x: f32) -> f32 {
+pub fn exp_one(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
     // Round-to-nearest through the 1.5 * 2^23 shifter: cheaper than round() and vectorises.
     const SHIFTER: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2E + SHIFTER) - SHIFTER;
+    let shifted = x * LOG2E + SHIFTER;
+    let n = shifted - SHIFTER;
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.0 / 5040.0;
     p = p * r + 1.0 / 720.0;
@@ -26,20 +27,50 @@ fn exp_one(x: f32) -> f32 {
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // `shifted`'s low mantissa bits hold n (|n| <= 127 after the clamp): 2^n from integer ops
+    // alone, since `n as i32` would be a saturating, scalarised conversion.
+    let scale = f32::from_bits(shifted.to_bits().wrapping_sub(0x4B40_0000).wrapping_add(127) << 23);
     p * scale
 }
 
 #[inline(always)]
-fn sigmoid_one(x: f32) -> f32 {
+pub fn sigmoid_one(x: f32) -> f32 {
     1.0 / (1.0 + exp_one(-x))
 }
 
 #[inline(always)]
-fn tanh_one(x: f32) -> f32 {
+pub fn tanh_one(x: f32) -> f32 {
     // tanh(x) = 1 - 2 / (e^{2x} + 1); for |x| > 10 this is +-1 to f32 precision.
     let x = x.clamp(-10.0, 10.0);
     1.0 - 2.0 / (exp_one(2.0 * x) + 1.0)
+}
+
+/// Run `f` compiled for the best vector extension this CPU has. Everything `f` calls that is
+/// `#[inline(always)]` (the `*_one` kernels, `Real`'s fast methods, slice iterators) is inlined
+/// into the feature-enabled frame and vectorised there, so a block can fuse a whole elementwise
+/// pass (gates, nonlinearity, carry) into one loop without a call per row.
+#[inline(always)]
+pub fn simd<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+        fn avx512<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl") {
+            // SAFETY: the CPU supports the enabled features (checked just above).
+            return unsafe { avx512(f) };
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: as above.
+            return unsafe { avx2(f) };
+        }
+    }
+    f()
 }
 
 macro_rules! dispatch {

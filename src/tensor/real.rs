@@ -34,6 +34,10 @@ pub trait Real:
     fn sigmoid_slice(x: &mut [Self]);
     /// `x <- exp(x)` over a slice.
     fn exp_slice(x: &mut [Self]);
+    /// tanh of one value; f32 uses the bounded-error kernel. Inlined, so loops over it
+    /// vectorise inside `kernels::simd`.
+    fn tanh_fast(self) -> Self;
+    fn sigmoid_fast(self) -> Self;
     fn c(v: f64) -> Self;
     fn f64(self) -> f64;
 }
@@ -48,6 +52,14 @@ impl Real for f32 {
     }
     fn exp_slice(x: &mut [f32]) {
         kernels::exp_f32(x)
+    }
+    #[inline(always)]
+    fn tanh_fast(self) -> f32 {
+        kernels::tanh_one(self)
+    }
+    #[inline(always)]
+    fn sigmoid_fast(self) -> f32 {
+        kernels::sigmoid_one(self)
     }
     #[inline(always)]
     fn c(v: f64) -> f32 {
@@ -69,6 +81,14 @@ impl Real for f64 {
     }
     fn exp_slice(x: &mut [f64]) {
         x.iter_mut().for_each(|v| *v = v.exp());
+    }
+    #[inline(always)]
+    fn tanh_fast(self) -> f64 {
+        self.tanh()
+    }
+    #[inline(always)]
+    fn sigmoid_fast(self) -> f64 {
+        1.0 / (1.0 + (-self).exp())
     }
     #[inline(always)]
     fn c(v: f64) -> f64 {

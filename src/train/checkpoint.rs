@@ -74,6 +74,14 @@ pub fn load_params(params: &mut ParamList<f32>, tensors: &[NamedTensor], origin:
         if t.1 != p.shape {
             return Err(format!("{origin}: tensor `{name}` has shape {:?}; the model expects {:?}", t.1, p.shape));
         }
+        if t.2.len() != p.len() {
+            return Err(format!(
+                "{origin}: tensor `{name}` of shape {:?} holds {} values, not {}",
+                t.1,
+                t.2.len(),
+                p.len()
+            ));
+        }
     }
     let known: std::collections::HashSet<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
     if let Some(extra) = tensors.iter().find(|t| !known.contains(t.0.as_str())) {

@@ -63,8 +63,10 @@ struct State {
     step: usize,
     metrics_bytes: u64,
     elapsed_s: f64,
-    /// Running sums of the current epoch, so a run resumed mid-epoch logs the same means.
+    /// Running sums of the current epoch and of the current `log_every` window, so a resumed
+    /// run logs the same means as an uninterrupted one.
     sums: Sums,
+    window: Sums,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -252,7 +254,6 @@ fn run(
         }
     };
     let nparams = model.num_params();
-    let mut window = Sums::default();
     let mut last_eval: (Option<f64>, Option<f64>) = (None, None);
     while state.epoch < t.epochs {
         let epoch = state.epoch;
@@ -311,15 +312,15 @@ fn run(
             drop(params);
             state.step += 1;
             state.sums.add(&out, idx.len(), norm);
-            window.add(&out, idx.len(), norm);
+            state.window.add(&out, idx.len(), norm);
             if let Some(bar) = &bar {
                 bar.inc(1);
                 bar.set_message(format!("epoch {} loss {:.4}", epoch + 1, out.loss));
             }
             if t.log_every > 0 && state.step % t.log_every == 0 {
-                log.write(&window.record("step", epoch, state.step, lr, elapsed(&state), classes))
+                log.write(&state.window.record("step", epoch, state.step, lr, elapsed(&state), classes))
                     .map_err(io("metrics.jsonl"))?;
-                window = Sums::default();
+                state.window = Sums::default();
             }
             if opts.stop_after == Some(state.step) && state.step < total_steps {
                 state.metrics_bytes = log.len();

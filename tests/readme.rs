@@ -1,0 +1,25 @@
+//! The README's config example and first two commands stay true.
+
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
+}
+
+#[test]
+fn readme_config_example_parses() {
+    let text = readme();
+    let start = text.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let end = start + text[start..].find("```").unwrap();
+    let cfg = depthlab::config::Config::parse(&text[start..end], "README.md", &[]).unwrap();
+    assert_eq!(cfg.model.depth, 50);
+    assert_eq!(cfg.model.aux.len(), 1);
+}
+
+#[test]
+fn readme_starts_with_the_two_commands() {
+    let text = readme();
+    let start = text.find("```sh\n").unwrap() + 6;
+    let block: Vec<&str> = text[start..].lines().take_while(|l| !l.starts_with("```")).collect();
+    assert_eq!(block, ["cargo run --release -- train examples/mnist1d-highway.toml", "cargo test"]);
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mnist1d-highway.toml");
+    depthlab::config::Config::load(&config, &[]).unwrap();
+}

@@ -25,6 +25,11 @@ impl<'a, F: Real> View<'a, F> {
         View { data: &m.data[start..], rows: m.rows, cols, rs: m.cols as isize, cs: 1 }
     }
 
+    /// Any strided view: element (r, c) is `data[r * rs + c * cs]` (bounds checked at use).
+    pub fn new(data: &'a [F], rows: usize, cols: usize, rs: usize, cs: usize) -> Self {
+        View { data, rows, cols, rs: rs as isize, cs: cs as isize }
+    }
+
     pub fn t(self) -> Self {
         View { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
     }
@@ -49,35 +54,45 @@ impl<'a, F: Real> View<'a, F> {
 /// `c = beta_c * c + a @ b` where `beta_c` is 0 (overwrite) or 1 (accumulate).
 /// `c` may be a column block of a wider matrix: `c_start..c_start + b.cols()` of each row.
 pub fn matmul_into<F: Real>(c: &mut Mat<F>, c_start: usize, a: View<F>, b: View<F>, accumulate: bool) {
+    assert_eq!(c.rows, a.rows, "matmul: output has {} rows, want {}", c.rows, a.rows);
+    assert!(c_start + b.cols <= c.cols, "matmul: output columns out of range");
+    let c_rs = c.cols;
+    matmul_strided_into(&mut c.data[c_start..], c_rs, 1, a, b, accumulate);
+}
+
+/// `c = c + a @ b` (or `c = a @ b`) where `c` is any strided region of `out`: element (r, col)
+/// of the product goes to `out[r * c_rs + col * c_cs]`. For outputs that are not a column
+/// block of a matrix (one sequence's rows inside a time-major batch, one head of attention).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_strided_into<F: Real>(out: &mut [F], c_rs: usize, c_cs: usize, a: View<F>, b: View<F>, accumulate: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(k, b.rows, "matmul: inner dimensions {k} and {} differ", b.rows);
-    assert_eq!(c.rows, m, "matmul: output has {} rows, want {m}", c.rows);
-    assert!(c_start + n <= c.cols, "matmul: output columns out of range");
     a.check_bounds();
     b.check_bounds();
     if m == 0 || n == 0 {
         return;
     }
+    assert!((m - 1) * c_rs + (n - 1) * c_cs < out.len(), "matmul: output region out of bounds");
     if k == 0 {
         if !accumulate {
             for r in 0..m {
-                c.row_mut(r)[c_start..c_start + n].fill(F::zero());
+                for c in 0..n {
+                    out[r * c_rs + c * c_cs] = F::zero();
+                }
             }
         }
         return;
     }
-    let c_rs = c.cols as isize;
-    let dst = c.data[c_start..].as_mut_ptr();
-    // SAFETY: all three views were bounds-checked above against their backing slices; `c` is
-    // borrowed mutably so it cannot alias `a` or `b`.
+    // SAFETY: the output region was bounds-checked above; `out` is borrowed mutably so it
+    // cannot alias the inputs.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst,
-            1,
-            c_rs,
+            out.as_mut_ptr(),
+            c_cs as isize,
+            c_rs as isize,
             accumulate,
             a.data.as_ptr(),
             a.cs,

@@ -5,6 +5,6 @@ pub mod kernels;
 mod mat;
 mod real;
 
-pub use gemm::{matmul, matmul_into, View};
+pub use gemm::{matmul, matmul_into, matmul_strided_into, View};
 pub use mat::Mat;
 pub use real::Real;

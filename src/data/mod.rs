@@ -6,6 +6,7 @@ use crate::tensor::Mat;
 mod error;
 pub mod idx;
 pub mod mnist1d;
+pub mod seq;
 pub mod synthetic;
 
 pub use error::DataError;

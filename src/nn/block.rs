@@ -43,6 +43,10 @@ pub trait Block<F: Real>: Send {
     fn forward(&mut self, x: &Mat<F>, ctx: &Ctx) -> Mat<F>;
     /// dL/dx from dL/dy, for the x of the last training forward; adds into parameter grads.
     fn backward(&mut self, dy: &Mat<F>) -> Mat<F>;
+    /// As `backward`, for a caller that does not need dL/dx (the first block of a model).
+    fn backward_params(&mut self, dy: &Mat<F>) {
+        self.backward(dy);
+    }
     /// The parameters, named as a PyTorch state dict under `prefix` (e.g. `layers.3.`).
     fn params<'a>(&'a mut self, prefix: &str, out: &mut ParamList<'a, F>);
     /// Lesion / path switches, for blocks that have them.

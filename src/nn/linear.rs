@@ -71,6 +71,11 @@ impl<F: Real> Block<F> for Linear<F> {
         self.x = x;
         dx
     }
+    fn backward_params(&mut self, dy: &Mat<F>) {
+        let x = std::mem::take(&mut self.x);
+        self.backward_affine(&x, dy, None);
+        self.x = x;
+    }
     fn params<'a>(&'a mut self, prefix: &str, out: &mut ParamList<'a, F>) {
         self.push_params(prefix, out);
     }
@@ -158,6 +163,11 @@ impl<F: Real> Block<F> for LinearAct<F> {
         let mut dx = Mat::zeros(dy.rows, self.in_dim());
         self.backward_keep(dy, Some(&mut dx));
         dx
+    }
+    fn backward_params(&mut self, dy: &Mat<F>) {
+        if !self.switches.lesioned && self.switches.pass_branch_grad {
+            self.backward_keep(dy, None);
+        }
     }
     fn params<'a>(&'a mut self, prefix: &str, out: &mut ParamList<'a, F>) {
         self.linear.push_params(&join(prefix, "linear"), out);

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::seq::IGNORE;
 use crate::tensor::{Mat, Real};
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -20,19 +21,27 @@ pub struct LossOut<F> {
     pub grad: Mat<F>,
     /// Correctly classified examples (cross-entropy only; 0 for MSE).
     pub correct: usize,
+    /// Examples (rows) scored: all of them, less those labelled `IGNORE`.
+    pub count: usize,
 }
 
-/// Softmax cross-entropy, stable: log-sum-exp shifted by the row maximum.
+/// Softmax cross-entropy, stable: log-sum-exp shifted by the row maximum. Mean over the rows
+/// whose label is not `IGNORE` (those rows get zero gradient), as PyTorch's `ignore_index`.
 pub fn softmax_cross_entropy<F: Real>(logits: &Mat<F>, labels: &[u32]) -> LossOut<F> {
     assert_eq!(logits.rows, labels.len(), "cross-entropy: {} rows of logits for {} labels", logits.rows, labels.len());
-    let n = logits.rows as f64;
+    let counted = labels.iter().filter(|&&l| l != IGNORE).count();
+    let n = counted.max(1) as f64;
     let mut grad = logits.clone();
     let mut total = 0.0f64;
     let mut correct = 0;
     for (r, &label) in labels.iter().enumerate() {
+        let row = grad.row_mut(r);
+        if label == IGNORE {
+            row.fill(F::zero());
+            continue;
+        }
         let label = label as usize;
         assert!(label < logits.cols, "label {label} out of range for {} classes", logits.cols);
-        let row = grad.row_mut(r);
         let (mut argmax, mut max) = (0, row[0]);
         for (c, &v) in row.iter().enumerate() {
             if v > max {
@@ -49,7 +58,7 @@ pub fn softmax_cross_entropy<F: Real>(logits: &Mat<F>, labels: &[u32]) -> LossOu
         row.iter_mut().for_each(|v| *v *= inv);
         row[label] -= F::c(1.0 / n);
     }
-    LossOut { loss: total / n, grad, correct }
+    LossOut { loss: total / n, grad, correct, count: counted }
 }
 
 /// Mean squared error over all elements.
@@ -63,7 +72,7 @@ pub fn mse<F: Real>(pred: &Mat<F>, target: &Mat<F>) -> LossOut<F> {
         total += d.f64() * d.f64();
         *g = d * F::c(2.0 / n);
     }
-    LossOut { loss: total / n, grad, correct: 0 }
+    LossOut { loss: total / n, grad, correct: 0, count: pred.rows }
 }
 
 #[cfg(test)]
@@ -88,6 +97,17 @@ mod tests {
             let fd = (softmax_cross_entropy(&p, &[2, 0]).loss - softmax_cross_entropy(&m, &[2, 0]).loss) / (2.0 * h);
             assert!((fd - out.grad.data[i]).abs() < 1e-8, "logit {i}: fd {fd} vs {}", out.grad.data[i]);
         }
+    }
+
+    #[test]
+    fn ignored_rows_are_neither_scored_nor_trained() {
+        let logits = Mat::from_vec(3, 2, vec![0.3f64, -0.2, 5.0, 1.0, 0.1, 0.4]);
+        let all = softmax_cross_entropy(&logits.cols_slice(0, 2), &[0, IGNORE, 1]);
+        let kept = softmax_cross_entropy(&Mat::from_vec(2, 2, vec![0.3, -0.2, 0.1, 0.4]), &[0, 1]);
+        assert_eq!(all.count, 2);
+        assert!((all.loss - kept.loss).abs() < 1e-15);
+        assert_eq!(all.grad.row(1), &[0.0, 0.0]);
+        assert_eq!(all.grad.row(0), kept.grad.row(0));
     }
 
     #[test]

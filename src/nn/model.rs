@@ -158,6 +158,8 @@ pub struct StepOut {
     /// Each auxiliary head's (unweighted) loss.
     pub aux_losses: Vec<f64>,
     pub correct: usize,
+    /// Examples scored (rows of the batch; for per-step targets, the steps not ignored).
+    pub count: usize,
 }
 
 struct AuxHead<F> {
@@ -240,9 +242,9 @@ impl<F: Real> Model<F> {
 
     /// The model's output for a batch (the head's logits or predictions).
     pub fn forward(&mut self, x: &Mat<F>, ctx: &Ctx) -> Mat<F> {
-        let mut h = x.clone();
         let n = self.blocks.len();
-        for i in 0..n {
+        let mut h = self.blocks[0].1.forward(x, ctx);
+        for i in 1..n {
             h = self.blocks[i].1.forward(&h, ctx);
             if (1..n - 1).contains(&i) {
                 for a in self.aux.iter_mut().filter(|a| a.layer + 1 == i) {
@@ -265,7 +267,13 @@ impl<F: Real> Model<F> {
     pub fn forward_backward(&mut self, x: &Mat<F>, target: &Target<F>) -> StepOut {
         let out = self.forward(x, &Ctx::TRAIN);
         let main = self.loss_of(&out, target);
-        let mut step = StepOut { loss: main.loss, main_loss: main.loss, aux_losses: Vec::new(), correct: main.correct };
+        let mut step = StepOut {
+            loss: main.loss,
+            main_loss: main.loss,
+            aux_losses: Vec::new(),
+            correct: main.correct,
+            count: main.count,
+        };
         let mut aux_grads = Vec::with_capacity(self.aux.len());
         for a in &self.aux {
             let l = self.loss_of(&a.logits, target);
@@ -296,7 +304,12 @@ impl<F: Real> Model<F> {
                 self.taps.push((join("act", name), d.clone()));
                 block.inner_taps(&join("act", name), &mut self.taps);
             }
-            d = block.backward(&d);
+            if i == 0 {
+                // Nothing consumes dL/d(input): skip that product (the stem's is the widest).
+                block.backward_params(&d);
+            } else {
+                d = block.backward(&d);
+            }
         }
         self.taps.reverse();
     }
@@ -354,6 +367,6 @@ impl<F: Real> Model<F> {
     pub fn evaluate(&mut self, x: &Mat<F>, target: &Target<F>) -> StepOut {
         let out = self.forward(x, &Ctx::EVAL);
         let l = self.loss_of(&out, target);
-        StepOut { loss: l.loss, main_loss: l.loss, aux_losses: Vec::new(), correct: l.correct }
+        StepOut { loss: l.loss, main_loss: l.loss, aux_losses: Vec::new(), correct: l.correct, count: l.count }
     }
 }

@@ -6,8 +6,12 @@
 //! the recurrence) and all steps together are one matrix (one GEMM for the input projection).
 
 use crate::nn::ParamList;
-use crate::tensor::{Mat, Real};
+
+pub mod batch;
+pub mod embedding;
 use crate::nn::Ctx;
+use crate::tensor::{Mat, Real};
+pub use embedding::Embedding;
 
 /// `batch` sequences of `time` steps of `dim` features, time-major.
 #[derive(Clone, Debug, PartialEq)]
@@ -121,10 +125,16 @@ pub mod gradcheck {
 
     /// Per tensor (`input` and each parameter): ||analytic - numeric|| / max(norms, 1e-12),
     /// over at most `max_per_tensor` sampled elements.
-    pub fn check_seq_block(block: &mut dyn SeqBlock<f64>, x: &Seq<f64>, max_per_tensor: usize, seed: u64) -> Vec<(String, f64)> {
+    pub fn check_seq_block(
+        block: &mut dyn SeqBlock<f64>,
+        x: &Seq<f64>,
+        max_per_tensor: usize,
+        seed: u64,
+    ) -> Vec<(String, f64)> {
         let mut rng = StdRng::seed_from_u64(seed);
         let y = block.forward(x, &Ctx::TRAIN);
-        let r = Seq::from_mat(y.time, y.batch, Mat::from_fn(y.data.rows, y.data.cols, |_, _| rng.random_range(-1.0..1.0)));
+        let r =
+            Seq::from_mat(y.time, y.batch, Mat::from_fn(y.data.rows, y.data.cols, |_, _| rng.random_range(-1.0..1.0)));
         let loss = |block: &mut dyn SeqBlock<f64>, x: &Seq<f64>| -> f64 {
             let y = block.forward(x, &Ctx::TRAIN);
             y.data.data.iter().zip(&r.data.data).map(|(a, b)| a * b).sum()
@@ -146,7 +156,11 @@ pub mod gradcheck {
         let mut out = Vec::new();
         for (t, (name, grad)) in analytic.iter().enumerate() {
             let n = grad.len();
-            let idx: Vec<usize> = if n <= max_per_tensor { (0..n).collect() } else { (0..max_per_tensor).map(|_| rng.random_range(0..n)).collect() };
+            let idx: Vec<usize> = if n <= max_per_tensor {
+                (0..n).collect()
+            } else {
+                (0..max_per_tensor).map(|_| rng.random_range(0..n)).collect()
+            };
             let (mut a, mut num) = (Vec::new(), Vec::new());
             for &i in &idx {
                 let mut eval = |delta: f64| {

@@ -16,6 +16,7 @@
 
 pub mod checkpoint;
 mod metrics;
+mod net;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -26,11 +27,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::config::{load_data, Config};
-use crate::data::{Dataset, Split, Targets};
-use crate::nn::{LossKind, Model, StepOut, Target};
+use crate::data::{Split, Targets};
+use crate::nn::{LossKind, Model, StepOut};
 use crate::optim::{clip_grad_norm, clip_grad_value, grad_norm, Optimizer};
 pub use checkpoint::{load_params, load_tensors, params_to_tensors, save_tensors, write_atomic};
 pub use metrics::MetricsLog;
+pub use net::{Batches, Net};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -60,6 +62,8 @@ pub struct RunOptions {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct State {
     epoch: usize,
+    /// Batches of `epoch` already done.
+    batch: usize,
     step: usize,
     metrics_bytes: u64,
     elapsed_s: f64,
@@ -79,10 +83,10 @@ struct Sums {
 }
 
 impl Sums {
-    fn add(&mut self, out: &StepOut, n: usize, norm: f64) {
-        self.loss += out.loss * n as f64;
+    fn add(&mut self, out: &StepOut, norm: f64) {
+        self.loss += out.loss * out.count as f64;
         self.correct += out.correct;
-        self.examples += n;
+        self.examples += out.count;
         self.grad_norm += norm;
         self.steps += 1;
     }
@@ -115,30 +119,21 @@ pub struct Summary {
     pub message: Option<String>,
 }
 
-fn target(y: &Targets) -> Target<'_, f32> {
-    match y {
-        Targets::Classes { labels, .. } => Target::Classes(labels),
-        Targets::Values(v) => Target::Values(v),
-    }
-}
-
-/// Loss and accuracy of `model` over all of `data`, in batches.
-pub fn evaluate(model: &mut Model<f32>, data: &Dataset) -> (f64, Option<f64>) {
-    let (mut loss, mut correct) = (0.0, 0);
-    for start in (0..data.len()).step_by(1000) {
-        let idx: Vec<usize> = (start..(start + 1000).min(data.len())).collect();
-        let b = data.batch(&idx);
-        let out = model.evaluate(&b.x, &target(&b.y));
-        loss += out.loss * idx.len() as f64;
+/// Loss and accuracy of `net` over the held-out set (or the training set, with `train`).
+pub fn evaluate<B>(net: &mut impl Net<B>, data: &impl Batches<B>, train: bool) -> (f64, Option<f64>) {
+    let (mut loss, mut correct, mut count) = (0.0, 0, 0);
+    for idx in data.eval_order(train) {
+        let out = net.eval_step(&data.eval_batch(train, &idx));
+        loss += out.loss * out.count as f64;
         correct += out.correct;
+        count += out.count;
     }
-    let n = data.len().max(1) as f64;
-    let acc = matches!(data.y, Targets::Classes { .. }).then_some(correct as f64 / n);
-    (loss / n, acc)
+    let n = count.max(1) as f64;
+    (loss / n, data.classes().then_some(correct as f64 / n))
 }
 
 /// The order of the training examples in `epoch`.
-fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
+pub(crate) fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..n).collect();
     let mut rng = StdRng::seed_from_u64(seed ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(epoch as u64 + 1)));
     idx.shuffle(&mut rng);
@@ -210,7 +205,12 @@ pub fn resume(dir: &Path, opts: &RunOptions) -> Result<Summary, TrainError> {
     run(&cfg, &split, model, optim, state, log, dir, opts)
 }
 
-fn checkpoint(dir: &Path, model: &mut Model<f32>, optim: &dyn Optimizer<f32>, state: &State) -> Result<(), TrainError> {
+fn checkpoint<B>(
+    dir: &Path,
+    model: &mut impl Net<B>,
+    optim: &dyn Optimizer<f32>,
+    state: &State,
+) -> Result<(), TrainError> {
     save_tensors(&dir.join("model.safetensors"), &params_to_tensors(&model.params()), None).map_err(TrainError::Io)?;
     save_tensors(&dir.join("optim.safetensors"), &optim.state(), None).map_err(TrainError::Io)?;
     // state.json last: it is what makes the checkpoint current.
@@ -219,10 +219,10 @@ fn checkpoint(dir: &Path, model: &mut Model<f32>, optim: &dyn Optimizer<f32>, st
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run(
+fn run<B>(
     cfg: &Config,
-    split: &Split,
-    mut model: Model<f32>,
+    data: &impl Batches<B>,
+    mut model: impl Net<B>,
     mut optim: Box<dyn Optimizer<f32>>,
     mut state: State,
     mut log: MetricsLog,
@@ -230,12 +230,11 @@ fn run(
     opts: &RunOptions,
 ) -> Result<Summary, TrainError> {
     let t = &cfg.train;
-    let n = split.train.len();
-    if n == 0 {
+    if data.is_empty() {
         return Err(TrainError::Setup("the training set is empty".into()));
     }
-    let per_epoch = n.div_ceil(t.batch_size);
-    let classes = matches!(split.train.y, Targets::Classes { .. });
+    let per_epoch = data.train_order(t.batch_size, cfg.seed, 0).len();
+    let classes = data.classes();
     let started = Instant::now();
     let elapsed = |s: &State| s.elapsed_s + started.elapsed().as_secs_f64();
     let total_steps = per_epoch * t.epochs;
@@ -257,17 +256,15 @@ fn run(
     let mut last_eval: (Option<f64>, Option<f64>) = (None, None);
     while state.epoch < t.epochs {
         let epoch = state.epoch;
-        let order = epoch_order(cfg.seed, epoch, n);
-        let first = state.step - epoch * per_epoch;
-        for b in first..per_epoch {
-            let idx = &order[b * t.batch_size..((b + 1) * t.batch_size).min(n)];
-            let batch = split.train.batch(idx);
+        let order = data.train_order(t.batch_size, cfg.seed, epoch);
+        for (b, idx) in order.iter().enumerate().skip(state.batch) {
+            let batch = data.train_batch(idx);
             model.zero_grad();
-            let out = model.forward_backward(&batch.x, &target(&batch.y));
+            let out = model.train_step(&batch);
             let step = state.step;
             if !out.loss.is_finite() {
                 let layer = model
-                    .first_non_finite(&batch.x)
+                    .first_non_finite(&batch)
                     .unwrap_or_else(|| "none in the forward pass (the loss itself overflowed)".into());
                 return Err(diverged(
                     dir,
@@ -290,7 +287,7 @@ fn run(
                 let bad = params.iter().find(|(_, p)| !p.grad.all_finite()).map(|(n, _)| n.clone()).unwrap_or_default();
                 drop(params);
                 let layer = model
-                    .first_non_finite(&batch.x)
+                    .first_non_finite(&batch)
                     .unwrap_or_else(|| format!("none; the first non-finite gradient is that of {bad}"));
                 return Err(diverged(
                     dir,
@@ -311,8 +308,9 @@ fn run(
             optim.step(&mut params, lr as f32);
             drop(params);
             state.step += 1;
-            state.sums.add(&out, idx.len(), norm);
-            state.window.add(&out, idx.len(), norm);
+            state.batch = b + 1;
+            state.sums.add(&out, norm);
+            state.window.add(&out, norm);
             if let Some(bar) = &bar {
                 bar.inc(1);
                 bar.set_message(format!("epoch {} loss {:.4}", epoch + 1, out.loss));
@@ -338,13 +336,13 @@ fn run(
         let mut rec = state.sums.record("epoch", epoch, state.step, lr, elapsed(&state), classes);
         let last = epoch + 1 == t.epochs;
         if (epoch + 1) % t.eval_every == 0 || last {
-            let (tl, ta) = evaluate(&mut model, &split.test);
+            let (tl, ta) = evaluate(&mut model, data, false);
             rec["test_loss"] = json!(tl);
             if let Some(a) = ta {
                 rec["test_accuracy"] = json!(a);
             }
             if t.eval_train {
-                let (l, a) = evaluate(&mut model, &split.train);
+                let (l, a) = evaluate(&mut model, data, true);
                 rec["train_eval_loss"] = json!(l);
                 if let Some(a) = a {
                     rec["train_eval_accuracy"] = json!(a);
@@ -368,6 +366,7 @@ fn run(
         ));
         let train_means = (rec["loss"].as_f64().unwrap(), rec.get("accuracy").and_then(|a| a.as_f64()));
         state.epoch += 1;
+        state.batch = 0;
         state.sums = Sums::default();
         if (epoch + 1) % t.checkpoint_every == 0 || last {
             state.metrics_bytes = log.len();

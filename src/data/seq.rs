@@ -1,0 +1,60 @@
+//! Sequence data sets: inputs of real features or tokens, targets per sequence or per step.
+
+/// A per-step target that is not scored (PyTorch's `ignore_index`).
+pub const IGNORE: u32 = u32::MAX;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SeqInputs {
+    /// `n` sequences of `time` steps of `dim` real features, batch-major `[n][time][dim]`.
+    Real { n: usize, time: usize, dim: usize, values: Vec<f32> },
+    /// Token ids `< vocab`, one sequence each (lengths may differ: batches group equal lengths).
+    Tokens { seqs: Vec<Vec<u32>>, vocab: usize },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SeqTargets {
+    /// One real vector per sequence, read off the last step (adding problem): `n x dim`.
+    LastValue { dim: usize, values: Vec<f32> },
+    /// One class per sequence, read off the last step (sequential MNIST).
+    LastClass { labels: Vec<u32>, n_classes: usize },
+    /// One class per step (tagging, copy memory, language modelling); `IGNORE` marks steps
+    /// that are neither trained nor scored.
+    EachClass { labels: Vec<Vec<u32>>, n_classes: usize },
+}
+
+/// `n` sequences and their targets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeqDataset {
+    pub inputs: SeqInputs,
+    pub targets: SeqTargets,
+}
+
+impl SeqDataset {
+    pub fn len(&self) -> usize {
+        match &self.inputs {
+            SeqInputs::Real { n, .. } => *n,
+            SeqInputs::Tokens { seqs, .. } => seqs.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Steps of sequence i.
+    pub fn seq_len(&self, i: usize) -> usize {
+        match &self.inputs {
+            SeqInputs::Real { time, .. } => *time,
+            SeqInputs::Tokens { seqs, .. } => seqs[i].len(),
+        }
+    }
+}
+
+/// A training set and a held-out set of sequences.
+#[derive(Clone, Debug)]
+pub struct SeqSplit {
+    pub train: SeqDataset,
+    pub test: SeqDataset,
+    /// What the data set is, for logs (e.g. "adding T=100").
+    pub name: String,
+}

@@ -1,0 +1,86 @@
+//! What the training loop needs of a model and of its data, so feed-forward and sequence models
+//! share one loop.
+
+use super::epoch_order;
+use crate::data::{Dataset, Split, Targets};
+use crate::nn::{Model, ParamList, StepOut, Target};
+
+/// A trainable model over batches of type `B`.
+pub trait Net<B> {
+    /// Forward, loss and backward: parameter gradients are accumulated.
+    fn train_step(&mut self, batch: &B) -> StepOut;
+    /// Forward and loss only.
+    fn eval_step(&mut self, batch: &B) -> StepOut;
+    fn params(&mut self) -> ParamList<'_, f32>;
+    /// The first block whose output is not finite on this batch (for a diverged run).
+    fn first_non_finite(&mut self, batch: &B) -> Option<String>;
+    fn zero_grad(&mut self) {
+        self.params().into_iter().for_each(|(_, p)| p.zero_grad());
+    }
+    fn num_params(&mut self) -> usize {
+        self.params().iter().map(|(_, p)| p.len()).sum()
+    }
+}
+
+/// Training and held-out examples, cut into batches of type `B`.
+pub trait Batches<B> {
+    /// The training batches of `epoch` (as example indices), deterministic in (seed, epoch).
+    fn train_order(&self, batch_size: usize, seed: u64, epoch: usize) -> Vec<Vec<usize>>;
+    fn train_batch(&self, idx: &[usize]) -> B;
+    /// All held-out (or, with `train`, training) examples in batches.
+    fn eval_order(&self, train: bool) -> Vec<Vec<usize>>;
+    fn eval_batch(&self, train: bool, idx: &[usize]) -> B;
+    fn is_empty(&self) -> bool;
+    /// Whether accuracy means something (class targets).
+    fn classes(&self) -> bool;
+}
+
+impl Net<Dataset> for Model<f32> {
+    fn train_step(&mut self, b: &Dataset) -> StepOut {
+        self.forward_backward(&b.x, &target(&b.y))
+    }
+    fn eval_step(&mut self, b: &Dataset) -> StepOut {
+        self.evaluate(&b.x, &target(&b.y))
+    }
+    fn params(&mut self) -> ParamList<'_, f32> {
+        Model::params(self)
+    }
+    fn first_non_finite(&mut self, b: &Dataset) -> Option<String> {
+        Model::first_non_finite(self, &b.x)
+    }
+}
+
+fn target(y: &Targets) -> Target<'_, f32> {
+    match y {
+        Targets::Classes { labels, .. } => Target::Classes(labels),
+        Targets::Values(v) => Target::Values(v),
+    }
+}
+
+const EVAL_BATCH: usize = 1000;
+
+impl Batches<Dataset> for Split {
+    fn train_order(&self, batch_size: usize, seed: u64, epoch: usize) -> Vec<Vec<usize>> {
+        epoch_order(seed, epoch, self.train.len()).chunks(batch_size).map(|c| c.to_vec()).collect()
+    }
+    fn train_batch(&self, idx: &[usize]) -> Dataset {
+        self.train.batch(idx)
+    }
+    fn eval_order(&self, train: bool) -> Vec<Vec<usize>> {
+        let n = if train { self.train.len() } else { self.test.len() };
+        (0..n).collect::<Vec<_>>().chunks(EVAL_BATCH).map(|c| c.to_vec()).collect()
+    }
+    fn eval_batch(&self, train: bool, idx: &[usize]) -> Dataset {
+        if train {
+            self.train.batch(idx)
+        } else {
+            self.test.batch(idx)
+        }
+    }
+    fn is_empty(&self) -> bool {
+        self.train.is_empty()
+    }
+    fn classes(&self) -> bool {
+        matches!(self.train.y, Targets::Classes { .. })
+    }
+}

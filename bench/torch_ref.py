@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""PyTorch (CPU) reference timings for depthlab's training workloads.
+
+Subcommands:
+  w1  50-layer highway MLP (784 -> 64 stem, 50 highway layers of width 64,
+      64 -> 10 head), softmax cross-entropy, SGD(lr=0.01, momentum=0.9), batch 128.
+  w2  nn.LSTM(32 -> 128), input [32, 100, 32], Linear(128, 1) readout of the
+      last hidden state, MSE, SGD(lr=0.01).
+
+One "step" = optimizer.zero_grad() + forward + loss + backward + optimizer.step(),
+timed with time.perf_counter() around the whole step. After the warm-up steps
+(default 20) each of --steps timed steps (default 200) is recorded and the script
+prints ONE JSON line with median/min/max/mean/count of ms per step plus the
+versions and machine details.
+
+Examples (run from the repository root):
+  /work/venv-torch/bin/python bench/torch_ref.py w1
+  /work/venv-torch/bin/python bench/torch_ref.py w1 --fused-gates
+  /work/venv-torch/bin/python bench/torch_ref.py w2
+  /work/venv-torch/bin/python bench/torch_ref.py w1 --compile
+"""
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+# --------------------------------------------------------------------------
+# Workload 1: highway MLP
+# --------------------------------------------------------------------------
+
+
+def build_w1(torch, nn, F, args):
+    width = args.width
+
+    class Highway(nn.Module):
+        """y = T * H + (1 - T) * x, H = tanh(W_H x + b_H), T = sigmoid(W_T x + b_T)."""
+
+        def __init__(self):
+            super().__init__()
+            self.transform = nn.Linear(width, width)
+            self.gate = nn.Linear(width, width)
+            with torch.no_grad():
+                self.gate.bias.fill_(args.gate_bias)
+
+        def forward(self, x):
+            h = torch.tanh(self.transform(x))
+            t = torch.sigmoid(self.gate(x))
+            return t * h + (1.0 - t) * x
+
+    class HighwayFused(nn.Module):
+        """Same maths, one Linear(width, 2*width): first half = transform, second half = gate."""
+
+        def __init__(self):
+            super().__init__()
+            self.fused = nn.Linear(width, 2 * width)
+            with torch.no_grad():
+                self.fused.bias[width:].fill_(args.gate_bias)
+
+        def forward(self, x):
+            hp, tp = self.fused(x).split(width, dim=-1)
+            h = torch.tanh(hp)
+            t = torch.sigmoid(tp)
+            return t * h + (1.0 - t) * x
+
+    class HighwayNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Linear(args.in_dim, width)
+            layer = HighwayFused if args.fused_gates else Highway
+            self.layers = nn.ModuleList([layer() for _ in range(args.depth)])
+            self.head = nn.Linear(width, args.classes)
+
+        def forward(self, x):
+            x = torch.tanh(self.stem(x))
+            for layer in self.layers:
+                x = layer(x)
+            return self.head(x)
+
+    model = HighwayNet()
+    x = torch.randn(args.batch, args.in_dim)
+    y = torch.randint(0, args.classes, (args.batch,))
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
+
+    def loss_fn(fwd):
+        return F.cross_entropy(fwd(x), y)
+
+    return model, opt, loss_fn
+
+
+# --------------------------------------------------------------------------
+# Workload 2: LSTM regression
+# --------------------------------------------------------------------------
+
+
+def build_w2(torch, nn, F, args):
+    class LstmReg(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(
+                input_size=args.in_dim, hidden_size=args.hidden, batch_first=True
+            )
+            self.head = nn.Linear(args.hidden, 1)
+
+        def forward(self, x):
+            _, (h_n, _) = self.lstm(x)
+            return self.head(h_n[-1])  # [batch, 1]
+
+    model = LstmReg()
+    x = torch.randn(args.batch, args.seq_len, args.in_dim)
+    target = torch.randn(args.batch, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr)
+
+    def loss_fn(fwd):
+        return F.mse_loss(fwd(x), target)
+
+    return model, opt, loss_fn
+
+
+# --------------------------------------------------------------------------
+
+
+def run(args, build):
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    # Must come before any parallel work.
+    torch.set_num_interop_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+
+    model, opt, loss_fn = build(torch, nn, F, args)
+
+    fwd = model
+    if args.compile:
+        try:
+            fwd = torch.compile(model)
+            # Trigger compilation (forward + backward graphs) now, so failures
+            # are caught here rather than in the timed loop.
+            opt.zero_grad()
+            loss_fn(fwd).backward()
+            opt.zero_grad()
+        except Exception as e:  # noqa: BLE001 - any failure means "skip"
+            msg = f"torch.compile failed on this machine, skipping: {type(e).__name__}: {e}"
+            print(msg.splitlines()[0][:500], file=sys.stderr)
+            print(json.dumps({"workload": args.cmd, "compile": True, "skipped": True,
+                              "reason": msg.splitlines()[0][:500]}))
+            return 0
+
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(fwd)
+        loss.backward()
+        opt.step()
+        return loss
+
+    for _ in range(args.warmup):
+        step()
+
+    times_ms = []
+    loss = None
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for _ in range(args.steps):
+        t0 = time.perf_counter()
+        loss = step()
+        t1 = time.perf_counter()
+        times_ms.append((t1 - t0) * 1e3)
+    # CPU time of this process / wall time over the timed loop. With one thread
+    # this should be ~1.0; clearly below 1.0 means the process was descheduled
+    # (another job competing for the cores), so the numbers are suspect.
+    cpu_ratio = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
+
+    n_params = sum(p.numel() for p in model.parameters())
+    result = {
+        "workload": args.cmd,
+        "variant": ("fused-gates" if getattr(args, "fused_gates", False) else "separate-gates")
+        if args.cmd == "w1" else "lstm",
+        "compile": bool(args.compile),
+        "median_ms": round(statistics.median(times_ms), 4),
+        "min_ms": round(min(times_ms), 4),
+        "max_ms": round(max(times_ms), 4),
+        "mean_ms": round(statistics.fmean(times_ms), 4),
+        "count": len(times_ms),
+        "warmup": args.warmup,
+        "cpu_wall_ratio": round(cpu_ratio, 3),
+        "loadavg_1m": loadavg(),
+        "batch": args.batch,
+        "params": n_params,
+        "final_loss": round(float(loss.detach()), 6) if loss is not None else None,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cpu": cpu_model(),
+        "num_threads": torch.get_num_threads(),
+        "num_interop_threads": torch.get_num_interop_threads(),
+        "seed": args.seed,
+    }
+    print(json.dumps(result))
+    return 0
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def common(sp):
+        sp.add_argument("--steps", type=int, default=200, help="timed steps (default 200)")
+        sp.add_argument("--warmup", type=int, default=20, help="untimed warm-up steps (default 20)")
+        sp.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op and inter-op threads (default 1)")
+        sp.add_argument("--seed", type=int, default=0)
+        sp.add_argument("--compile", action="store_true",
+                        help="wrap the model in torch.compile (skips with a message if it fails)")
+
+    w1 = sub.add_parser("w1", help="50-layer highway MLP, cross-entropy, SGD+momentum")
+    common(w1)
+    w1.add_argument("--fused-gates", action="store_true",
+                    help="one Linear(64,128) per layer, split into transform/gate halves")
+    w1.add_argument("--batch", type=int, default=128)
+    w1.add_argument("--in-dim", type=int, default=784)
+    w1.add_argument("--width", type=int, default=64)
+    w1.add_argument("--depth", type=int, default=50)
+    w1.add_argument("--classes", type=int, default=10)
+    w1.add_argument("--gate-bias", type=float, default=-2.0)
+    w1.add_argument("--lr", type=float, default=0.01)
+    w1.add_argument("--momentum", type=float, default=0.9)
+    w1.set_defaults(build=build_w1)
+
+    w2 = sub.add_parser("w2", help="LSTM(32->128) over T=100, MSE, SGD")
+    common(w2)
+    w2.add_argument("--batch", type=int, default=32)
+    w2.add_argument("--seq-len", type=int, default=100)
+    w2.add_argument("--in-dim", type=int, default=32)
+    w2.add_argument("--hidden", type=int, default=128)
+    w2.add_argument("--lr", type=float, default=0.01)
+    w2.set_defaults(build=build_w2)
+
+    args = p.parse_args(argv)
+    return run(args, args.build)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

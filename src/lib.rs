@@ -5,7 +5,7 @@ pub mod bench;
 pub mod config;
 pub mod data;
 pub mod nn;
-pub mod seq;
 pub mod optim;
+pub mod seq;
 pub mod tensor;
 pub mod train;

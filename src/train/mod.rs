@@ -236,7 +236,9 @@ fn run<B>(
     let per_epoch = data.train_order(t.batch_size, cfg.seed, 0).len();
     let classes = data.classes();
     let started = Instant::now();
-    let elapsed = |s: &State| s.elapsed_s + started.elapsed().as_secs_f64();
+    // Time spent before this process (a resumed run), plus this process's.
+    let before = state.elapsed_s;
+    let elapsed = || before + started.elapsed().as_secs_f64();
     let total_steps = per_epoch * t.epochs;
     let bar = (!opts.quiet && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()).then(|| {
         let b = indicatif::ProgressBar::new(total_steps as u64);
@@ -275,7 +277,7 @@ fn run<B>(
                     format!("loss is {}", out.loss),
                     layer,
                     nparams,
-                    elapsed(&state),
+                    elapsed(),
                 ));
             }
             let mut params = model.params();
@@ -298,7 +300,7 @@ fn run<B>(
                     format!("gradient norm is {norm}"),
                     layer,
                     nparams,
-                    elapsed(&state),
+                    elapsed(),
                 ));
             }
             if let Some(v) = t.clip_grad_value {
@@ -316,13 +318,13 @@ fn run<B>(
                 bar.set_message(format!("epoch {} loss {:.4}", epoch + 1, out.loss));
             }
             if t.log_every > 0 && state.step % t.log_every == 0 {
-                log.write(&state.window.record("step", epoch, state.step, lr, elapsed(&state), classes))
+                log.write(&state.window.record("step", epoch, state.step, lr, elapsed(), classes))
                     .map_err(io("metrics.jsonl"))?;
                 state.window = Sums::default();
             }
             if opts.stop_after == Some(state.step) && state.step < total_steps {
                 state.metrics_bytes = log.len();
-                state.elapsed_s = elapsed(&state);
+                state.elapsed_s = elapsed();
                 checkpoint(dir, &mut model, optim.as_ref(), &state)?;
                 say(format!(
                     "stopped after step {} (checkpoint written; continue with --resume {})",
@@ -333,7 +335,7 @@ fn run<B>(
             }
         }
         let lr = cfg.optim.lr_at(state.step.saturating_sub(1));
-        let mut rec = state.sums.record("epoch", epoch, state.step, lr, elapsed(&state), classes);
+        let mut rec = state.sums.record("epoch", epoch, state.step, lr, elapsed(), classes);
         let last = epoch + 1 == t.epochs;
         if (epoch + 1) % t.eval_every == 0 || last {
             let (tl, ta) = evaluate(&mut model, data, false);
@@ -370,7 +372,7 @@ fn run<B>(
         state.sums = Sums::default();
         if (epoch + 1) % t.checkpoint_every == 0 || last {
             state.metrics_bytes = log.len();
-            state.elapsed_s = elapsed(&state);
+            state.elapsed_s = elapsed();
             checkpoint(dir, &mut model, optim.as_ref(), &state)?;
         }
         if last {

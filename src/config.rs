@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{self, mnist1d, synthetic, Split};
+use crate::data::seq::SeqSplit;
+use crate::data::{self, brown, mnist1d, seqtasks, synthetic, text, Split};
 use crate::nn::{LossKind, ModelConfig};
 use crate::optim::OptimConfig;
 
@@ -49,6 +50,80 @@ pub enum DataConfig {
     Sawtooth { k: u32 },
     /// n-bit parity: `train` and `test` examples drawn independently.
     Parity { bits: usize, train: usize, test: usize },
+    /// Sequences. The adding problem: T steps of (value U[0,1], marker); target the sum of
+    /// the two marked values.
+    Adding {
+        t: usize,
+        #[serde(default = "d_train")]
+        train: usize,
+        #[serde(default = "d_test")]
+        test: usize,
+    },
+    /// Copy memory: 10 symbols, T blanks, a delimiter, recall the symbols.
+    Copy {
+        t: usize,
+        #[serde(default = "d_train")]
+        train: usize,
+        #[serde(default = "d_test")]
+        test: usize,
+    },
+    /// MNIST pixel by pixel (784 steps), optionally in a fixed random order.
+    SeqMnist {
+        #[serde(default)]
+        permuted: bool,
+        #[serde(default)]
+        train_subset: Option<usize>,
+        #[serde(default)]
+        test_subset: Option<usize>,
+    },
+    /// MNIST-1D as 40 steps of one feature.
+    Mnist1dSeq {
+        #[serde(default)]
+        seed: Option<u64>,
+    },
+    /// POS tagging on the Brown corpus: `tags` = "base" (the tags without -tl/-hl/... and
+    /// compound suffixes) or "full"; scored on the test files.
+    Brown {
+        #[serde(default)]
+        tags: BrownTags,
+        #[serde(default)]
+        train_subset: Option<usize>,
+    },
+    /// Character-level language modelling: `train` random windows of `window` characters
+    /// from the first 90% of the text, scored on the last 5% (tiled); loss in nats per
+    /// character (bits = nats / ln 2).
+    Text {
+        #[serde(default)]
+        file: Option<PathBuf>,
+        #[serde(default = "d_window")]
+        window: usize,
+        #[serde(default = "d_train")]
+        train: usize,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BrownTags {
+    #[default]
+    Base,
+    Full,
+}
+
+fn d_train() -> usize {
+    10_000
+}
+fn d_test() -> usize {
+    1_000
+}
+fn d_window() -> usize {
+    100
+}
+
+/// Loaded data: flat examples for feed-forward models, sequences for sequence models.
+pub enum Data {
+    Flat(Split),
+    Seq(SeqSplit),
 }
 
 fn d_batch() -> usize {
@@ -82,6 +157,9 @@ pub struct TrainConfig {
     /// Clip every gradient element to [-v, v] before the step (after norm clipping).
     #[serde(default)]
     pub clip_grad_value: Option<f64>,
+    /// Recurrent models: truncated backpropagation through time, at most this many steps back.
+    #[serde(default)]
+    pub bptt_truncate: Option<usize>,
     /// Loss: cross-entropy for classes (default), mse for regression targets.
     #[serde(default)]
     pub loss: Option<LossKind>,
@@ -186,7 +264,7 @@ fn apply_set(table: &mut toml::Table, arg: &str) -> Result<(), ConfigError> {
 
 /// Where data files are looked for: `--data-dir`, else `$DEPTHLAB_DATA`, else ./data and
 /// ../shared/data.
-pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<Split, data::DataError> {
+pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<Data, data::DataError> {
     let subset = |mut s: Split, tr: Option<usize>, te: Option<usize>| {
         if let Some(n) = tr {
             s.train = s.train.take(n);
@@ -196,27 +274,59 @@ pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<Split, data::D
         }
         s
     };
-    Ok(match &cfg.data {
-        DataConfig::Mnist1d { seed, num_samples } => {
-            let mut c = mnist1d::Mnist1dConfig { seed: seed.unwrap_or(cfg.seed), ..Default::default() };
-            if let Some(n) = num_samples {
-                c.num_samples = *n;
-            }
-            mnist1d::generate(&c)
+    let mnist1d = |seed: &Option<u64>, num_samples: Option<usize>| {
+        let mut c = mnist1d::Mnist1dConfig { seed: seed.unwrap_or(cfg.seed), ..Default::default() };
+        if let Some(n) = num_samples {
+            c.num_samples = n;
         }
+        mnist1d::generate(&c)
+    };
+    Ok(match &cfg.data {
+        DataConfig::Mnist1d { seed, num_samples } => Data::Flat(mnist1d(seed, *num_samples)),
         DataConfig::Mnist { train_subset, test_subset } => {
-            subset(data::idx::load_mnist_from(data_dir)?, *train_subset, *test_subset)
+            Data::Flat(subset(data::idx::load_mnist_from(data_dir)?, *train_subset, *test_subset))
         }
         DataConfig::FashionMnist { train_subset, test_subset } => {
-            subset(data::idx::load_fashion_mnist_from(data_dir)?, *train_subset, *test_subset)
+            Data::Flat(subset(data::idx::load_fashion_mnist_from(data_dir)?, *train_subset, *test_subset))
         }
         DataConfig::Sawtooth { k } => {
             let d = synthetic::sawtooth(*k);
-            Split { train: d.clone(), test: d }
+            Data::Flat(Split { train: d.clone(), test: d })
         }
-        DataConfig::Parity { bits, train, test } => Split {
+        DataConfig::Parity { bits, train, test } => Data::Flat(Split {
             train: synthetic::parity(*bits, *train, cfg.seed),
             test: synthetic::parity(*bits, *test, cfg.seed.wrapping_add(1)),
-        },
+        }),
+        DataConfig::Adding { t, train, test } => Data::Seq(seqtasks::adding_split(*t, *train, *test, cfg.seed)),
+        DataConfig::Copy { t, train, test } => Data::Seq(seqtasks::copy_split(*t, *train, *test, cfg.seed)),
+        DataConfig::SeqMnist { permuted, train_subset, test_subset } => {
+            let s = subset(data::idx::load_mnist_from(data_dir)?, *train_subset, *test_subset);
+            Data::Seq(seqtasks::sequential_mnist(&s, permuted.then_some(cfg.seed)))
+        }
+        DataConfig::Mnist1dSeq { seed } => Data::Seq(seqtasks::as_sequence_split(&mnist1d(seed, None), 40, "mnist1d (40 steps)")),
+        DataConfig::Brown { tags, train_subset } => {
+            let corpus = brown::load_brown_from(data_dir, &brown::BrownOptions::default())?;
+            let tagset = match tags {
+                BrownTags::Base => brown::TagSet::Base,
+                BrownTags::Full => brown::TagSet::Full,
+            };
+            let mut s = corpus.seq_split(tagset, brown::BrownSplit::Test);
+            if let Some(n) = train_subset {
+                s.train = s.train.take(*n);
+            }
+            Data::Seq(s)
+        }
+        DataConfig::Text { file, window, train } => {
+            let text = match file {
+                Some(f) => text::load_text(f)?,
+                None => text::load_default_text(data_dir)?,
+            };
+            let corpus = text::CharCorpus::new(&text);
+            Data::Seq(SeqSplit {
+                train: corpus.windows(text::TextSplit::Train, *window, text::Windows::Random(*train), cfg.seed),
+                test: corpus.windows(text::TextSplit::Test, *window, text::Windows::Stride(*window), cfg.seed),
+                name: format!("characters of {}", file.as_ref().map(|f| f.display().to_string()).unwrap_or("austen.txt.gz".into())),
+            })
+        }
     })
 }

@@ -3,11 +3,14 @@
 
 use crate::tensor::Mat;
 
+pub mod brown;
 mod error;
 pub mod idx;
 pub mod mnist1d;
 pub mod seq;
+pub mod seqtasks;
 pub mod synthetic;
+pub mod text;
 
 pub use error::DataError;
 

@@ -41,6 +41,39 @@ impl SeqDataset {
         self.len() == 0
     }
 
+    /// The first `n` sequences (all, when there are fewer).
+    pub fn take(&self, n: usize) -> SeqDataset {
+        let n = n.min(self.len());
+        let inputs = match &self.inputs {
+            SeqInputs::Real { time, dim, values, .. } => {
+                SeqInputs::Real { n, time: *time, dim: *dim, values: values[..n * time * dim].to_vec() }
+            }
+            SeqInputs::Tokens { seqs, vocab } => SeqInputs::Tokens { seqs: seqs[..n].to_vec(), vocab: *vocab },
+        };
+        let targets = match &self.targets {
+            SeqTargets::LastValue { dim, values } => SeqTargets::LastValue { dim: *dim, values: values[..n * dim].to_vec() },
+            SeqTargets::LastClass { labels, n_classes } => SeqTargets::LastClass { labels: labels[..n].to_vec(), n_classes: *n_classes },
+            SeqTargets::EachClass { labels, n_classes } => SeqTargets::EachClass { labels: labels[..n].to_vec(), n_classes: *n_classes },
+        };
+        SeqDataset { inputs, targets }
+    }
+
+    /// Model inputs per step: the feature width, or the vocabulary for tokens.
+    pub fn in_dim(&self) -> usize {
+        match &self.inputs {
+            SeqInputs::Real { dim, .. } => *dim,
+            SeqInputs::Tokens { vocab, .. } => *vocab,
+        }
+    }
+
+    /// Model outputs: classes, or the regression width.
+    pub fn out_dim(&self) -> usize {
+        match &self.targets {
+            SeqTargets::LastValue { dim, .. } => *dim,
+            SeqTargets::LastClass { n_classes, .. } | SeqTargets::EachClass { n_classes, .. } => *n_classes,
+        }
+    }
+
     /// Steps of sequence i.
     pub fn seq_len(&self, i: usize) -> usize {
         match &self.inputs {

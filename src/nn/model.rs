@@ -32,6 +32,34 @@ pub enum Arch {
     DenseToOutput,
     /// h <- a h + phi(W h + b), `a` learned
     WeightedSkip,
+    /// Sequence models (`width` = hidden size / channels, `depth` = stacked layers / levels):
+    /// Elman RNN with tanh,
+    RnnTanh,
+    /// Elman RNN with relu,
+    RnnRelu,
+    Lstm,
+    Gru,
+    /// temporal convolution net (dilated causal convolutions, residual blocks),
+    Tcn,
+    /// causal self-attention layers.
+    Attention,
+}
+
+impl Arch {
+    /// Whether the arch models sequences (it then needs a sequence data set).
+    pub fn is_sequence(self) -> bool {
+        matches!(self, Arch::RnnTanh | Arch::RnnRelu | Arch::Lstm | Arch::Gru | Arch::Tcn | Arch::Attention)
+    }
+}
+
+/// Positional information added to the input of attention layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Positional {
+    None,
+    #[default]
+    Sinusoidal,
+    Learned,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -101,11 +129,63 @@ pub struct ModelConfig {
     pub per_unit_alpha: bool,
     #[serde(default)]
     pub aux: Vec<AuxConfig>,
+    /// Recurrent archs: both directions, outputs concatenated (taggers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bidirectional: Option<bool>,
+    /// LSTM: the forget gate's initial bias (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forget_bias: Option<f64>,
+    /// Recurrent archs: W_hh initialisation, `{ kind = "default" | "orthogonal", gain |
+    /// "spectral", radius | "identity" }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hh_init: Option<crate::seq::HhInit>,
+    /// TCN: kernel size (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_size: Option<usize>,
+    /// TCN: dilation 2^i at level i (default true); false keeps every dilation at 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dilation: Option<bool>,
+    /// Attention: heads (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heads: Option<usize>,
+    /// Attention: positional encoding (default sinusoidal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub positional: Option<Positional>,
+    /// Token inputs: embedding size (default `width`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embed_dim: Option<usize>,
 }
 
 impl ModelConfig {
     /// Errors name the key and what is allowed.
     pub fn validate(&self) -> Result<(), String> {
+        let seq = self.arch.is_sequence();
+        let only = |set: bool, key: &str, archs: &[Arch]| -> Result<(), String> {
+            if set && !archs.contains(&self.arch) {
+                let names: Vec<String> = archs.iter().map(|a| serde_json::to_value(a).unwrap().as_str().unwrap().to_string()).collect();
+                return Err(format!("model.{key} applies to arch {}, not {:?}", names.join(" | "), serde_json::to_value(self.arch).unwrap().as_str().unwrap()));
+            }
+            Ok(())
+        };
+        let rnns = [Arch::RnnTanh, Arch::RnnRelu, Arch::Lstm, Arch::Gru];
+        only(self.bidirectional.is_some(), "bidirectional", &rnns)?;
+        only(self.hh_init.is_some(), "hh_init", &rnns)?;
+        only(self.forget_bias.is_some(), "forget_bias", &[Arch::Lstm])?;
+        only(self.kernel_size.is_some(), "kernel_size", &[Arch::Tcn])?;
+        only(self.dilation.is_some(), "dilation", &[Arch::Tcn])?;
+        only(self.heads.is_some(), "heads", &[Arch::Attention])?;
+        only(self.positional.is_some(), "positional", &[Arch::Attention])?;
+        if seq && !self.aux.is_empty() {
+            return Err("model.aux: auxiliary heads attach to feed-forward stacks, not sequence models".into());
+        }
+        if let Some(h) = self.heads {
+            if h == 0 || self.width % h != 0 {
+                return Err(format!("model.heads = {h} must divide model.width = {}", self.width));
+            }
+        }
+        if self.kernel_size == Some(0) || self.embed_dim == Some(0) {
+            return Err("model.kernel_size and model.embed_dim must be at least 1".into());
+        }
         if self.depth == 0 {
             return Err("model.depth must be at least 1".into());
         }
@@ -189,6 +269,9 @@ impl<F: Real> Model<F> {
         seed: u64,
     ) -> Result<Self, String> {
         config.validate()?;
+        if config.arch.is_sequence() {
+            return Err(format!("model.arch = {:?} is a sequence model: build it with seq::build", config.arch));
+        }
         let mut rng = StdRng::seed_from_u64(seed);
         let (w, phi, init) = (config.width, config.activation, &config.init);
         let mut blocks: Vec<(String, Box<dyn Block<F>>)> =
@@ -214,7 +297,7 @@ impl<F: Real> Model<F> {
                         Arch::WeightedSkip => {
                             Box::new(WeightedSkip::new(w, config.per_unit_alpha, phi, init, &mut rng))
                         }
-                        Arch::Dense | Arch::DenseToOutput => unreachable!(),
+                        _ => unreachable!("dense and sequence archs are handled above"),
                     };
                     blocks.push((format!("layers.{i}"), b));
                 }

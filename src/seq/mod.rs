@@ -8,7 +8,11 @@
 use crate::nn::ParamList;
 
 pub mod batch;
+pub mod build;
 pub mod embedding;
+pub mod rnn;
+pub use rnn::{CellKind, HhInit, Rnn, RnnConfig};
+pub mod model;
 use crate::nn::Ctx;
 use crate::tensor::{Mat, Real};
 pub use embedding::Embedding;

@@ -26,7 +26,8 @@ use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::config::{load_data, Config};
+use crate::config::{load_data, Config, Data};
+use crate::seq::build::build_seq_model;
 use crate::data::{Split, Targets};
 use crate::nn::{LossKind, Model, StepOut};
 use crate::optim::{clip_grad_norm, clip_grad_value, grad_norm, Optimizer};
@@ -156,6 +157,47 @@ fn check_targets(cfg: &Config, split: &Split) -> Result<(), TrainError> {
     }
 }
 
+fn arch_name(cfg: &Config) -> String {
+    serde_json::to_value(cfg.model.arch).unwrap().as_str().unwrap_or("?").to_string()
+}
+
+/// The model and data of `cfg`, checked against each other, and what to do with them.
+fn with_model<R>(cfg: &Config, opts: &RunOptions, go: impl Job<R>) -> Result<R, TrainError> {
+    match load_data(cfg, opts.data_dir.as_deref())? {
+        Data::Flat(split) => {
+            if cfg.model.arch.is_sequence() {
+                return Err(TrainError::Setup(format!(
+                    "model.arch = \"{}\" is a sequence model, but this data set gives flat examples: use a sequence data set (adding, copy, seq_mnist, mnist1d_seq, brown, text)",
+                    arch_name(cfg)
+                )));
+            }
+            check_targets(cfg, &split)?;
+            let model = Model::build(&cfg.model, split.train.in_dim(), split.train.y.out_dim(), cfg.loss(), cfg.seed)
+                .map_err(TrainError::Setup)?;
+            go.run(&split, model)
+        }
+        Data::Seq(split) => {
+            if !cfg.model.arch.is_sequence() {
+                return Err(TrainError::Setup(format!(
+                    "model.arch = \"{}\" is a feed-forward model, but data set {} gives sequences: use rnn_tanh, rnn_relu, lstm, gru, tcn or attention",
+                    arch_name(cfg),
+                    split.name
+                )));
+            }
+            if cfg.train.loss.is_some() {
+                return Err(TrainError::Setup("train.loss: sequence tasks choose their loss from their targets (mse for values, cross-entropy for classes); remove the key".into()));
+            }
+            let model = build_seq_model(&cfg.model, &split.train, cfg.train.bptt_truncate, cfg.seed).map_err(TrainError::Setup)?;
+            go.run(&split, model)
+        }
+    }
+}
+
+/// Something to do with a model and its data, whatever their kind.
+trait Job<R> {
+    fn run<B>(self, data: &impl Batches<B>, model: impl Net<B>) -> Result<R, TrainError>;
+}
+
 /// A fresh run of `cfg` into `dir` (created; it must not hold a run already).
 pub fn train(cfg: &Config, dir: &Path, opts: &RunOptions) -> Result<Summary, TrainError> {
     if dir.join("config.toml").exists() {
@@ -165,15 +207,18 @@ pub fn train(cfg: &Config, dir: &Path, opts: &RunOptions) -> Result<Summary, Tra
             dir.display()
         )));
     }
-    let split = load_data(cfg, opts.data_dir.as_deref())?;
-    check_targets(cfg, &split)?;
-    std::fs::create_dir_all(dir).map_err(io(&format!("cannot create {}", dir.display())))?;
-    write_atomic(&dir.join("config.toml"), cfg.to_toml().as_bytes()).map_err(io("cannot write config.toml"))?;
-    let model = Model::build(&cfg.model, split.train.in_dim(), split.train.y.out_dim(), cfg.loss(), cfg.seed)
-        .map_err(TrainError::Setup)?;
-    let optim = cfg.optim.build::<f32>().map_err(|e| TrainError::Setup(format!("optim: {e}")))?;
-    let log = MetricsLog::open(&dir.join("metrics.jsonl"), None).map_err(io("cannot open metrics.jsonl"))?;
-    run(cfg, &split, model, optim, State::default(), log, dir, opts)
+    struct Fresh<'a>(&'a Config, &'a Path, &'a RunOptions);
+    impl Job<Summary> for Fresh<'_> {
+        fn run<B>(self, data: &impl Batches<B>, model: impl Net<B>) -> Result<Summary, TrainError> {
+            let Fresh(cfg, dir, opts) = self;
+            let optim = cfg.optim.build::<f32>().map_err(|e| TrainError::Setup(format!("optim: {e}")))?;
+            std::fs::create_dir_all(dir).map_err(io(&format!("cannot create {}", dir.display())))?;
+            write_atomic(&dir.join("config.toml"), cfg.to_toml().as_bytes()).map_err(io("cannot write config.toml"))?;
+            let log = MetricsLog::open(&dir.join("metrics.jsonl"), None).map_err(io("cannot open metrics.jsonl"))?;
+            run(cfg, data, model, optim, State::default(), log, dir, opts)
+        }
+    }
+    with_model(cfg, opts, Fresh(cfg, dir, opts))
 }
 
 /// Continue the run in `dir` from its last checkpoint, to the end of its config.
@@ -184,25 +229,23 @@ pub fn resume(dir: &Path, opts: &RunOptions) -> Result<Summary, TrainError> {
         TrainError::Setup(format!("{} has no checkpoint to resume ({}: {e})", dir.display(), state_path.display()))
     })?)
     .map_err(|e| TrainError::Setup(format!("{}: {e}", state_path.display())))?;
-    let split = load_data(&cfg, opts.data_dir.as_deref())?;
-    check_targets(&cfg, &split)?;
-    let mut model = Model::build(&cfg.model, split.train.in_dim(), split.train.y.out_dim(), cfg.loss(), cfg.seed)
-        .map_err(TrainError::Setup)?;
-    let weights = dir.join("model.safetensors");
-    load_params(
-        &mut model.params(),
-        &load_tensors(&weights).map_err(TrainError::Setup)?,
-        &weights.display().to_string(),
-    )
-    .map_err(TrainError::Setup)?;
-    let mut optim = cfg.optim.build::<f32>().map_err(|e| TrainError::Setup(format!("optim: {e}")))?;
-    let opt_state = load_tensors(&dir.join("optim.safetensors")).map_err(TrainError::Setup)?;
-    optim
-        .load_state(&opt_state)
-        .map_err(|e| TrainError::Setup(format!("{}: {e}", dir.join("optim.safetensors").display())))?;
-    let log = MetricsLog::open(&dir.join("metrics.jsonl"), Some(state.metrics_bytes))
-        .map_err(io("cannot open metrics.jsonl"))?;
-    run(&cfg, &split, model, optim, state, log, dir, opts)
+    struct Resume<'a>(&'a Config, &'a Path, &'a RunOptions, State);
+    impl Job<Summary> for Resume<'_> {
+        fn run<B>(self, data: &impl Batches<B>, mut model: impl Net<B>) -> Result<Summary, TrainError> {
+            let Resume(cfg, dir, opts, state) = self;
+            let weights = dir.join("model.safetensors");
+            let tensors = load_tensors(&weights).map_err(TrainError::Setup)?;
+            load_params(&mut model.params(), &tensors, &weights.display().to_string()).map_err(TrainError::Setup)?;
+            let mut optim = cfg.optim.build::<f32>().map_err(|e| TrainError::Setup(format!("optim: {e}")))?;
+            let opt_path = dir.join("optim.safetensors");
+            let opt_state = load_tensors(&opt_path).map_err(TrainError::Setup)?;
+            optim.load_state(&opt_state).map_err(|e| TrainError::Setup(format!("{}: {e}", opt_path.display())))?;
+            let log = MetricsLog::open(&dir.join("metrics.jsonl"), Some(state.metrics_bytes))
+                .map_err(io("cannot open metrics.jsonl"))?;
+            run(cfg, data, model, optim, state, log, dir, opts)
+        }
+    }
+    with_model(&cfg, opts, Resume(&cfg, dir, opts, state))
 }
 
 fn checkpoint<B>(

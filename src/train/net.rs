@@ -3,7 +3,10 @@
 
 use super::epoch_order;
 use crate::data::{Dataset, Split, Targets};
+use crate::data::seq::{SeqSplit, SeqTargets};
 use crate::nn::{Model, ParamList, StepOut, Target};
+use crate::seq::batch::{epoch_batches, eval_batches, make_batch, SeqBatch};
+use crate::seq::model::SeqModel;
 
 /// A trainable model over batches of type `B`.
 pub trait Net<B> {
@@ -82,5 +85,43 @@ impl Batches<Dataset> for Split {
     }
     fn classes(&self) -> bool {
         matches!(self.train.y, Targets::Classes { .. })
+    }
+}
+
+impl Net<SeqBatch<f32>> for SeqModel<f32> {
+    fn train_step(&mut self, b: &SeqBatch<f32>) -> StepOut {
+        self.forward_backward(b)
+    }
+    fn eval_step(&mut self, b: &SeqBatch<f32>) -> StepOut {
+        self.evaluate(b)
+    }
+    fn params(&mut self) -> ParamList<'_, f32> {
+        SeqModel::params(self)
+    }
+    fn first_non_finite(&mut self, b: &SeqBatch<f32>) -> Option<String> {
+        SeqModel::first_non_finite(self, b)
+    }
+}
+
+const SEQ_EVAL_BATCH: usize = 256;
+
+impl Batches<SeqBatch<f32>> for SeqSplit {
+    fn train_order(&self, batch_size: usize, seed: u64, epoch: usize) -> Vec<Vec<usize>> {
+        epoch_batches(&self.train, batch_size, seed, epoch)
+    }
+    fn train_batch(&self, idx: &[usize]) -> SeqBatch<f32> {
+        make_batch(&self.train, idx)
+    }
+    fn eval_order(&self, train: bool) -> Vec<Vec<usize>> {
+        eval_batches(if train { &self.train } else { &self.test }, SEQ_EVAL_BATCH)
+    }
+    fn eval_batch(&self, train: bool, idx: &[usize]) -> SeqBatch<f32> {
+        make_batch(if train { &self.train } else { &self.test }, idx)
+    }
+    fn is_empty(&self) -> bool {
+        self.train.is_empty()
+    }
+    fn classes(&self) -> bool {
+        !matches!(self.train.targets, SeqTargets::LastValue { .. })
     }
 }

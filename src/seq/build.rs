@@ -1,0 +1,51 @@
+//! A `SeqModel` from the `[model]` section of a config.
+
+use rand::{rngs::StdRng, SeedableRng};
+
+use super::model::{Readout, SeqModel};
+use super::{CellKind, Embedding, HhInit, Rnn, RnnConfig, SeqBlock};
+use crate::data::seq::{SeqDataset, SeqInputs, SeqTargets};
+use crate::nn::{Arch, Init, Linear, ModelConfig};
+use crate::tensor::Real;
+
+/// Build for data shaped like `data`: token inputs get an embedding, per-step targets a
+/// per-step readout. `bptt_truncate` applies to recurrent bodies.
+pub fn build_seq_model<F: Real>(cfg: &ModelConfig, data: &SeqDataset, bptt_truncate: Option<usize>, seed: u64) -> Result<SeqModel<F>, String> {
+    cfg.validate()?;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let embed = match &data.inputs {
+        SeqInputs::Tokens { vocab, .. } => Some(Embedding::new(*vocab, cfg.embed_dim.unwrap_or(cfg.width), &mut rng)),
+        SeqInputs::Real { .. } => None,
+    };
+    let in_dim = embed.as_ref().map(|e| e.dim()).unwrap_or_else(|| data.in_dim());
+    let mut body: Vec<(String, Box<dyn SeqBlock<F>>)> = Vec::new();
+    let cell = match cfg.arch {
+        Arch::RnnTanh => Some(CellKind::RnnTanh),
+        Arch::RnnRelu => Some(CellKind::RnnRelu),
+        Arch::Lstm => Some(CellKind::Lstm),
+        Arch::Gru => Some(CellKind::Gru),
+        _ => None,
+    };
+    if let Some(cell) = cell {
+        let rc = RnnConfig::new(cell, in_dim, cfg.width)
+            .layers(cfg.depth)
+            .bidirectional(cfg.bidirectional.unwrap_or(false))
+            .hh_init(cfg.hh_init.unwrap_or(HhInit::Default))
+            .forget_bias(if cell == CellKind::Lstm { Some(cfg.forget_bias.unwrap_or(1.0)) } else { None })
+            .bptt_truncate(bptt_truncate);
+        let mut rnn = Rnn::new(&rc, &mut rng);
+        // One thread: runs stay bit-identical whatever the machine, and benchmarks compare
+        // single-threaded code.
+        rnn.threads = 1;
+        body.push(("rnn".into(), Box::new(rnn)));
+    } else {
+        return Err(format!("model.arch = {:?} is not a sequence model", cfg.arch));
+    }
+    let top = body.last().map(|(_, b)| b.out_dim()).unwrap_or(in_dim);
+    let readout = match data.targets {
+        SeqTargets::EachClass { .. } => Readout::Each,
+        _ => Readout::Last,
+    };
+    let head = Linear::new(top, data.out_dim(), &Init::Glorot, &mut rng);
+    Ok(SeqModel::new(embed, body, head, readout))
+}

@@ -47,8 +47,9 @@ enum Command {
     },
     /// Time one training step of a reference workload (see BENCHMARKS.md).
     Bench {
-        /// w1: 50-layer highway MLP, 784 -> 64, batch 128, tanh, cross-entropy, SGD momentum.
-        #[arg(value_parser = ["w1"])]
+        /// w1: 50-layer highway MLP, 784 -> 64, batch 128, tanh, cross-entropy, SGD momentum;
+        /// w2: LSTM 32 -> 128, T = 100, batch 32, MSE on the last step, SGD.
+        #[arg(value_parser = ["w1", "w2"])]
         workload: String,
         /// Timed steps (after warm-up).
         #[arg(long, default_value_t = 200)]

@@ -23,3 +23,17 @@ fn readme_starts_with_the_two_commands() {
     let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mnist1d-highway.toml");
     depthlab::config::Config::load(&config, &[]).unwrap();
 }
+
+#[test]
+fn every_example_config_parses_and_validates() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            depthlab::config::Config::load(&path, &[]).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            n += 1;
+        }
+    }
+    assert!(n >= 16, "expected the example configs, found {n}");
+}

@@ -3,15 +3,18 @@
 use rand::{rngs::StdRng, SeedableRng};
 
 use super::model::{Readout, SeqModel};
+use super::per_step::PerStep;
+use super::{AttentionConfig, CausalSelfAttention, PosEncoding, Tcn, TcnConfig};
 use super::{CellKind, Embedding, HhInit, Rnn, RnnConfig, SeqBlock};
-use crate::data::seq::{SeqDataset, SeqInputs, SeqTargets};
-use crate::nn::{Arch, Init, Linear, ModelConfig};
+use crate::data::seq::{SeqInputs, SeqSplit, SeqTargets};
+use crate::nn::{Arch, Init, Linear, ModelConfig, Positional};
 use crate::tensor::Real;
 
-/// Build for data shaped like `data`: token inputs get an embedding, per-step targets a
+/// Build for data shaped like `split`: token inputs get an embedding, per-step targets a
 /// per-step readout. `bptt_truncate` applies to recurrent bodies.
-pub fn build_seq_model<F: Real>(cfg: &ModelConfig, data: &SeqDataset, bptt_truncate: Option<usize>, seed: u64) -> Result<SeqModel<F>, String> {
+pub fn build_seq_model<F: Real>(cfg: &ModelConfig, split: &SeqSplit, bptt_truncate: Option<usize>, seed: u64) -> Result<SeqModel<F>, String> {
     cfg.validate()?;
+    let data = &split.train;
     let mut rng = StdRng::seed_from_u64(seed);
     let embed = match &data.inputs {
         SeqInputs::Tokens { vocab, .. } => Some(Embedding::new(*vocab, cfg.embed_dim.unwrap_or(cfg.width), &mut rng)),
@@ -38,6 +41,24 @@ pub fn build_seq_model<F: Real>(cfg: &ModelConfig, data: &SeqDataset, bptt_trunc
         // single-threaded code.
         rnn.threads = 1;
         body.push(("rnn".into(), Box::new(rnn)));
+    } else if cfg.arch == Arch::Tcn {
+        let tc = TcnConfig::uniform(in_dim, cfg.width, cfg.depth, cfg.kernel_size.unwrap_or(2)).dilated(cfg.dilation.unwrap_or(true));
+        body.push(("tcn".into(), Box::new(Tcn::new(&tc, &mut rng))));
+    } else if cfg.arch == Arch::Attention {
+        if in_dim != cfg.width {
+            body.push(("input".into(), Box::new(PerStep(Linear::new(in_dim, cfg.width, &Init::Glorot, &mut rng)))));
+        }
+        let longest = (0..split.train.len()).map(|i| split.train.seq_len(i)).chain((0..split.test.len()).map(|i| split.test.seq_len(i))).max().unwrap_or(1);
+        let pos = match cfg.positional.unwrap_or_default() {
+            Positional::None => PosEncoding::None,
+            Positional::Sinusoidal => PosEncoding::Sinusoidal,
+            Positional::Learned => PosEncoding::Learned { max_len: longest },
+        };
+        for i in 0..cfg.depth {
+            // The encoding is added once, at the first layer.
+            let ac = AttentionConfig::new(cfg.width, cfg.heads.unwrap_or(1)).residual(true).pos(if i == 0 { pos } else { PosEncoding::None });
+            body.push((format!("attn.{i}"), Box::new(CausalSelfAttention::new(&ac, &mut rng))));
+        }
     } else {
         return Err(format!("model.arch = {:?} is not a sequence model", cfg.arch));
     }

@@ -279,7 +279,10 @@ impl<F: Real> Rnn<F> {
     }
 
     fn dir(&self, layer: usize, direction: usize) -> &Dir<F> {
-        assert!(layer < self.cfg.num_layers && direction < self.directions(), "rnn: no layer {layer} direction {direction}");
+        assert!(
+            layer < self.cfg.num_layers && direction < self.directions(),
+            "rnn: no layer {layer} direction {direction}"
+        );
         &self.dirs[layer * self.directions() + direction]
     }
 
@@ -304,7 +307,8 @@ impl<F: Real> Rnn<F> {
 
     /// LSTM: the cell states c_t of the last forward, `T x B x H`.
     pub fn cell_states(&self, layer: usize, direction: usize) -> Option<Seq<F>> {
-        (self.cfg.cell == CellKind::Lstm).then(|| Seq::from_mat(self.time, self.batch, self.dir(layer, direction).c.clone()))
+        (self.cfg.cell == CellKind::Lstm)
+            .then(|| Seq::from_mat(self.time, self.batch, self.dir(layer, direction).c.clone()))
     }
 
     /// PyTorch's `h_n`: the final hidden state of every layer and direction (index
@@ -372,19 +376,29 @@ impl<F: Real> SeqBlock<F> for Rnn<F> {
                 let cat = &mut self.cat[l];
                 cat.reshape_for(time * batch, 2 * hs);
                 let (f, b) = (&upper[0].h, &upper[1].h);
-                for ((row, hf), hb) in cat.data.chunks_exact_mut(2 * hs).zip(f.data.chunks_exact(hs)).zip(b.data.chunks_exact(hs)) {
+                for ((row, hf), hb) in
+                    cat.data.chunks_exact_mut(2 * hs).zip(f.data.chunks_exact(hs)).zip(b.data.chunks_exact(hs))
+                {
                     row[..hs].copy_from_slice(hf);
                     row[hs..].copy_from_slice(hb);
                 }
             }
         }
-        let top = if nd == 2 { self.cat[self.cfg.num_layers - 1].clone() } else { self.dirs[self.cfg.num_layers - 1].h.clone() };
+        let top = if nd == 2 {
+            self.cat[self.cfg.num_layers - 1].clone()
+        } else {
+            self.dirs[self.cfg.num_layers - 1].h.clone()
+        };
         Seq::from_mat(time, batch, top)
     }
 
     fn backward(&mut self, dy: &Seq<F>) -> Seq<F> {
         let (time, batch, nd, hs) = (self.time, self.batch, self.directions(), self.cfg.hidden_size);
-        assert_eq!((dy.time, dy.batch, dy.dim()), (time, batch, self.out_dim()), "rnn backward: dy shape differs from the output");
+        assert_eq!(
+            (dy.time, dy.batch, dy.dim()),
+            (time, batch, self.out_dim()),
+            "rnn backward: dy shape differs from the output"
+        );
         let (cell, par, trunc, taps) = (self.cfg.cell, self.par(), self.bptt_truncate, self.taps_on);
         assert!(trunc != Some(0), "rnn: bptt_truncate must be at least 1");
         let nl = self.cfg.num_layers;

@@ -187,7 +187,7 @@ fn with_model<R>(cfg: &Config, opts: &RunOptions, go: impl Job<R>) -> Result<R, 
             if cfg.train.loss.is_some() {
                 return Err(TrainError::Setup("train.loss: sequence tasks choose their loss from their targets (mse for values, cross-entropy for classes); remove the key".into()));
             }
-            let model = build_seq_model(&cfg.model, &split.train, cfg.train.bptt_truncate, cfg.seed).map_err(TrainError::Setup)?;
+            let model = build_seq_model(&cfg.model, &split, cfg.train.bptt_truncate, cfg.seed).map_err(TrainError::Setup)?;
             go.run(&split, model)
         }
     }

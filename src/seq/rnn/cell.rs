@@ -149,7 +149,9 @@ pub(super) fn rnn_bwd<F: Real, const TAPS: bool>(relu: bool, hs: usize, g: StepG
     simd(
         #[inline(always)]
         || {
-            for (b, ((dhr, hr), dgr)) in dh.chunks_exact_mut(hs).zip(h.chunks_exact(hs)).zip(dg.chunks_exact_mut(hs)).enumerate() {
+            for (b, ((dhr, hr), dgr)) in
+                dh.chunks_exact_mut(hs).zip(h.chunks_exact(hs)).zip(dg.chunks_exact_mut(hs)).enumerate()
+            {
                 let dyr = &dy[b * dy_rs..b * dy_rs + hs];
                 let (dhr, hr, dgr) = (&mut dhr[..hs], &hr[..hs], &mut dgr[..hs]);
                 if TAPS {
@@ -242,7 +244,8 @@ pub(super) fn gru_bwd<F: Real, const TAPS: bool>(
         || {
             let one = F::one();
             let rows = dh.chunks_exact_mut(hs).zip(gates.chunks_exact(3 * hs)).zip(hn.chunks_exact(hs));
-            let rows = rows.zip(h_prev.chunks_exact(hs)).zip(dg.chunks_exact_mut(3 * hs)).zip(dgh.chunks_exact_mut(3 * hs));
+            let rows =
+                rows.zip(h_prev.chunks_exact(hs)).zip(dg.chunks_exact_mut(3 * hs)).zip(dgh.chunks_exact_mut(3 * hs));
             for (b, (((((dhr, g3), a), hp), d3), e3)) in rows.enumerate() {
                 let dyr = &dy[b * dy_rs..b * dy_rs + hs];
                 let (dhr, a, hp) = (&mut dhr[..hs], &a[..hs], &hp[..hs]);

@@ -71,7 +71,13 @@ fn split_rows<'a, F>(data: &'a mut [F], cols: usize, ranges: &[(usize, usize)]) 
 
 /// A time-major `(time * batch) x cols` buffer cut, for each batch range in `parts`, into its
 /// `time` per-step blocks (`rows x cols` each): what one thread of the recurrence may write.
-fn lanes<'a, F>(data: &'a mut [F], time: usize, batch: usize, cols: usize, parts: &[(usize, usize)]) -> Vec<Vec<&'a mut [F]>> {
+fn lanes<'a, F>(
+    data: &'a mut [F],
+    time: usize,
+    batch: usize,
+    cols: usize,
+    parts: &[(usize, usize)],
+) -> Vec<Vec<&'a mut [F]>> {
     let mut out: Vec<Vec<&mut [F]>> = parts.iter().map(|_| Vec::with_capacity(time)).collect();
     if data.is_empty() {
         out.iter_mut().for_each(|o| o.extend((0..time).map(|_| <&mut [F]>::default())));
@@ -383,7 +389,15 @@ impl<F: Real> Dir<F> {
         let step = split_rows(&mut self.step.data, gh, &parts);
         let it = gates.into_iter().zip(h).zip(c).zip(tc).zip(hn).zip(step).zip(&parts);
         let items: Vec<_> = it
-            .map(|((((((gates, h), c), tc), hn), step), &(b0, b1))| FwdLane { rows: b1 - b0, gates, h, c, tc, hn, step })
+            .map(|((((((gates, h), c), tc), hn), step), &(b0, b1))| FwdLane {
+                rows: b1 - b0,
+                gates,
+                h,
+                c,
+                tc,
+                hn,
+                step,
+            })
             .collect();
         let fwd = Fwd {
             cell,
@@ -417,7 +431,11 @@ impl<F: Real> Dir<F> {
         let (time, batch) = (self.time, self.batch);
         let (hs, gh, nin, tb) = (self.hidden(), self.w_hh.value.rows, x.cols, time * batch);
         let (lstm, gru) = (cell == CellKind::Lstm, cell == CellKind::Gru);
-        assert_eq!((dy.rows, x.rows, dx.rows, dx.cols), (tb, tb, tb, nin), "rnn backward: shapes differ from the forward");
+        assert_eq!(
+            (dy.rows, x.rows, dx.rows, dx.cols),
+            (tb, tb, tb, nin),
+            "rnn backward: shapes differ from the forward"
+        );
         self.dg.reshape_for(tb, gh);
         self.dgh.reshape_for(if gru { tb } else { 0 }, gh);
         self.dh.reshape_for(batch, hs);
@@ -438,7 +456,16 @@ impl<F: Real> Dir<F> {
         let dc = split_rows(&mut self.dc.data, hs, &parts);
         let it = dg.into_iter().zip(dgh).zip(tap_h).zip(tap_c).zip(dh).zip(dc).zip(&parts);
         let items: Vec<_> = it
-            .map(|((((((dg, dgh), tap_h), tap_c), dh), dc), &(b0, b1))| BwdLane { b0, rows: b1 - b0, dg, dgh, tap_h, tap_c, dh, dc })
+            .map(|((((((dg, dgh), tap_h), tap_c), dh), dc), &(b0, b1))| BwdLane {
+                b0,
+                rows: b1 - b0,
+                dg,
+                dgh,
+                tap_h,
+                tap_c,
+                dh,
+                dc,
+            })
             .collect();
         let bwd = Bwd {
             cell,

@@ -26,7 +26,7 @@ use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::config::{load_data, Config, Data};
+use crate::config::{load_data, Config, Data, DataConfig};
 use crate::seq::build::build_seq_model;
 use crate::data::{Split, Targets};
 use crate::nn::{LossKind, Model, StepOut};
@@ -298,6 +298,7 @@ fn run<B>(
         }
     };
     let nparams = model.num_params();
+    let baselines = data.baselines();
     let mut last_eval: (Option<f64>, Option<f64>) = (None, None);
     while state.epoch < t.epochs {
         let epoch = state.epoch;
@@ -385,6 +386,13 @@ fn run<B>(
             rec["test_loss"] = json!(tl);
             if let Some(a) = ta {
                 rec["test_accuracy"] = json!(a);
+            }
+            if matches!(cfg.data, DataConfig::Text { .. }) {
+                // Character language models are compared in bits per character.
+                rec["test_bits_per_char"] = json!(tl / std::f64::consts::LN_2);
+            }
+            for (k, v) in &baselines {
+                rec[k] = v.clone();
             }
             if t.eval_train {
                 let (l, a) = evaluate(&mut model, data, true);

@@ -36,6 +36,10 @@ pub trait Batches<B> {
     fn is_empty(&self) -> bool;
     /// Whether accuracy means something (class targets).
     fn classes(&self) -> bool;
+    /// Reference numbers to log beside the test loss (e.g. the predict-the-mean baseline).
+    fn baselines(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::Map::new()
+    }
 }
 
 impl Net<Dataset> for Model<f32> {
@@ -123,5 +127,20 @@ impl Batches<SeqBatch<f32>> for SeqSplit {
     }
     fn classes(&self) -> bool {
         !matches!(self.train.targets, SeqTargets::LastValue { .. })
+    }
+    /// Regression: the test MSE of always predicting the training targets' mean (the adding
+    /// problem's 0.167).
+    fn baselines(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        if let (SeqTargets::LastValue { dim, values: tr }, SeqTargets::LastValue { values: te, .. }) =
+            (&self.train.targets, &self.test.targets)
+        {
+            let mean: Vec<f64> = (0..*dim)
+                .map(|c| tr.iter().skip(c).step_by(*dim).map(|v| *v as f64).sum::<f64>() / (tr.len() / dim).max(1) as f64)
+                .collect();
+            let mse = te.iter().enumerate().map(|(i, v)| (*v as f64 - mean[i % dim]).powi(2)).sum::<f64>() / te.len().max(1) as f64;
+            m.insert("test_mean_baseline_mse".into(), serde_json::json!(mse));
+        }
+        m
     }
 }

@@ -38,27 +38,48 @@ fn rel_err(a: &[f64], n: &[f64]) -> f64 {
     diff / na.max(nn).max(1e-12)
 }
 
-/// Check dL/dx and dL/dtheta of `block` at `x`, sampling at most `max_per_tensor` elements of each.
-pub fn check_block(block: &mut dyn Block<f64>, x: &Mat<f64>, max_per_tensor: usize, seed: u64) -> GradReport {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let y = block.forward(x, &Ctx::TRAIN);
-    let r = Mat::from_fn(y.rows, y.cols, |_, _| rng.random_range(-1.0..1.0));
-    let loss = |block: &mut dyn Block<f64>, x: &Mat<f64>| -> f64 {
-        let y = block.forward(x, &Ctx::TRAIN);
-        y.data.iter().zip(&r.data).map(|(a, b)| a * b).sum()
-    };
-    // Analytic.
-    zero_grads(block);
-    block.forward(x, &Ctx::TRAIN);
-    let dx = block.backward(&r);
-    let mut analytic: Vec<(String, Vec<f64>)> = vec![("input".into(), dx.data.clone())];
-    {
-        let mut ps: ParamList<f64> = Vec::new();
-        block.params("", &mut ps);
-        for (name, p) in ps {
-            analytic.push((name, p.grad.data.clone()));
-        }
+/// Something with an input, parameters and an output, seen as flat vectors: a `Block` on a batch,
+/// a `SeqBlock` on a sequence batch. One checker serves them all.
+pub trait Differentiable {
+    /// The output for input `x` (and the current parameters).
+    fn output(&mut self, x: &[f64]) -> Vec<f64>;
+    /// Forward at `x`, then backward with dL/d(output) = `r`: returns dL/dx and accumulates
+    /// the parameter gradients.
+    fn input_grad(&mut self, x: &[f64], r: &[f64]) -> Vec<f64>;
+    fn params(&mut self) -> ParamList<'_, f64>;
+}
+
+/// A `Block` on a batch of `.1` rows.
+pub struct BlockAt<'a>(pub &'a mut dyn Block<f64>, pub usize);
+
+impl Differentiable for BlockAt<'_> {
+    fn output(&mut self, x: &[f64]) -> Vec<f64> {
+        let m = Mat::from_vec(self.1, x.len() / self.1, x.to_vec());
+        self.0.forward(&m, &Ctx::TRAIN).data
     }
+    fn input_grad(&mut self, x: &[f64], r: &[f64]) -> Vec<f64> {
+        let y = self.output(x);
+        self.0.backward(&Mat::from_vec(self.1, y.len() / self.1, r.to_vec())).data
+    }
+    fn params(&mut self) -> ParamList<'_, f64> {
+        let mut ps = Vec::new();
+        self.0.params("", &mut ps);
+        ps
+    }
+}
+
+/// Per tensor (`input` and each parameter): ||analytic - numeric|| / max(both norms, 1e-12)
+/// over at most `max_per_tensor` sampled elements, for L = sum(r * output(x)) with a fixed
+/// random r.
+pub fn check(f: &mut dyn Differentiable, x: &[f64], max_per_tensor: usize, seed: u64) -> GradReport {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let y = f.output(x);
+    let r: Vec<f64> = (0..y.len()).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let loss = |f: &mut dyn Differentiable, x: &[f64]| -> f64 { f.output(x).iter().zip(&r).map(|(a, b)| a * b).sum() };
+    f.params().into_iter().for_each(|(_, p)| p.zero_grad());
+    let dx = f.input_grad(x, &r);
+    let mut analytic: Vec<(String, Vec<f64>)> = vec![("input".into(), dx)];
+    analytic.extend(f.params().into_iter().map(|(n, p)| (n, p.grad.data.clone())));
     let h = 1e-6;
     let mut report = GradReport { tensors: Vec::new() };
     for (t, (name, grad)) in analytic.iter().enumerate() {
@@ -68,40 +89,31 @@ pub fn check_block(block: &mut dyn Block<f64>, x: &Mat<f64>, max_per_tensor: usi
         } else {
             (0..max_per_tensor).map(|_| rng.random_range(0..n)).collect()
         };
-        let mut a = Vec::new();
-        let mut num = Vec::new();
+        let (mut a, mut num) = (Vec::new(), Vec::new());
         for &i in &idx {
-            let perturbed = |block: &mut dyn Block<f64>, delta: f64| -> f64 {
+            let mut at = |delta: f64| -> f64 {
                 if t == 0 {
-                    let mut xp = x.clone();
-                    xp.data[i] += delta;
-                    loss(block, &xp)
+                    let mut xp = x.to_vec();
+                    xp[i] += delta;
+                    loss(f, &xp)
                 } else {
-                    set_param(block, t - 1, i, delta);
-                    let l = loss(block, x);
-                    set_param(block, t - 1, i, -delta);
+                    f.params()[t - 1].1.value.data[i] += delta;
+                    let l = loss(f, x);
+                    f.params()[t - 1].1.value.data[i] -= delta;
                     l
                 }
             };
-            let fd = (perturbed(block, h) - perturbed(block, -h)) / (2.0 * h);
+            num.push((at(h) - at(-h)) / (2.0 * h));
             a.push(grad[i]);
-            num.push(fd);
         }
         report.tensors.push((name.clone(), rel_err(&a, &num)));
     }
     report
 }
 
-fn set_param(block: &mut dyn Block<f64>, p: usize, i: usize, delta: f64) {
-    let mut ps: ParamList<f64> = Vec::new();
-    block.params("", &mut ps);
-    ps[p].1.value.data[i] += delta;
-}
-
-fn zero_grads(block: &mut dyn Block<f64>) {
-    let mut ps: ParamList<f64> = Vec::new();
-    block.params("", &mut ps);
-    ps.into_iter().for_each(|(_, p)| p.zero_grad());
+/// Check dL/dx and dL/dtheta of `block` at `x`, sampling at most `max_per_tensor` elements of each.
+pub fn check_block(block: &mut dyn Block<f64>, x: &Mat<f64>, max_per_tensor: usize, seed: u64) -> GradReport {
+    check(&mut BlockAt(block, x.rows), &x.data, max_per_tensor, seed)
 }
 
 /// A batch of `rows x cols` values uniform in [-scale, scale].

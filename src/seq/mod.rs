@@ -12,15 +12,15 @@ pub mod build;
 pub mod embedding;
 pub mod rnn;
 pub use rnn::{CellKind, HhInit, Rnn, RnnConfig};
+pub mod attention;
 pub mod model;
 pub mod per_step;
-pub mod attention;
 pub mod tcn;
-pub use attention::{AttentionConfig, CausalSelfAttention, PosEncoding};
-pub use tcn::{ConvInit, Tcn, TcnConfig};
 use crate::nn::Ctx;
 use crate::tensor::{Mat, Real};
+pub use attention::{AttentionConfig, CausalSelfAttention, PosEncoding};
 pub use embedding::Embedding;
+pub use tcn::{ConvInit, Tcn, TcnConfig};
 
 /// `batch` sequences of `time` steps of `dim` features, time-major.
 #[derive(Clone, Debug, PartialEq)]
@@ -125,12 +125,39 @@ pub trait SeqBlock<F: Real>: Send {
     }
 }
 
-/// Finite-difference check of a `SeqBlock` in f64, like `nn::gradcheck::check_block`.
+/// Finite-difference check of a `SeqBlock` in f64, through `nn::gradcheck::check`.
 pub mod gradcheck {
     use super::{Seq, SeqBlock};
+    use crate::nn::gradcheck::{check, Differentiable};
     use crate::nn::{Ctx, ParamList};
     use crate::tensor::Mat;
-    use rand::{rngs::StdRng, Rng, SeedableRng};
+
+    /// A `SeqBlock` on `.2` sequences of `.1` steps.
+    struct SeqAt<'a>(&'a mut dyn SeqBlock<f64>, usize, usize);
+
+    impl SeqAt<'_> {
+        fn seq(&self, v: &[f64]) -> Seq<f64> {
+            let (t, b) = (self.1, self.2);
+            Seq::from_mat(t, b, Mat::from_vec(t * b, v.len() / (t * b), v.to_vec()))
+        }
+    }
+
+    impl Differentiable for SeqAt<'_> {
+        fn output(&mut self, x: &[f64]) -> Vec<f64> {
+            let s = self.seq(x);
+            self.0.forward(&s, &Ctx::TRAIN).data.data
+        }
+        fn input_grad(&mut self, x: &[f64], r: &[f64]) -> Vec<f64> {
+            self.output(x);
+            let dy = self.seq(r);
+            self.0.backward(&dy).data.data
+        }
+        fn params(&mut self) -> ParamList<'_, f64> {
+            let mut ps = Vec::new();
+            self.0.params("", &mut ps);
+            ps
+        }
+    }
 
     /// Per tensor (`input` and each parameter): ||analytic - numeric|| / max(norms, 1e-12),
     /// over at most `max_per_tensor` sampled elements.
@@ -140,65 +167,6 @@ pub mod gradcheck {
         max_per_tensor: usize,
         seed: u64,
     ) -> Vec<(String, f64)> {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let y = block.forward(x, &Ctx::TRAIN);
-        let r =
-            Seq::from_mat(y.time, y.batch, Mat::from_fn(y.data.rows, y.data.cols, |_, _| rng.random_range(-1.0..1.0)));
-        let loss = |block: &mut dyn SeqBlock<f64>, x: &Seq<f64>| -> f64 {
-            let y = block.forward(x, &Ctx::TRAIN);
-            y.data.data.iter().zip(&r.data.data).map(|(a, b)| a * b).sum()
-        };
-        {
-            let mut ps: ParamList<f64> = Vec::new();
-            block.params("", &mut ps);
-            ps.into_iter().for_each(|(_, p)| p.zero_grad());
-        }
-        block.forward(x, &Ctx::TRAIN);
-        let dx = block.backward(&r);
-        let mut analytic = vec![("input".to_string(), dx.data.data.clone())];
-        {
-            let mut ps: ParamList<f64> = Vec::new();
-            block.params("", &mut ps);
-            analytic.extend(ps.into_iter().map(|(n, p)| (n, p.grad.data.clone())));
-        }
-        let h = 1e-6;
-        let mut out = Vec::new();
-        for (t, (name, grad)) in analytic.iter().enumerate() {
-            let n = grad.len();
-            let idx: Vec<usize> = if n <= max_per_tensor {
-                (0..n).collect()
-            } else {
-                (0..max_per_tensor).map(|_| rng.random_range(0..n)).collect()
-            };
-            let (mut a, mut num) = (Vec::new(), Vec::new());
-            for &i in &idx {
-                let mut eval = |delta: f64| {
-                    if t == 0 {
-                        let mut xp = x.clone();
-                        xp.data.data[i] += delta;
-                        loss(block, &xp)
-                    } else {
-                        nudge(block, t - 1, i, delta);
-                        let l = loss(block, x);
-                        nudge(block, t - 1, i, -delta);
-                        l
-                    }
-                };
-                let fd = (eval(h) - eval(-h)) / (2.0 * h);
-                a.push(grad[i]);
-                num.push(fd);
-            }
-            let diff = a.iter().zip(&num).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
-            let na = a.iter().map(|v| v * v).sum::<f64>().sqrt();
-            let nn = num.iter().map(|v| v * v).sum::<f64>().sqrt();
-            out.push((name.clone(), diff / na.max(nn).max(1e-12)));
-        }
-        out
-    }
-
-    fn nudge(block: &mut dyn SeqBlock<f64>, p: usize, i: usize, delta: f64) {
-        let mut ps: ParamList<f64> = Vec::new();
-        block.params("", &mut ps);
-        ps[p].1.value.data[i] += delta;
+        check(&mut SeqAt(block, x.time, x.batch), &x.data.data, max_per_tensor, seed).tensors
     }
 }

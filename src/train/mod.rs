@@ -27,10 +27,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::config::{load_data, Config, Data, DataConfig};
-use crate::seq::build::build_seq_model;
 use crate::data::{Split, Targets};
 use crate::nn::{LossKind, Model, StepOut};
 use crate::optim::{clip_grad_norm, clip_grad_value, grad_norm, Optimizer};
+use crate::seq::build::build_seq_model;
 pub use checkpoint::{load_params, load_tensors, params_to_tensors, save_tensors, write_atomic};
 pub use metrics::MetricsLog;
 pub use net::{Batches, Net};
@@ -117,6 +117,9 @@ pub struct Summary {
     pub test_loss: Option<f64>,
     pub test_accuracy: Option<f64>,
     pub elapsed_s: f64,
+    /// Steps of input one output sees (convolutional sequence models).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receptive_field: Option<usize>,
     pub message: Option<String>,
 }
 
@@ -187,7 +190,8 @@ fn with_model<R>(cfg: &Config, opts: &RunOptions, go: impl Job<R>) -> Result<R, 
             if cfg.train.loss.is_some() {
                 return Err(TrainError::Setup("train.loss: sequence tasks choose their loss from their targets (mse for values, cross-entropy for classes); remove the key".into()));
             }
-            let model = build_seq_model(&cfg.model, &split, cfg.train.bptt_truncate, cfg.seed).map_err(TrainError::Setup)?;
+            let model =
+                build_seq_model(&cfg.model, &split, cfg.train.bptt_truncate, cfg.seed).map_err(TrainError::Setup)?;
             go.run(&split, model)
         }
     }
@@ -299,6 +303,10 @@ fn run<B>(
     };
     let nparams = model.num_params();
     let baselines = data.baselines();
+    let receptive_field = model.receptive_field();
+    if let (Some(r), 0) = (receptive_field, state.step) {
+        say(format!("receptive field: {r} steps"));
+    }
     let mut last_eval: (Option<f64>, Option<f64>) = (None, None);
     while state.epoch < t.epochs {
         let epoch = state.epoch;
@@ -430,7 +438,8 @@ fn run<B>(
             if let Some(b) = &bar {
                 b.finish_and_clear();
             }
-            let s = summary(&state, "finished", nparams, Some(train_means), last_eval, None);
+            let mut s = summary(&state, "finished", nparams, Some(train_means), last_eval, None);
+            s.receptive_field = receptive_field;
             write_atomic(&dir.join("summary.json"), serde_json::to_string_pretty(&s).unwrap().as_bytes())
                 .map_err(io("summary.json"))?;
             return Ok(s);
@@ -458,6 +467,7 @@ fn summary(
         test_loss: eval.0,
         test_accuracy: eval.1,
         elapsed_s: state.elapsed_s,
+        receptive_field: None,
         message,
     }
 }

@@ -2,8 +2,8 @@
 //! share one loop.
 
 use super::epoch_order;
-use crate::data::{Dataset, Split, Targets};
 use crate::data::seq::{SeqSplit, SeqTargets};
+use crate::data::{Dataset, Split, Targets};
 use crate::nn::{Model, ParamList, StepOut, Target};
 use crate::seq::batch::{epoch_batches, eval_batches, make_batch, SeqBatch};
 use crate::seq::model::SeqModel;
@@ -22,6 +22,10 @@ pub trait Net<B> {
     }
     fn num_params(&mut self) -> usize {
         self.params().iter().map(|(_, p)| p.len()).sum()
+    }
+    /// Steps of input one output can see, for models whose view is bounded (convolutions).
+    fn receptive_field(&self) -> Option<usize> {
+        None
     }
 }
 
@@ -105,6 +109,9 @@ impl Net<SeqBatch<f32>> for SeqModel<f32> {
     fn first_non_finite(&mut self, b: &SeqBatch<f32>) -> Option<String> {
         SeqModel::first_non_finite(self, b)
     }
+    fn receptive_field(&self) -> Option<usize> {
+        SeqModel::receptive_field(self)
+    }
 }
 
 const SEQ_EVAL_BATCH: usize = 256;
@@ -136,9 +143,12 @@ impl Batches<SeqBatch<f32>> for SeqSplit {
             (&self.train.targets, &self.test.targets)
         {
             let mean: Vec<f64> = (0..*dim)
-                .map(|c| tr.iter().skip(c).step_by(*dim).map(|v| *v as f64).sum::<f64>() / (tr.len() / dim).max(1) as f64)
+                .map(|c| {
+                    tr.iter().skip(c).step_by(*dim).map(|v| *v as f64).sum::<f64>() / (tr.len() / dim).max(1) as f64
+                })
                 .collect();
-            let mse = te.iter().enumerate().map(|(i, v)| (*v as f64 - mean[i % dim]).powi(2)).sum::<f64>() / te.len().max(1) as f64;
+            let mse = te.iter().enumerate().map(|(i, v)| (*v as f64 - mean[i % dim]).powi(2)).sum::<f64>()
+                / te.len().max(1) as f64;
             m.insert("test_mean_baseline_mse".into(), serde_json::json!(mse));
         }
         m

@@ -413,17 +413,20 @@ fn run<B>(
         }
         log.write(&rec).map_err(io("metrics.jsonl"))?;
         say(format!(
-            "epoch {:>3}/{}  loss {:.4}{}{}",
+            "epoch {:>3}/{}  loss {:.4}{}",
             epoch + 1,
             t.epochs,
             rec["loss"].as_f64().unwrap(),
-            rec.get("accuracy").and_then(|a| a.as_f64()).map(|a| format!("  acc {a:.4}")).unwrap_or_default(),
-            rec.get("test_loss").and_then(|a| a.as_f64()).map(|l| format!("  test loss {l:.4}")).unwrap_or_default()
-                + &rec
-                    .get("test_accuracy")
-                    .and_then(|a| a.as_f64())
-                    .map(|a| format!("  test acc {a:.4}"))
-                    .unwrap_or_default(),
+            [
+                ("accuracy", "acc"),
+                ("train_eval_loss", "train loss (eval)"),
+                ("test_loss", "test loss"),
+                ("test_accuracy", "test acc"),
+                ("test_bits_per_char", "test bits/char"),
+            ]
+            .iter()
+            .filter_map(|(k, label)| rec.get(*k).and_then(|v| v.as_f64()).map(|v| format!("  {label} {v:.4}")))
+            .collect::<String>(),
         ));
         let train_means = (rec["loss"].as_f64().unwrap(), rec.get("accuracy").and_then(|a| a.as_f64()));
         state.epoch += 1;

@@ -32,6 +32,12 @@
 //! step's output gradient still enters at its own step, and the parameter gradients sum over
 //! all steps. It equals the exact gradient of the loss with the states passed across block
 //! boundaries held constant (detached), which is what tests/rnn.rs checks.
+//!
+//! Probes: with `set_taps(true)` the backward records dL/dh_t (the total gradient: the step's
+//! output gradient plus what comes back through the recurrence) and, for LSTM, dL/dc_t, for
+//! every layer, direction and step, named `{prefix}.l{k}.h.{t}` / `.c.{t}` (`l{k}_reverse` for
+//! the reverse direction); off, nothing is written. After a forward, `gate_values`,
+//! `hidden_states`, `cell_states`, `h_n` and `c_n` read the kept activations.
 
 mod cell;
 mod dir;
@@ -196,10 +202,16 @@ pub struct Rnn<F> {
     /// Truncated BPTT window (see the module docs); None: full backpropagation through time.
     pub bptt_truncate: Option<usize>,
     /// Threads the forward and backward may use (default: the machine's parallelism). The time
-    /// loops split the batch rows, the other phases the output rows of their GEMMs.
+    /// loops split the batch rows, the other phases the output rows of their GEMMs. Results
+    /// with different thread counts agree to rounding (GEMMs of other shapes), not bit for bit.
     pub threads: usize,
-    /// Multiply-adds below which a phase stays on one thread (default 2^22; 0 forces threads).
+    /// Multiply-adds a phase must have per thread before it is split (default 2^22, about 40 us
+    /// of work; 0 splits whenever there are rows to split, as the tests do).
     pub min_parallel_work: usize,
+    /// Whether `backward` computes dL/dx (default true). Set it to false when the input is data
+    /// rather than the output of a trainable block: the first layer's dx GEMM is then skipped
+    /// and `backward` returns zeros.
+    pub input_grad: bool,
     /// Index `layer * directions + direction`.
     dirs: Vec<Dir<F>>,
     /// The last forward's input.
@@ -243,6 +255,7 @@ impl<F: Real> Rnn<F> {
             bptt_truncate: cfg.bptt_truncate,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             min_parallel_work: 1 << 22,
+            input_grad: true,
             dirs,
             x: Mat::default(),
             cat: Vec::new(),
@@ -416,8 +429,10 @@ impl<F: Real> SeqBlock<F> for Rnn<F> {
                 _ => &self.cat[l - 1],
             };
             let dy_l = if l == nl - 1 { &dy.data } else { &self.dbuf[l] };
+            let want_dx = l > 0 || self.input_grad;
             for (d, dir) in upper[..nd].iter_mut().enumerate() {
-                dir.backward(cell, input, dy_l, d * hs, &mut dx, d > 0, trunc, taps, par);
+                let dxo = if want_dx { Some(&mut dx) } else { None };
+                dir.backward(cell, input, dy_l, d * hs, dxo, d > 0, trunc, taps, par);
             }
             if l == 0 {
                 dx_out = dx;

@@ -1,8 +1,13 @@
 //! The fused per-step passes of the cells: one vectorised loop over a block of batch rows that
 //! turns the gate pre-activations into the new state (forward), or the incoming gradient into
 //! the gate pre-activation gradients (backward). Every slice is `rows x width`, row-major, and
-//! every function runs inside `kernels::simd`, so the inner loops over one row's `hs` units are
-//! compiled for AVX-512 / AVX2. Inner slices are re-sliced to `hs` so that bounds checks vanish.
+//! every pass runs inside `kernels::simd`, so the loops over one row's `hs` units are compiled
+//! for AVX-512 / AVX2.
+//!
+//! Each row is handled by an `#[inline(always)]` function whose gate blocks, states and outputs
+//! are separate slice parameters: Rust marks them `noalias`, which survives inlining, so LLVM
+//! vectorises the loop without run-time overlap checks (with a dozen streams it would otherwise
+//! give up and emit scalar code, 10x slower here).
 //!
 //! Gate blocks of a row are stacked in PyTorch's order: LSTM [i | f | g | o], GRU [r | z | n].
 
@@ -15,7 +20,6 @@ macro_rules! blocks {
         let rest = $row;
         $(
             let ($name, rest) = rest.split_at_mut($hs);
-            let $name = &mut $name[..$hs];
         )+
         let _ = rest;
     };
@@ -23,7 +27,6 @@ macro_rules! blocks {
         let rest = $row;
         $(
             let ($name, rest) = rest.split_at($hs);
-            let $name = &$name[..$hs];
         )+
         let _ = rest;
     };
@@ -31,21 +34,25 @@ macro_rules! blocks {
 
 /// Vanilla RNN: `h = act(pre + bias)`, tanh or ReLU.
 pub(super) fn rnn_fwd<F: Real>(relu: bool, hs: usize, pre: &[F], bias: &[F], h: &mut [F]) {
+    #[inline(always)]
+    fn row<F: Real>(relu: bool, p: &[F], bias: &[F], h: &mut [F]) {
+        let n = h.len();
+        let (p, bias) = (&p[..n], &bias[..n]);
+        if relu {
+            for j in 0..n {
+                h[j] = (p[j] + bias[j]).max(F::zero());
+            }
+        } else {
+            for j in 0..n {
+                h[j] = (p[j] + bias[j]).tanh_fast();
+            }
+        }
+    }
     simd(
         #[inline(always)]
         || {
-            let bias = &bias[..hs];
             for (p, h) in pre.chunks_exact(hs).zip(h.chunks_exact_mut(hs)) {
-                let (p, h) = (&p[..hs], &mut h[..hs]);
-                if relu {
-                    for j in 0..hs {
-                        h[j] = (p[j] + bias[j]).max(F::zero());
-                    }
-                } else {
-                    for j in 0..hs {
-                        h[j] = (p[j] + bias[j]).tanh_fast();
-                    }
-                }
+                row(relu, p, bias, h);
             }
         },
     )
@@ -62,6 +69,39 @@ pub(super) fn lstm_fwd<F: Real>(
     tc: &mut [F],
     h: &mut [F],
 ) {
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn row<F: Real>(
+        gi: &mut [F],
+        gf: &mut [F],
+        gg: &mut [F],
+        go: &mut [F],
+        b: [&[F]; 4],
+        cp: &[F],
+        c: &mut [F],
+        tc: &mut [F],
+        h: &mut [F],
+    ) {
+        let n = h.len();
+        let (gi, gf, gg, go) = (&mut gi[..n], &mut gf[..n], &mut gg[..n], &mut go[..n]);
+        let (bi, bf, bg, bo) = (&b[0][..n], &b[1][..n], &b[2][..n], &b[3][..n]);
+        let (cp, c, tc) = (&cp[..n], &mut c[..n], &mut tc[..n]);
+        for j in 0..n {
+            let i = (gi[j] + bi[j]).sigmoid_fast();
+            let f = (gf[j] + bf[j]).sigmoid_fast();
+            let g = (gg[j] + bg[j]).tanh_fast();
+            let o = (go[j] + bo[j]).sigmoid_fast();
+            gi[j] = i;
+            gf[j] = f;
+            gg[j] = g;
+            go[j] = o;
+            let cj = f * cp[j] + i * g;
+            let t = cj.tanh_fast();
+            c[j] = cj;
+            tc[j] = t;
+            h[j] = o * t;
+        }
+    }
     simd(
         #[inline(always)]
         || {
@@ -70,22 +110,7 @@ pub(super) fn lstm_fwd<F: Real>(
             let rows = rows.zip(c.chunks_exact_mut(hs)).zip(tc.chunks_exact_mut(hs)).zip(h.chunks_exact_mut(hs));
             for ((((g4, cp), c), tc), h) in rows {
                 blocks!(g4, hs, mut [gi, gf, gg, go]);
-                let (cp, c, tc, h) = (&cp[..hs], &mut c[..hs], &mut tc[..hs], &mut h[..hs]);
-                for j in 0..hs {
-                    let i = (gi[j] + bi[j]).sigmoid_fast();
-                    let f = (gf[j] + bf[j]).sigmoid_fast();
-                    let g = (gg[j] + bg[j]).tanh_fast();
-                    let o = (go[j] + bo[j]).sigmoid_fast();
-                    gi[j] = i;
-                    gf[j] = f;
-                    gg[j] = g;
-                    go[j] = o;
-                    let cj = f * cp[j] + i * g;
-                    let t = cj.tanh_fast();
-                    c[j] = cj;
-                    tc[j] = t;
-                    h[j] = o * t;
-                }
+                row(gi, gf, gg, go, [bi, bf, bg, bo], cp, c, tc, h);
             }
         },
     )
@@ -105,28 +130,45 @@ pub(super) fn gru_fwd<F: Real>(
     hn: &mut [F],
     h: &mut [F],
 ) {
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn row<F: Real>(
+        gr: &mut [F],
+        gz: &mut [F],
+        gn: &mut [F],
+        rec: [&[F]; 3],
+        b: [&[F]; 4],
+        hp: &[F],
+        a: &mut [F],
+        h: &mut [F],
+    ) {
+        let n = h.len();
+        let (gr, gz, gn) = (&mut gr[..n], &mut gz[..n], &mut gn[..n]);
+        let (rr, rz, rn) = (&rec[0][..n], &rec[1][..n], &rec[2][..n]);
+        let (br, bz, bn, bhn) = (&b[0][..n], &b[1][..n], &b[2][..n], &b[3][..n]);
+        let (hp, a) = (&hp[..n], &mut a[..n]);
+        for j in 0..n {
+            let r = (gr[j] + br[j] + rr[j]).sigmoid_fast();
+            let z = (gz[j] + bz[j] + rz[j]).sigmoid_fast();
+            let aj = rn[j] + bhn[j];
+            let nj = (gn[j] + bn[j] + r * aj).tanh_fast();
+            gr[j] = r;
+            gz[j] = z;
+            gn[j] = nj;
+            a[j] = aj;
+            h[j] = nj + z * (hp[j] - nj);
+        }
+    }
     simd(
         #[inline(always)]
         || {
             blocks!(&bias[..3 * hs], hs, [br, bz, bn]);
-            let bhn = &bhn[..hs];
             let rows = pre.chunks_exact_mut(3 * hs).zip(rec.chunks_exact(3 * hs)).zip(h_prev.chunks_exact(hs));
             let rows = rows.zip(hn.chunks_exact_mut(hs)).zip(h.chunks_exact_mut(hs));
             for ((((g3, r3), hp), a), h) in rows {
                 blocks!(g3, hs, mut [gr, gz, gn]);
                 blocks!(r3, hs, [rr, rz, rn]);
-                let (hp, a, h) = (&hp[..hs], &mut a[..hs], &mut h[..hs]);
-                for j in 0..hs {
-                    let r = (gr[j] + br[j] + rr[j]).sigmoid_fast();
-                    let z = (gz[j] + bz[j] + rz[j]).sigmoid_fast();
-                    let aj = rn[j] + bhn[j];
-                    let n = (gn[j] + bn[j] + r * aj).tanh_fast();
-                    gr[j] = r;
-                    gz[j] = z;
-                    gn[j] = n;
-                    a[j] = aj;
-                    h[j] = n + z * (hp[j] - n);
-                }
+                row(gr, gz, gn, [rr, rz, rn], [br, bz, bn, bhn], hp, a, h);
             }
         },
     )
@@ -134,8 +176,8 @@ pub(super) fn gru_fwd<F: Real>(
 
 /// The per-step gradient inputs shared by the backward passes: `dy` (the output gradient of
 /// this step, row stride `dy_rs`), `dh` (in: the gradient reaching h_t from step t+1; out: the
-/// part of dL/dh_{t-1} that does not go through W_hh, which is 0 except for GRU), and the taps
-/// (written only when `TAPS`).
+/// part of dL/dh_{t-1} that does not go through W_hh, which is 0 except for GRU), and the tap
+/// of dL/dh_t (written only when `TAPS`).
 pub(super) struct StepGrad<'a, F> {
     pub dy: &'a [F],
     pub dy_rs: usize,
@@ -143,41 +185,56 @@ pub(super) struct StepGrad<'a, F> {
     pub tap_h: &'a mut [F],
 }
 
+/// Row b of a step's `dy`.
+fn dy_row<F>(dy: &[F], rs: usize, b: usize, hs: usize) -> &[F] {
+    &dy[b * rs..b * rs + hs]
+}
+
+/// The tap row of batch row b, or an empty slice when taps are off.
+fn tap_row<F, const TAPS: bool>(tap: &mut [F], b: usize, hs: usize) -> &mut [F] {
+    if TAPS {
+        &mut tap[b * hs..(b + 1) * hs]
+    } else {
+        &mut []
+    }
+}
+
 /// Vanilla RNN: `dpre = (dy + dh) * act'(h)`.
 pub(super) fn rnn_bwd<F: Real, const TAPS: bool>(relu: bool, hs: usize, g: StepGrad<F>, h: &[F], dg: &mut [F]) {
-    let StepGrad { dy, dy_rs, dh, tap_h } = g;
+    #[inline(always)]
+    fn row<F: Real, const TAPS: bool>(relu: bool, dy: &[F], dh: &[F], h: &[F], dg: &mut [F], tap: &mut [F]) {
+        let n = dg.len();
+        let (dy, dh, h) = (&dy[..n], &dh[..n], &h[..n]);
+        if TAPS {
+            let tap = &mut tap[..n];
+            for j in 0..n {
+                tap[j] = dy[j] + dh[j];
+            }
+        }
+        if relu {
+            for j in 0..n {
+                dg[j] = if h[j] > F::zero() { dy[j] + dh[j] } else { F::zero() };
+            }
+        } else {
+            for j in 0..n {
+                dg[j] = (dy[j] + dh[j]) * (F::one() - h[j] * h[j]);
+            }
+        }
+    }
     simd(
         #[inline(always)]
         || {
-            for (b, ((dhr, hr), dgr)) in
-                dh.chunks_exact_mut(hs).zip(h.chunks_exact(hs)).zip(dg.chunks_exact_mut(hs)).enumerate()
-            {
-                let dyr = &dy[b * dy_rs..b * dy_rs + hs];
-                let (dhr, hr, dgr) = (&mut dhr[..hs], &hr[..hs], &mut dgr[..hs]);
-                if TAPS {
-                    let tap = &mut tap_h[b * hs..(b + 1) * hs];
-                    for j in 0..hs {
-                        tap[j] = dyr[j] + dhr[j];
-                    }
-                }
-                if relu {
-                    for j in 0..hs {
-                        let d = dyr[j] + dhr[j];
-                        dgr[j] = if hr[j] > F::zero() { d } else { F::zero() };
-                    }
-                } else {
-                    for j in 0..hs {
-                        let d = dyr[j] + dhr[j];
-                        dgr[j] = d * (F::one() - hr[j] * hr[j]);
-                    }
-                }
+            let StepGrad { dy, dy_rs, dh, tap_h } = g;
+            let rows = dh.chunks_exact(hs).zip(h.chunks_exact(hs)).zip(dg.chunks_exact_mut(hs));
+            for (b, ((dhr, hr), dgr)) in rows.enumerate() {
+                row::<F, TAPS>(relu, dy_row(dy, dy_rs, b, hs), dhr, hr, dgr, tap_row::<F, TAPS>(tap_h, b, hs));
             }
         },
     )
 }
 
-/// LSTM: from dh = dy + dh_rec and the carried dc, the gate gradients
-/// `[di df dg do]`; `dc` becomes `dc_total * f` (what reaches c_{t-1}).
+/// LSTM: from dh = dy + dh_rec and the carried dc, the gate gradients `[di df dg do]`; `dc`
+/// becomes `dc_total * f` (what reaches c_{t-1}). With taps, dL/dh_t and dL/dc_t (total).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn lstm_bwd<F: Real, const TAPS: bool>(
     hs: usize,
@@ -189,37 +246,57 @@ pub(super) fn lstm_bwd<F: Real, const TAPS: bool>(
     tc: &[F],
     dg: &mut [F],
 ) {
-    let StepGrad { dy, dy_rs, dh, tap_h } = g;
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn row<F: Real, const TAPS: bool>(
+        dy: &[F],
+        dh: &[F],
+        dc: &mut [F],
+        gates: [&[F]; 4],
+        cp: &[F],
+        tc: &[F],
+        di: &mut [F],
+        df: &mut [F],
+        dgg: &mut [F],
+        dgo: &mut [F],
+        tap_h: &mut [F],
+        tap_c: &mut [F],
+    ) {
+        let n = dc.len();
+        let one = F::one();
+        let (dy, dh, cp, tc) = (&dy[..n], &dh[..n], &cp[..n], &tc[..n]);
+        let (gi, gf, gg, go) = (&gates[0][..n], &gates[1][..n], &gates[2][..n], &gates[3][..n]);
+        let (di, df, dgg, dgo) = (&mut di[..n], &mut df[..n], &mut dgg[..n], &mut dgo[..n]);
+        if TAPS {
+            let (th, tcc) = (&mut tap_h[..n], &mut tap_c[..n]);
+            for j in 0..n {
+                let d = dy[j] + dh[j];
+                th[j] = d;
+                tcc[j] = dc[j] + d * go[j] * (one - tc[j] * tc[j]);
+            }
+        }
+        for j in 0..n {
+            let (i, f, g, o, t) = (gi[j], gf[j], gg[j], go[j], tc[j]);
+            let d = dy[j] + dh[j];
+            let dct = dc[j] + d * o * (one - t * t);
+            dgo[j] = d * t * o * (one - o);
+            di[j] = dct * g * i * (one - i);
+            dgg[j] = dct * i * (one - g * g);
+            df[j] = dct * cp[j] * f * (one - f);
+            dc[j] = dct * f;
+        }
+    }
     simd(
         #[inline(always)]
         || {
-            let one = F::one();
-            let rows = dh.chunks_exact_mut(hs).zip(dc.chunks_exact_mut(hs)).zip(gates.chunks_exact(4 * hs));
+            let StepGrad { dy, dy_rs, dh, tap_h } = g;
+            let rows = dh.chunks_exact(hs).zip(dc.chunks_exact_mut(hs)).zip(gates.chunks_exact(4 * hs));
             let rows = rows.zip(c_prev.chunks_exact(hs)).zip(tc.chunks_exact(hs)).zip(dg.chunks_exact_mut(4 * hs));
             for (b, (((((dhr, dcr), g4), cp), tc), d4)) in rows.enumerate() {
-                let dyr = &dy[b * dy_rs..b * dy_rs + hs];
-                let (dhr, dcr, cp, tc) = (&mut dhr[..hs], &mut dcr[..hs], &cp[..hs], &tc[..hs]);
                 blocks!(g4, hs, [gi, gf, gg, go]);
                 blocks!(d4, hs, mut [di, df, dgg, dgo]);
-                if TAPS {
-                    let th = &mut tap_h[b * hs..(b + 1) * hs];
-                    let tcc = &mut tap_c[b * hs..(b + 1) * hs];
-                    for j in 0..hs {
-                        let d = dyr[j] + dhr[j];
-                        th[j] = d;
-                        tcc[j] = dcr[j] + d * go[j] * (one - tc[j] * tc[j]);
-                    }
-                }
-                for j in 0..hs {
-                    let (i, f, g, o, t) = (gi[j], gf[j], gg[j], go[j], tc[j]);
-                    let d = dyr[j] + dhr[j];
-                    let dct = dcr[j] + d * o * (one - t * t);
-                    dgo[j] = d * t * o * (one - o);
-                    di[j] = dct * g * i * (one - i);
-                    dgg[j] = dct * i * (one - g * g);
-                    df[j] = dct * cp[j] * f * (one - f);
-                    dcr[j] = dct * f;
-                }
+                let (th, tcc) = (tap_row::<F, TAPS>(tap_h, b, hs), tap_row::<F, TAPS>(tap_c, b, hs));
+                row::<F, TAPS>(dy_row(dy, dy_rs, b, hs), dhr, dcr, [gi, gf, gg, go], cp, tc, di, df, dgg, dgo, th, tcc);
             }
         },
     )
@@ -238,40 +315,60 @@ pub(super) fn gru_bwd<F: Real, const TAPS: bool>(
     dg: &mut [F],
     dgh: &mut [F],
 ) {
-    let StepGrad { dy, dy_rs, dh, tap_h } = g;
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn row<F: Real, const TAPS: bool>(
+        dy: &[F],
+        dh: &mut [F],
+        gates: [&[F]; 3],
+        a: &[F],
+        hp: &[F],
+        d: [&mut [F]; 3],
+        e: [&mut [F]; 3],
+        tap: &mut [F],
+    ) {
+        let n = dh.len();
+        let one = F::one();
+        let (dy, a, hp) = (&dy[..n], &a[..n], &hp[..n]);
+        let (gr, gz, gn) = (&gates[0][..n], &gates[1][..n], &gates[2][..n]);
+        let [dr, dz, dn] = d;
+        let [er, ez, en] = e;
+        let (dr, dz, dn, er, ez, en) =
+            (&mut dr[..n], &mut dz[..n], &mut dn[..n], &mut er[..n], &mut ez[..n], &mut en[..n]);
+        if TAPS {
+            let tap = &mut tap[..n];
+            for j in 0..n {
+                tap[j] = dy[j] + dh[j];
+            }
+        }
+        for j in 0..n {
+            let (r, z, nj) = (gr[j], gz[j], gn[j]);
+            let d = dy[j] + dh[j];
+            let dpn = d * (one - z) * (one - nj * nj);
+            let dpr = dpn * a[j] * r * (one - r);
+            let dpz = d * (hp[j] - nj) * z * (one - z);
+            dr[j] = dpr;
+            dz[j] = dpz;
+            dn[j] = dpn;
+            er[j] = dpr;
+            ez[j] = dpz;
+            en[j] = dpn * r;
+            dh[j] = d * z;
+        }
+    }
     simd(
         #[inline(always)]
         || {
-            let one = F::one();
+            let StepGrad { dy, dy_rs, dh, tap_h } = g;
             let rows = dh.chunks_exact_mut(hs).zip(gates.chunks_exact(3 * hs)).zip(hn.chunks_exact(hs));
             let rows =
                 rows.zip(h_prev.chunks_exact(hs)).zip(dg.chunks_exact_mut(3 * hs)).zip(dgh.chunks_exact_mut(3 * hs));
             for (b, (((((dhr, g3), a), hp), d3), e3)) in rows.enumerate() {
-                let dyr = &dy[b * dy_rs..b * dy_rs + hs];
-                let (dhr, a, hp) = (&mut dhr[..hs], &a[..hs], &hp[..hs]);
                 blocks!(g3, hs, [gr, gz, gn]);
                 blocks!(d3, hs, mut [dr, dz, dn]);
                 blocks!(e3, hs, mut [er, ez, en]);
-                if TAPS {
-                    let th = &mut tap_h[b * hs..(b + 1) * hs];
-                    for j in 0..hs {
-                        th[j] = dyr[j] + dhr[j];
-                    }
-                }
-                for j in 0..hs {
-                    let (r, z, n) = (gr[j], gz[j], gn[j]);
-                    let d = dyr[j] + dhr[j];
-                    let dpn = d * (one - z) * (one - n * n);
-                    let dpr = dpn * a[j] * r * (one - r);
-                    let dpz = d * (hp[j] - n) * z * (one - z);
-                    dr[j] = dpr;
-                    dz[j] = dpz;
-                    dn[j] = dpn;
-                    er[j] = dpr;
-                    ez[j] = dpz;
-                    en[j] = dpn * r;
-                    dhr[j] = d * z;
-                }
+                let tap = tap_row::<F, TAPS>(tap_h, b, hs);
+                row::<F, TAPS>(dy_row(dy, dy_rs, b, hs), dhr, [gr, gz, gn], a, hp, [dr, dz, dn], [er, ez, en], tap);
             }
         },
     )
@@ -279,13 +376,19 @@ pub(super) fn gru_bwd<F: Real, const TAPS: bool>(
 
 /// `acc[c] += sum over rows of m[r * rs + c]` for `c < acc.len()`: bias gradients.
 pub(super) fn col_sums<F: Real>(m: &[F], rows: usize, rs: usize, acc: &mut [F]) {
+    #[inline(always)]
+    fn row<F: Real>(acc: &mut [F], v: &[F]) {
+        let v = &v[..acc.len()];
+        for j in 0..acc.len() {
+            acc[j] += v[j];
+        }
+    }
     let n = acc.len();
     simd(
         #[inline(always)]
         || {
             for r in 0..rows {
-                let row = &m[r * rs..r * rs + n];
-                acc.iter_mut().zip(row).for_each(|(a, v)| *a += *v);
+                row(acc, &m[r * rs..r * rs + n]);
             }
         },
     )

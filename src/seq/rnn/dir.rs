@@ -4,7 +4,7 @@
 //! Threads: sequences of a batch are independent, so the recurrence is split by batch rows —
 //! each thread runs the whole time loop for its rows, without synchronisation. The phases
 //! around the loop (the input projection, the weight and input gradients) are split by output
-//! rows. A phase runs on one thread when its work is below `Par::min_work`.
+//! rows. A phase uses as many threads as give each at least `Par::min_work` multiply-adds.
 
 use super::cell::{col_sums, gru_bwd, gru_fwd, lstm_bwd, lstm_fwd, rnn_bwd, rnn_fwd, StepGrad};
 use super::CellKind;
@@ -15,18 +15,15 @@ use crate::tensor::{matmul_strided_into, Mat, Real, View};
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Par {
     pub threads: usize,
-    /// Multiply-adds below which a phase stays on the calling thread.
+    /// Multiply-adds each thread of a phase must get; 0: split whenever there are rows.
     pub min_work: usize,
 }
 
 impl Par {
     /// Into how many parts to split `n` independent rows of a phase of `work` multiply-adds.
     fn ways(&self, n: usize, work: usize) -> usize {
-        if self.threads <= 1 || work < self.min_work {
-            1
-        } else {
-            self.threads.min(n).max(1)
-        }
+        let most = self.threads.min(n).max(1);
+        work.checked_div(self.min_work).map_or(most, |w| w.clamp(1, most))
     }
 }
 
@@ -140,6 +137,9 @@ pub(super) struct Dir<F> {
     /// Backward: the gradient carried into h_{t-1} and c_{t-1}, `B x H`.
     dh: Mat<F>,
     dc: Mat<F>,
+    /// Per thread of the backward loop, its bias-gradient sums (`threads x G*H`).
+    db: Mat<F>,
+    dbh: Mat<F>,
     zeros: Vec<F>,
     /// dL/dh_t and dL/dc_t per step, `(T*B) x H`, when taps are on.
     pub taps_h: Mat<F>,
@@ -243,6 +243,10 @@ struct BwdLane<'a, F> {
     tap_c: Vec<&'a mut [F]>,
     dh: &'a mut [F],
     dc: &'a mut [F],
+    /// This thread's sums over its rows of dz (the bias gradient of bias_ih) and, for GRU,
+    /// of dz_hh (bias_hh's), `G*H` each.
+    db: &'a mut [F],
+    dbh: &'a mut [F],
 }
 
 impl<F: Real> Bwd<'_, F> {
@@ -256,9 +260,11 @@ impl<F: Real> Bwd<'_, F> {
         let (hs, time, bp, b0) = (self.hs, self.time, l.rows, l.b0);
         let gh = self.w_hh.rows;
         let zeros = &self.zeros[..bp * hs];
-        let BwdLane { mut dg, mut dgh, mut tap_h, mut tap_c, dh, dc, .. } = l;
+        let BwdLane { mut dg, mut dgh, mut tap_h, mut tap_c, dh, dc, db, dbh, .. } = l;
         dh.fill(F::zero());
         dc.fill(F::zero());
+        db.fill(F::zero());
+        dbh.fill(F::zero());
         let dy_rs = self.dy.cols;
         for s in (0..time).rev() {
             let t = if self.reverse { time - 1 - s } else { s };
@@ -289,9 +295,14 @@ impl<F: Real> Bwd<'_, F> {
                     with_taps!(self.taps, gru_bwd::<F>(hs, g, gates, hn, hp, &mut *dg[t], &mut *dgh[t]));
                 }
             }
+            // The bias gradients, while this step's dz is in cache.
+            let gru = self.cell == CellKind::Gru;
+            col_sums(dg[t], bp, gh, db);
+            if gru {
+                col_sums(dgh[t], bp, gh, dbh);
+            }
             if carry {
                 // dL/dh_{t-1} (+)= dz_hh W_hh: one GEMM per step.
-                let gru = self.cell == CellKind::Gru;
                 let d: &[F] = if gru { dgh[t] } else { dg[t] };
                 matmul_strided_into(dh, hs, 1, View::new(d, bp, gh, gh, 1), View::of(self.w_hh), gru);
             } else {
@@ -324,6 +335,8 @@ impl<F: Real> Dir<F> {
             dgh: e(),
             dh: e(),
             dc: e(),
+            db: e(),
+            dbh: e(),
             zeros: Vec::new(),
             taps_h: e(),
             taps_c: e(),
@@ -414,7 +427,8 @@ impl<F: Real> Dir<F> {
 
     /// Backward through time for the last forward. `x` is that forward's input, `dy` the
     /// gradient of the layer's output (`(T*B) x W`, this direction's columns start at `dcol`).
-    /// Writes (or, with `acc_dx`, adds) dL/dx into `dx` and accumulates the parameter gradients.
+    /// Writes (or, with `acc_dx`, adds) dL/dx into `dx` (skipped when None) and accumulates the
+    /// parameter gradients.
     #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &mut self,
@@ -422,7 +436,7 @@ impl<F: Real> Dir<F> {
         x: &Mat<F>,
         dy: &Mat<F>,
         dcol: usize,
-        dx: &mut Mat<F>,
+        dx: Option<&mut Mat<F>>,
         acc_dx: bool,
         trunc: Option<usize>,
         taps: bool,
@@ -432,7 +446,7 @@ impl<F: Real> Dir<F> {
         let (hs, gh, nin, tb) = (self.hidden(), self.w_hh.value.rows, x.cols, time * batch);
         let (lstm, gru) = (cell == CellKind::Lstm, cell == CellKind::Gru);
         assert_eq!(
-            (dy.rows, x.rows, dx.rows, dx.cols),
+            (dy.rows, x.rows, dx.as_ref().map_or(tb, |d| d.rows), dx.as_ref().map_or(nin, |d| d.cols)),
             (tb, tb, tb, nin),
             "rnn backward: shapes differ from the forward"
         );
@@ -454,9 +468,15 @@ impl<F: Real> Dir<F> {
         let tap_c = lanes(&mut self.taps_c.data, time, batch, hs, &parts);
         let dh = split_rows(&mut self.dh.data, hs, &parts);
         let dc = split_rows(&mut self.dc.data, hs, &parts);
-        let it = dg.into_iter().zip(dgh).zip(tap_h).zip(tap_c).zip(dh).zip(dc).zip(&parts);
+        let np = parts.len();
+        self.db.reshape_for(np, gh);
+        self.dbh.reshape_for(if gru { np } else { 0 }, gh);
+        let lane_ranges: Vec<(usize, usize)> = (0..np).map(|p| (p, p + 1)).collect();
+        let db = split_rows(&mut self.db.data, gh, &lane_ranges);
+        let dbh = split_rows(&mut self.dbh.data, gh, &lane_ranges);
+        let it = dg.into_iter().zip(dgh).zip(tap_h).zip(tap_c).zip(dh).zip(dc).zip(db).zip(dbh).zip(&parts);
         let items: Vec<_> = it
-            .map(|((((((dg, dgh), tap_h), tap_c), dh), dc), &(b0, b1))| BwdLane {
+            .map(|((((((((dg, dgh), tap_h), tap_c), dh), dc), db), dbh), &(b0, b1))| BwdLane {
                 b0,
                 rows: b1 - b0,
                 dg,
@@ -465,6 +485,8 @@ impl<F: Real> Dir<F> {
                 tap_c,
                 dh,
                 dc,
+                db,
+                dbh,
             })
             .collect();
         let bwd = Bwd {
@@ -486,9 +508,15 @@ impl<F: Real> Dir<F> {
             dcol,
         };
         par_for(items, |lane| bwd.run(lane));
+        let dbh = if gru { &self.dbh } else { &self.db };
+        for (bias, sums) in [(&mut self.b_ih.grad.data, &self.db), (&mut self.b_hh.grad.data, dbh)] {
+            for row in sums.data.chunks_exact(gh) {
+                bias.iter_mut().zip(row).for_each(|(g, d)| *g += *d);
+            }
+        }
 
         // After the loop, over all steps at once: dW_hh = dz_hh^T [h_{t-1}] (the first step
-        // processed has h_{t-1} = 0 and drops out), dW_ih = dz^T x, the biases, dx = dz W_ih.
+        // processed has h_{t-1} = 0 and drops out), dW_ih = dz^T x, dx = dz W_ih.
         // Threads split the gate rows of the weight gradients and the rows of dx.
         let (dg, h, w_ih) = (&self.dg, &self.h, &self.w_ih.value);
         let dgh = if gru { &self.dgh } else { &self.dg };
@@ -498,10 +526,12 @@ impl<F: Real> Dir<F> {
         let pr = ranges(tb, pg.len());
         let it = split_rows(&mut self.w_hh.grad.data, hs, &pg).into_iter();
         let it = it.zip(split_rows(&mut self.w_ih.grad.data, nin, &pg));
-        let it = it.zip(split_rows(&mut self.b_ih.grad.data, 1, &pg)).zip(split_rows(&mut self.b_hh.grad.data, 1, &pg));
-        let it = it.zip(split_rows(&mut dx.data, nin, &pr)).zip(pg.iter().copied()).zip(pr.iter().copied());
+        let want_dx = dx.is_some();
+        let mut none = Vec::new();
+        let dx_data = dx.map_or(&mut none, |d| &mut d.data);
+        let it = it.zip(split_rows(dx_data, nin, &pr)).zip(pg.iter().copied()).zip(pr.iter().copied());
         let items: Vec<_> = it.collect();
-        par_for(items, |((((((gw_hh, gw_ih), gb_ih), gb_hh), dxr), (g0, g1)), (r0, r1))| {
+        par_for(items, |((((gw_hh, gw_ih), dxr), (g0, g1)), (r0, r1))| {
             let gw = g1 - g0;
             if k_rows > 0 && gw > 0 {
                 let a = View::new(&dgh.data[g_row0 * gh + g0..], k_rows, gw, gh, 1).t();
@@ -511,10 +541,8 @@ impl<F: Real> Dir<F> {
             if gw > 0 {
                 let a = View::new(&dg.data[g0..], tb, gw, gh, 1).t();
                 matmul_strided_into(gw_ih, nin, 1, a, View::of(x), true);
-                col_sums(&dg.data[g0..], tb, gh, gb_ih);
-                col_sums(&dgh.data[g0..], tb, gh, gb_hh);
             }
-            if r1 > r0 {
+            if want_dx && r1 > r0 {
                 let a = View::new(&dg.data[r0 * gh..], r1 - r0, gh, gh, 1);
                 matmul_strided_into(dxr, nin, 1, a, View::of(w_ih), acc_dx);
             }

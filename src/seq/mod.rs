@@ -110,6 +110,10 @@ pub trait SeqBlock<F: Real>: Send {
     fn out_dim(&self) -> usize;
     fn forward(&mut self, x: &Seq<F>, ctx: &Ctx) -> Seq<F>;
     fn backward(&mut self, dy: &Seq<F>) -> Seq<F>;
+    /// As `backward`, for a caller that does not need dL/dx (the first block on raw inputs).
+    fn backward_params(&mut self, dy: &Seq<F>) {
+        self.backward(dy);
+    }
     /// Parameters named as the PyTorch module's state dict under `prefix`.
     fn params<'a>(&'a mut self, prefix: &str, out: &mut ParamList<'a, F>);
     /// Record, in the next backward, the per-step gradients a probe wants (dL/dh_t, and

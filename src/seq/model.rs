@@ -34,7 +34,12 @@ pub struct SeqModel<F> {
 }
 
 impl<F: Real> SeqModel<F> {
-    pub fn new(embed: Option<Embedding<F>>, body: Vec<(String, Box<dyn SeqBlock<F>>)>, head: Linear<F>, readout: Readout) -> Self {
+    pub fn new(
+        embed: Option<Embedding<F>>,
+        body: Vec<(String, Box<dyn SeqBlock<F>>)>,
+        head: Linear<F>,
+        readout: Readout,
+    ) -> Self {
         SeqModel { embed, body, head, readout, tap: false, taps: Vec::new(), shape: (0, 0) }
     }
 
@@ -90,8 +95,14 @@ impl<F: Real> SeqModel<F> {
                 s
             }
         };
-        for (name, b) in self.body.iter_mut().rev() {
-            d = b.backward(&d);
+        let raw_inputs = self.embed.is_none();
+        for (i, (name, b)) in self.body.iter_mut().enumerate().rev() {
+            if i == 0 && raw_inputs {
+                // Nothing consumes dL/d(input) of raw features: skip that product.
+                b.backward_params(&d);
+            } else {
+                d = b.backward(&d);
+            }
             if self.tap {
                 b.taps(&join("act", name), &mut self.taps);
             }

@@ -405,6 +405,12 @@ impl<F: Real> SeqBlock<F> for Rnn<F> {
         Seq::from_mat(time, batch, top)
     }
 
+    fn backward_params(&mut self, dy: &Seq<F>) {
+        let keep = std::mem::replace(&mut self.input_grad, false);
+        self.backward(dy);
+        self.input_grad = keep;
+    }
+
     fn backward(&mut self, dy: &Seq<F>) -> Seq<F> {
         let (time, batch, nd, hs) = (self.time, self.batch, self.directions(), self.cfg.hidden_size);
         assert_eq!(

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::{assert_unique_names, check_param, check_tensor, decode_step, encode_step, insert_unique};
 use super::{Optimizer, StateTensor};
 use crate::nn::ParamList;
+use crate::tensor::kernels::simd;
 use crate::tensor::Real;
 
 const STEP: &str = "sgd.step";
@@ -95,9 +96,11 @@ impl<F: Real> Optimizer<F> for Sgd<F> {
         let use_momentum = self.config.momentum != 0.0;
         let nesterov = self.config.nesterov;
         let decay = self.config.weight_decay != 0.0;
-        for (name, p) in params.iter_mut() {
+        // The update loops run compiled for the CPU's vector width (`simd`).
+        let buffers = &mut self.buffers;
+        simd(#[inline(always)] || for (name, p) in params.iter_mut() {
             let p = &mut **p;
-            let buf = if use_momentum { self.buffers.get_mut(name.as_str()) } else { None };
+            let buf = if use_momentum { buffers.get_mut(name.as_str()) } else { None };
             check_param("momentum", name, p, buf.as_ref().map(|b| b.shape.as_slice()));
             let x = &mut p.value.data;
             let g = &p.grad.data;
@@ -117,7 +120,7 @@ impl<F: Real> Optimizer<F> for Sgd<F> {
                         let u = if nesterov { d + mu * d } else { d };
                         *x -= lr * u;
                     }
-                    self.buffers.insert(name.clone(), Buffer { shape: p.shape.clone(), data });
+                    buffers.insert(name.clone(), Buffer { shape: p.shape.clone(), data });
                 }
                 Some(buf) => {
                     for ((x, &g), b) in x.iter_mut().zip(g).zip(buf.data.iter_mut()) {
@@ -128,7 +131,7 @@ impl<F: Real> Optimizer<F> for Sgd<F> {
                     }
                 }
             }
-        }
+        });
         self.steps += 1;
     }
 

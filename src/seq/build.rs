@@ -12,7 +12,12 @@ use crate::tensor::Real;
 
 /// Build for data shaped like `split`: token inputs get an embedding, per-step targets a
 /// per-step readout. `bptt_truncate` applies to recurrent bodies.
-pub fn build_seq_model<F: Real>(cfg: &ModelConfig, split: &SeqSplit, bptt_truncate: Option<usize>, seed: u64) -> Result<SeqModel<F>, String> {
+pub fn build_seq_model<F: Real>(
+    cfg: &ModelConfig,
+    split: &SeqSplit,
+    bptt_truncate: Option<usize>,
+    seed: u64,
+) -> Result<SeqModel<F>, String> {
     cfg.validate()?;
     let data = &split.train;
     let mut rng = StdRng::seed_from_u64(seed);
@@ -42,13 +47,18 @@ pub fn build_seq_model<F: Real>(cfg: &ModelConfig, split: &SeqSplit, bptt_trunca
         rnn.threads = 1;
         body.push(("rnn".into(), Box::new(rnn)));
     } else if cfg.arch == Arch::Tcn {
-        let tc = TcnConfig::uniform(in_dim, cfg.width, cfg.depth, cfg.kernel_size.unwrap_or(2)).dilated(cfg.dilation.unwrap_or(true));
+        let tc = TcnConfig::uniform(in_dim, cfg.width, cfg.depth, cfg.kernel_size.unwrap_or(2))
+            .dilated(cfg.dilation.unwrap_or(true));
         body.push(("tcn".into(), Box::new(Tcn::new(&tc, &mut rng))));
     } else if cfg.arch == Arch::Attention {
         if in_dim != cfg.width {
             body.push(("input".into(), Box::new(PerStep(Linear::new(in_dim, cfg.width, &Init::Glorot, &mut rng)))));
         }
-        let longest = (0..split.train.len()).map(|i| split.train.seq_len(i)).chain((0..split.test.len()).map(|i| split.test.seq_len(i))).max().unwrap_or(1);
+        let longest = (0..split.train.len())
+            .map(|i| split.train.seq_len(i))
+            .chain((0..split.test.len()).map(|i| split.test.seq_len(i)))
+            .max()
+            .unwrap_or(1);
         let pos = match cfg.positional.unwrap_or_default() {
             Positional::None => PosEncoding::None,
             Positional::Sinusoidal => PosEncoding::Sinusoidal,
@@ -56,7 +66,11 @@ pub fn build_seq_model<F: Real>(cfg: &ModelConfig, split: &SeqSplit, bptt_trunca
         };
         for i in 0..cfg.depth {
             // The encoding is added once, at the first layer.
-            let ac = AttentionConfig::new(cfg.width, cfg.heads.unwrap_or(1)).residual(true).pos(if i == 0 { pos } else { PosEncoding::None });
+            let ac = AttentionConfig::new(cfg.width, cfg.heads.unwrap_or(1)).residual(true).pos(if i == 0 {
+                pos
+            } else {
+                PosEncoding::None
+            });
             body.push((format!("attn.{i}"), Box::new(CausalSelfAttention::new(&ac, &mut rng))));
         }
     } else {

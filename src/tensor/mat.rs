@@ -120,6 +120,7 @@ impl<F: Real> Mat<F> {
     }
 
     /// `acc[c] += sum_r self[r, c]`: the bias gradient of a batch.
+    #[inline(always)]
     pub fn col_sums_into(&self, acc: &mut [F]) {
         assert_eq!(acc.len(), self.cols);
         for r in 0..self.rows {

@@ -98,40 +98,45 @@ impl<F: Real> Optimizer<F> for Sgd<F> {
         let decay = self.config.weight_decay != 0.0;
         // The update loops run compiled for the CPU's vector width (`simd`).
         let buffers = &mut self.buffers;
-        simd(#[inline(always)] || for (name, p) in params.iter_mut() {
-            let p = &mut **p;
-            let buf = if use_momentum { buffers.get_mut(name.as_str()) } else { None };
-            check_param("momentum", name, p, buf.as_ref().map(|b| b.shape.as_slice()));
-            let x = &mut p.value.data;
-            let g = &p.grad.data;
-            match buf {
-                None if !use_momentum => {
-                    for (x, &g) in x.iter_mut().zip(g) {
-                        let d = if decay { g + wd * *x } else { g };
-                        *x -= lr * d;
+        simd(
+            #[inline(always)]
+            || {
+                for (name, p) in params.iter_mut() {
+                    let p = &mut **p;
+                    let buf = if use_momentum { buffers.get_mut(name.as_str()) } else { None };
+                    check_param("momentum", name, p, buf.as_ref().map(|b| b.shape.as_slice()));
+                    let x = &mut p.value.data;
+                    let g = &p.grad.data;
+                    match buf {
+                        None if !use_momentum => {
+                            for (x, &g) in x.iter_mut().zip(g) {
+                                let d = if decay { g + wd * *x } else { g };
+                                *x -= lr * d;
+                            }
+                        }
+                        None => {
+                            // First step for this name: buf = g (PyTorch clones the gradient).
+                            let mut data = Vec::with_capacity(x.len());
+                            for (x, &g) in x.iter_mut().zip(g) {
+                                let d = if decay { g + wd * *x } else { g };
+                                data.push(d);
+                                let u = if nesterov { d + mu * d } else { d };
+                                *x -= lr * u;
+                            }
+                            buffers.insert(name.clone(), Buffer { shape: p.shape.clone(), data });
+                        }
+                        Some(buf) => {
+                            for ((x, &g), b) in x.iter_mut().zip(g).zip(buf.data.iter_mut()) {
+                                let d = if decay { g + wd * *x } else { g };
+                                *b = mu * *b + d;
+                                let u = if nesterov { d + mu * *b } else { *b };
+                                *x -= lr * u;
+                            }
+                        }
                     }
                 }
-                None => {
-                    // First step for this name: buf = g (PyTorch clones the gradient).
-                    let mut data = Vec::with_capacity(x.len());
-                    for (x, &g) in x.iter_mut().zip(g) {
-                        let d = if decay { g + wd * *x } else { g };
-                        data.push(d);
-                        let u = if nesterov { d + mu * d } else { d };
-                        *x -= lr * u;
-                    }
-                    buffers.insert(name.clone(), Buffer { shape: p.shape.clone(), data });
-                }
-                Some(buf) => {
-                    for ((x, &g), b) in x.iter_mut().zip(g).zip(buf.data.iter_mut()) {
-                        let d = if decay { g + wd * *x } else { g };
-                        *b = mu * *b + d;
-                        let u = if nesterov { d + mu * *b } else { *b };
-                        *x -= lr * u;
-                    }
-                }
-            }
-        });
+            },
+        );
         self.steps += 1;
     }
 

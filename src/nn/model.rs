@@ -162,8 +162,13 @@ impl ModelConfig {
         let seq = self.arch.is_sequence();
         let only = |set: bool, key: &str, archs: &[Arch]| -> Result<(), String> {
             if set && !archs.contains(&self.arch) {
-                let names: Vec<String> = archs.iter().map(|a| serde_json::to_value(a).unwrap().as_str().unwrap().to_string()).collect();
-                return Err(format!("model.{key} applies to arch {}, not {:?}", names.join(" | "), serde_json::to_value(self.arch).unwrap().as_str().unwrap()));
+                let names: Vec<String> =
+                    archs.iter().map(|a| serde_json::to_value(a).unwrap().as_str().unwrap().to_string()).collect();
+                return Err(format!(
+                    "model.{key} applies to arch {}, not {:?}",
+                    names.join(" | "),
+                    serde_json::to_value(self.arch).unwrap().as_str().unwrap()
+                ));
             }
             Ok(())
         };
@@ -372,7 +377,7 @@ impl<F: Real> Model<F> {
 
     /// Backward from dL/d(output) and, per auxiliary head, dL/d(its logits).
     pub fn backward(&mut self, dout: &Mat<F>, aux_grads: &[Mat<F>]) {
-        self.taps.clear();
+        let mut per_block = Vec::new();
         let n = self.blocks.len();
         let mut d = dout.clone();
         for i in (0..n).rev() {
@@ -383,18 +388,22 @@ impl<F: Real> Model<F> {
                 }
             }
             let (name, block) = &mut self.blocks[i];
-            if self.tap {
-                self.taps.push((join("act", name), d.clone()));
-                block.inner_taps(&join("act", name), &mut self.taps);
-            }
+            let out_grad = self.tap.then(|| d.clone());
             if i == 0 {
                 // Nothing consumes dL/d(input): skip that product (the stem's is the widest).
                 block.backward_params(&d);
             } else {
                 d = block.backward(&d);
             }
+            if let Some(g) = out_grad {
+                // This block's output, then the layers inside it (recorded by its backward),
+                // collected last block first and put in forward order below.
+                let mut mine = vec![(join("act", name), g)];
+                block.inner_taps(&join("act", name), &mut mine);
+                per_block.push(mine);
+            }
         }
-        self.taps.reverse();
+        self.taps = per_block.into_iter().rev().flatten().collect();
     }
 
     /// Record dL/d(output) of every block (and every layer inside dense stacks) in backward.

@@ -4,8 +4,11 @@
 pub mod bench;
 pub mod config;
 pub mod data;
+pub mod grads;
 pub mod nn;
+pub mod npy;
 pub mod optim;
+pub mod probe;
 pub mod seq;
 pub mod tensor;
 pub mod train;

@@ -45,6 +45,52 @@ enum Command {
         #[arg(long, hide = true)]
         stop_after: Option<usize>,
     },
+    /// One forward and backward pass on a given batch, with weights by their PyTorch names:
+    /// writes the loss, the outputs, every parameter gradient (`grad.<name>`) and the gradient
+    /// at every block output (`act.<block>`) to a safetensors file (README: PyTorch interchange).
+    Grads {
+        /// The model's config (its [model] section builds the net).
+        #[arg(long)]
+        config: PathBuf,
+        /// Override a config value, e.g. --set model.depth=3
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Weights (safetensors, F32 or F64) named as the PyTorch state dict.
+        #[arg(long)]
+        weights: PathBuf,
+        /// The batch (.npy): [batch, features], [batch, time, features] or int64 tokens [batch, time].
+        #[arg(long)]
+        input: PathBuf,
+        /// Targets (.npy): int64 labels [batch] or [batch, time], or float [batch, out] (MSE).
+        #[arg(long)]
+        target: Option<PathBuf>,
+        /// Where to write the tensors (safetensors, written atomically).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Look inside a model: gradient flow, mean-field theory, lesions, gates and a diagnosis.
+    /// Input: a config (probed at initialisation, on the config's data) or a run folder (its
+    /// config.toml and model.safetensors). Writes JSON and SVG files.
+    Probe {
+        /// A config file (CONFIG.toml) or a run folder (RUN_DIR).
+        input: PathBuf,
+        /// Probes, comma-separated: gradflow, meanfield, lesion, gates, diagnosis (default: all
+        /// that apply to the model).
+        #[arg(long, value_name = "PROBES", value_delimiter = ',')]
+        what: Vec<String>,
+        /// Output folder (default: RUN_DIR/probes, or probes/<config name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Training batches to average gradients and gates over.
+        #[arg(long, default_value_t = 4)]
+        batches: usize,
+        /// Folder holding data files (MNIST); default $DEPTHLAB_DATA, ./data, ../shared/data.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Print nothing but errors.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Time one training step of a reference workload (see BENCHMARKS.md).
     Bench {
         /// w1: 50-layer highway MLP, 784 -> 64, batch 128, tanh, cross-entropy, SGD momentum;
@@ -94,6 +140,28 @@ fn run(cli: Cli) -> Result<()> {
                     summary.test_loss.map(|l| format!("{l:.4}")).unwrap_or("-".into()),
                     acc(summary.test_accuracy)
                 );
+            }
+            Ok(())
+        }
+        Command::Grads { config, sets, weights, input, target, out } => {
+            let args = depthlab::grads::GradsArgs { config, sets, weights, input, target, out };
+            let (loss, n) = depthlab::grads::run(&args).map_err(anyhow::Error::msg)?;
+            println!("{}: loss {loss:.6}, {n} tensors", args.out.display());
+            Ok(())
+        }
+        Command::Probe { input, what, out, batches, data_dir, quiet } => {
+            let what = depthlab::probe::parse_what(&what).map_err(anyhow::Error::msg)?;
+            let opts = depthlab::probe::ProbeOptions { what, out, batches, data_dir, ..Default::default() };
+            let r = depthlab::probe::run(&input, &opts)?;
+            if !quiet {
+                for (k, s) in &r.ran {
+                    println!("{}: {:.3} s", k.name(), s);
+                }
+                if let Some(d) = &r.diagnosis {
+                    print!("{}", d.text());
+                }
+                let n = r.files.len();
+                println!("wrote {n} file{} to {}", if n == 1 { "" } else { "s" }, r.out.display());
             }
             Ok(())
         }

@@ -303,7 +303,9 @@ pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<Data, data::Da
             let s = subset(data::idx::load_mnist_from(data_dir)?, *train_subset, *test_subset);
             Data::Seq(seqtasks::sequential_mnist(&s, permuted.then_some(cfg.seed)))
         }
-        DataConfig::Mnist1dSeq { seed } => Data::Seq(seqtasks::as_sequence_split(&mnist1d(seed, None), 40, "mnist1d (40 steps)")),
+        DataConfig::Mnist1dSeq { seed } => {
+            Data::Seq(seqtasks::as_sequence_split(&mnist1d(seed, None), 40, "mnist1d (40 steps)"))
+        }
         DataConfig::Brown { tags, train_subset } => {
             let corpus = brown::load_brown_from(data_dir, &brown::BrownOptions::default())?;
             let tagset = match tags {
@@ -325,7 +327,10 @@ pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<Data, data::Da
             Data::Seq(SeqSplit {
                 train: corpus.windows(text::TextSplit::Train, *window, text::Windows::Random(*train), cfg.seed),
                 test: corpus.windows(text::TextSplit::Test, *window, text::Windows::Stride(*window), cfg.seed),
-                name: format!("characters of {}", file.as_ref().map(|f| f.display().to_string()).unwrap_or("austen.txt.gz".into())),
+                name: format!(
+                    "characters of {}",
+                    file.as_ref().map(|f| f.display().to_string()).unwrap_or("austen.txt.gz".into())
+                ),
             })
         }
     })

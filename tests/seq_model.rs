@@ -41,7 +41,8 @@ fn tokens_gru_each_step_cross_entropy_with_ignored_steps() {
     let embed = Embedding::new(7, 4, &mut rng);
     let rnn = Rnn::new(&RnnConfig::new(CellKind::Gru, 4, 5).bidirectional(true), &mut rng);
     let head = Linear::new(10, 3, &Init::Glorot, &mut rng);
-    let mut m = SeqModel::new(Some(embed), vec![("rnn".into(), Box::new(rnn) as Box<dyn SeqBlock<f64>>)], head, Readout::Each);
+    let mut m =
+        SeqModel::new(Some(embed), vec![("rnn".into(), Box::new(rnn) as Box<dyn SeqBlock<f64>>)], head, Readout::Each);
     let (time, batch) = (5, 2);
     let ids: Vec<u32> = (0..time * batch).map(|_| rng.random_range(0..7)).collect();
     let mut labels: Vec<u32> = (0..time * batch).map(|_| rng.random_range(0..3)).collect();
@@ -65,12 +66,17 @@ fn real_inputs_tcn_last_step_mse() {
 fn real_inputs_projection_attention_last_class() {
     let mut rng = StdRng::seed_from_u64(3);
     let proj = PerStep(Linear::new(2, 4, &Init::Glorot, &mut rng));
-    let attn = CausalSelfAttention::new(&AttentionConfig::new(4, 2).residual(true).pos(PosEncoding::Sinusoidal), &mut rng);
+    let attn =
+        CausalSelfAttention::new(&AttentionConfig::new(4, 2).residual(true).pos(PosEncoding::Sinusoidal), &mut rng);
     let head = Linear::new(4, 3, &Init::Glorot, &mut rng);
-    let body: Vec<(String, Box<dyn SeqBlock<f64>>)> = vec![("input".into(), Box::new(proj)), ("attn.0".into(), Box::new(attn))];
+    let body: Vec<(String, Box<dyn SeqBlock<f64>>)> =
+        vec![("input".into(), Box::new(proj)), ("attn.0".into(), Box::new(attn))];
     let mut m = SeqModel::new(None, body, head, Readout::Last);
     let x = Seq::from_mat(5, 2, Mat::from_fn(10, 2, |_, _| rng.random_range(-1.0..1.0)));
-    check(&mut m, &SeqBatch { time: 5, batch: 2, inputs: BatchInputs::Real(x), targets: BatchTargets::LastClass(vec![2, 0]) });
+    check(
+        &mut m,
+        &SeqBatch { time: 5, batch: 2, inputs: BatchInputs::Real(x), targets: BatchTargets::LastClass(vec![2, 0]) },
+    );
 }
 
 #[test]
@@ -78,11 +84,17 @@ fn model_taps_name_every_step_of_the_recurrent_state() {
     let mut rng = StdRng::seed_from_u64(4);
     let rnn = Rnn::new(&RnnConfig::new(CellKind::Lstm, 2, 3), &mut rng);
     let head = Linear::new(3, 1, &Init::Glorot, &mut rng);
-    let mut m = SeqModel::<f64>::new(None, vec![("rnn".into(), Box::new(rnn) as Box<dyn SeqBlock<f64>>)], head, Readout::Last);
+    let mut m =
+        SeqModel::<f64>::new(None, vec![("rnn".into(), Box::new(rnn) as Box<dyn SeqBlock<f64>>)], head, Readout::Last);
     m.set_taps(true);
     let x = Seq::from_mat(4, 2, Mat::from_fn(8, 2, |_, _| rng.random_range(-1.0..1.0)));
     let y = Mat::from_fn(2, 1, |_, _| 0.5);
-    m.forward_backward(&SeqBatch { time: 4, batch: 2, inputs: BatchInputs::Real(x), targets: BatchTargets::LastValue(y) });
+    m.forward_backward(&SeqBatch {
+        time: 4,
+        batch: 2,
+        inputs: BatchInputs::Real(x),
+        targets: BatchTargets::LastValue(y),
+    });
     let names: Vec<&str> = m.taps().iter().map(|(n, _)| n.as_str()).collect();
     for t in 0..4 {
         assert!(names.contains(&format!("act.rnn.l0.h.{t}").as_str()), "missing act.rnn.l0.h.{t} in {names:?}");

@@ -51,9 +51,15 @@ impl SeqDataset {
             SeqInputs::Tokens { seqs, vocab } => SeqInputs::Tokens { seqs: seqs[..n].to_vec(), vocab: *vocab },
         };
         let targets = match &self.targets {
-            SeqTargets::LastValue { dim, values } => SeqTargets::LastValue { dim: *dim, values: values[..n * dim].to_vec() },
-            SeqTargets::LastClass { labels, n_classes } => SeqTargets::LastClass { labels: labels[..n].to_vec(), n_classes: *n_classes },
-            SeqTargets::EachClass { labels, n_classes } => SeqTargets::EachClass { labels: labels[..n].to_vec(), n_classes: *n_classes },
+            SeqTargets::LastValue { dim, values } => {
+                SeqTargets::LastValue { dim: *dim, values: values[..n * dim].to_vec() }
+            }
+            SeqTargets::LastClass { labels, n_classes } => {
+                SeqTargets::LastClass { labels: labels[..n].to_vec(), n_classes: *n_classes }
+            }
+            SeqTargets::EachClass { labels, n_classes } => {
+                SeqTargets::EachClass { labels: labels[..n].to_vec(), n_classes: *n_classes }
+            }
         };
         SeqDataset { inputs, targets }
     }

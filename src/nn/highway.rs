@@ -204,16 +204,22 @@ impl<F: Real> Block<F> for Highway<F> {
         self.dw.reshape_for(k * w, self.in_dim());
         matmul_into(&mut self.dw, 0, View::of(&self.dz).t(), View::of(&self.x), false);
         let mut db = vec![F::zero(); k * w];
-        simd(#[inline(always)] || self.dz.col_sums_into(&mut db));
+        simd(
+            #[inline(always)]
+            || self.dz.col_sums_into(&mut db),
+        );
         let wlen = w * self.in_dim();
         let dw = &self.dw;
         let linears = [&mut self.transform, &mut self.gate].into_iter().chain(self.carry.as_mut());
-        simd(#[inline(always)] || {
-            for (i, lin) in linears.enumerate() {
-                lin.weight.grad.data.iter_mut().zip(&dw.data[i * wlen..(i + 1) * wlen]).for_each(|(g, d)| *g += *d);
-                lin.bias.grad.data.iter_mut().zip(&db[i * w..(i + 1) * w]).for_each(|(g, d)| *g += *d);
-            }
-        });
+        simd(
+            #[inline(always)]
+            || {
+                for (i, lin) in linears.enumerate() {
+                    lin.weight.grad.data.iter_mut().zip(&dw.data[i * wlen..(i + 1) * wlen]).for_each(|(g, d)| *g += *d);
+                    lin.bias.grad.data.iter_mut().zip(&db[i * w..(i + 1) * w]).for_each(|(g, d)| *g += *d);
+                }
+            },
+        );
         matmul_into(&mut dx, 0, View::of(&self.dz), View::of(&self.w), true);
         dx
     }

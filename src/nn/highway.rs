@@ -28,9 +28,6 @@ pub struct Highway<F> {
     z: Mat<F>,
     /// H's pre-activation, kept only when phi's derivative needs it (GELU).
     hz: Mat<F>,
-    /// Scratch: [dz_H | dz_T | dz_C] and the stacked weight gradient.
-    dz: Mat<F>,
-    dw: Mat<F>,
 }
 
 impl<F: Real> Highway<F> {
@@ -53,19 +50,7 @@ impl<F: Real> Highway<F> {
             c
         });
         let e = Mat::default;
-        Highway {
-            transform,
-            gate,
-            carry,
-            phi,
-            switches: Switches::default(),
-            w: e(),
-            x: e(),
-            z: e(),
-            hz: e(),
-            dz: e(),
-            dw: e(),
-        }
+        Highway { transform, gate, carry, phi, switches: Switches::default(), w: e(), x: e(), z: e(), hz: e() }
     }
 
     fn maps(&self) -> usize {
@@ -157,8 +142,9 @@ impl<F: Real> Block<F> for Highway<F> {
         let (shut, independent) = (self.switches.lesioned, self.carry.is_some());
         let through_branch = self.switches.pass_branch_grad;
         let mut dx = Mat::zeros(n, w);
-        self.dz.reshape_for(n, k * w);
-        let (z, x, dz, hz) = (&self.z, &self.x, &mut self.dz, &self.hz);
+        // [dz_H | dz_T | dz_C]: every element is written below.
+        let mut dz_all = Mat::scratch(n, k * w);
+        let (z, x, dz, hz) = (&self.z, &self.x, &mut dz_all, &self.hz);
         // One pass: the carry path's dL/dx and the pre-activation gradients of H, T and C.
         with_activation!(self.phi, F, |_phi, dphi| simd(
             #[inline(always)]
@@ -198,18 +184,19 @@ impl<F: Real> Block<F> for Highway<F> {
             }
         ));
         if !through_branch {
+            dz_all.recycle();
             return dx;
         }
         // Stacked weight gradient [dW_H; dW_T; dW_C] = dz^T x, split into the parameters.
-        self.dw.reshape_for(k * w, self.in_dim());
-        matmul_into(&mut self.dw, 0, View::of(&self.dz).t(), View::of(&self.x), false);
+        let mut dw_all = Mat::scratch(k * w, self.in_dim());
+        matmul_into(&mut dw_all, 0, View::of(&dz_all).t(), View::of(&self.x), false);
         let mut db = vec![F::zero(); k * w];
         simd(
             #[inline(always)]
-            || self.dz.col_sums_into(&mut db),
+            || dz_all.col_sums_into(&mut db),
         );
         let wlen = w * self.in_dim();
-        let dw = &self.dw;
+        let dw = &dw_all;
         let linears = [&mut self.transform, &mut self.gate].into_iter().chain(self.carry.as_mut());
         simd(
             #[inline(always)]
@@ -220,7 +207,9 @@ impl<F: Real> Block<F> for Highway<F> {
                 }
             },
         );
-        matmul_into(&mut dx, 0, View::of(&self.dz), View::of(&self.w), true);
+        matmul_into(&mut dx, 0, View::of(&dz_all), View::of(&self.w), true);
+        dz_all.recycle();
+        dw_all.recycle();
         dx
     }
 

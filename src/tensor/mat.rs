@@ -36,6 +36,20 @@ impl<F: Real> Mat<F> {
         Mat { rows, cols, data }
     }
 
+    /// A `rows x cols` matrix on a buffer from this thread's scratch pool (contents
+    /// unspecified). Give it back with `recycle` when done: temporaries of every layer then
+    /// share a few warm buffers.
+    pub fn scratch(rows: usize, cols: usize) -> Self {
+        let mut data = F::take_buffer();
+        data.resize(rows * cols, F::zero());
+        Mat { rows, cols, data }
+    }
+
+    /// Return the buffer to the scratch pool.
+    pub fn recycle(self) {
+        F::give_buffer(self.data);
+    }
+
     /// Resize to `rows x cols`, reusing the allocation; contents are unspecified (zeroed when
     /// growing). Blocks use it to keep their caches across steps without reallocating.
     pub fn reshape_for(&mut self, rows: usize, cols: usize) {

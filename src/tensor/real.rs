@@ -40,7 +40,25 @@ pub trait Real:
     fn sigmoid_fast(self) -> Self;
     fn c(v: f64) -> Self;
     fn f64(self) -> f64;
+    /// A buffer from this thread's pool of scratch buffers (see `Mat::scratch`).
+    fn take_buffer() -> Vec<Self>;
+    /// Return a buffer to this thread's pool.
+    fn give_buffer(v: Vec<Self>);
 }
+
+/// Scratch buffers are few (a block's temporaries) and reused every step: a short stack per
+/// thread and type keeps them warm in cache instead of one cold set per layer.
+const POOL_DEPTH: usize = 8;
+
+macro_rules! pool {
+    ($t:ty, $name:ident) => {
+        thread_local! {
+            static $name: std::cell::RefCell<Vec<Vec<$t>>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+    };
+}
+pool!(f32, POOL_F32);
+pool!(f64, POOL_F64);
 
 impl Real for f32 {
     const DTYPE: &'static str = "F32";
@@ -60,6 +78,17 @@ impl Real for f32 {
     #[inline(always)]
     fn sigmoid_fast(self) -> f32 {
         kernels::sigmoid_one(self)
+    }
+    fn take_buffer() -> Vec<f32> {
+        POOL_F32.with(|p| p.borrow_mut().pop()).unwrap_or_default()
+    }
+    fn give_buffer(v: Vec<f32>) {
+        POOL_F32.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < POOL_DEPTH {
+                p.push(v)
+            }
+        })
     }
     #[inline(always)]
     fn c(v: f64) -> f32 {
@@ -89,6 +118,17 @@ impl Real for f64 {
     #[inline(always)]
     fn sigmoid_fast(self) -> f64 {
         1.0 / (1.0 + (-self).exp())
+    }
+    fn take_buffer() -> Vec<f64> {
+        POOL_F64.with(|p| p.borrow_mut().pop()).unwrap_or_default()
+    }
+    fn give_buffer(v: Vec<f64>) {
+        POOL_F64.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < POOL_DEPTH {
+                p.push(v)
+            }
+        })
     }
     #[inline(always)]
     fn c(v: f64) -> f64 {

@@ -21,8 +21,6 @@ pub struct Highway<F> {
     pub carry: Option<Linear<F>>,
     pub phi: Activation,
     pub switches: Switches,
-    /// [W_H; W_T; W_C], rebuilt from the parameters at each forward.
-    w: Mat<F>,
     x: Mat<F>,
     /// After forward: [H | T | C] per row (the activations, not the pre-activations).
     z: Mat<F>,
@@ -50,7 +48,18 @@ impl<F: Real> Highway<F> {
             c
         });
         let e = Mat::default;
-        Highway { transform, gate, carry, phi, switches: Switches::default(), w: e(), x: e(), z: e(), hz: e() }
+        Highway { transform, gate, carry, phi, switches: Switches::default(), x: e(), z: e(), hz: e() }
+    }
+
+    /// [W_H; W_T; W_C] in a scratch matrix: rebuilt when needed rather than kept per layer, so
+    /// that one warm buffer serves all layers.
+    fn stacked_weights(&self) -> Mat<F> {
+        let wlen = self.out_dim() * self.in_dim();
+        let mut w_all = Mat::scratch(self.maps() * self.out_dim(), self.in_dim());
+        for (i, lin) in self.linears().enumerate() {
+            w_all.data[i * wlen..(i + 1) * wlen].copy_from_slice(&lin.weight.value.data);
+        }
+        w_all
     }
 
     fn maps(&self) -> usize {
@@ -87,21 +96,15 @@ impl<F: Real> Block<F> for Highway<F> {
 
     fn forward(&mut self, x: &Mat<F>, _ctx: &Ctx) -> Mat<F> {
         let (n, w, k) = (x.rows, self.out_dim(), self.maps());
-        // Stack the weights and biases of H, T (and C), and z = x [W_H; W_T; W_C]^T + b.
-        self.w.reshape_for(k * w, self.in_dim());
-        let wlen = w * self.in_dim();
-        let mut bias = Vec::with_capacity(k * w);
-        let mut w_all = std::mem::take(&mut self.w);
-        for (i, lin) in self.linears().enumerate() {
-            w_all.data[i * wlen..(i + 1) * wlen].copy_from_slice(&lin.weight.value.data);
-            bias.extend_from_slice(&lin.bias.value.data);
-        }
-        self.w = w_all;
+        // z = x [W_H; W_T; W_C]^T + [b_H; b_T; b_C].
+        let w_all = self.stacked_weights();
+        let bias: Vec<F> = self.linears().flat_map(|l| l.bias.value.data.iter().copied()).collect();
         self.z.reshape_for(n, k * w);
         for r in 0..n {
             self.z.row_mut(r).copy_from_slice(&bias);
         }
-        matmul_into(&mut self.z, 0, View::of(x), View::of(&self.w).t(), true);
+        matmul_into(&mut self.z, 0, View::of(x), View::of(&w_all).t(), true);
+        w_all.recycle();
         if self.phi.needs_input() {
             self.hz = self.z.cols_slice(0, w);
         }
@@ -207,7 +210,9 @@ impl<F: Real> Block<F> for Highway<F> {
                 }
             },
         );
-        matmul_into(&mut dx, 0, View::of(&dz_all), View::of(&self.w), true);
+        let w_all = self.stacked_weights();
+        matmul_into(&mut dx, 0, View::of(&dz_all), View::of(&w_all), true);
+        w_all.recycle();
         dz_all.recycle();
         dw_all.recycle();
         dx

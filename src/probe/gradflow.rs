@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use crate::data::Dataset;
-use crate::nn::{Model, Target};
+use crate::nn::{Model, ParamList, Target};
 use crate::seq::batch::SeqBatch;
 use crate::seq::model::{Readout, SeqModel};
 use crate::tensor::{Mat, Real};
@@ -117,29 +117,10 @@ pub fn feed_forward<F: Real>(model: &mut Model<F>, batches: &[Dataset]) -> Gradf
             }
             blocks[i].push(g.norm());
         }
-        let ps = model.params();
-        pgrad.resize(ps.len(), 0.0);
-        for (acc, (_, p)) in pgrad.iter_mut().zip(ps.iter()) {
-            *acc += p.grad.norm();
-        }
+        add_grad_norms(&model.params(), &mut pgrad);
     }
     model.set_taps(false);
-    let nb = batches.len().max(1) as f64;
-    let params = model
-        .params()
-        .iter()
-        .zip(&pgrad)
-        .map(|((name, p), g)| {
-            let (grad_norm, value_norm) = (g / nb, p.value.norm());
-            ParamStat {
-                name: name.clone(),
-                shape: p.shape.clone(),
-                grad_norm,
-                value_norm,
-                ratio: if value_norm > 0.0 { grad_norm / value_norm } else { 0.0 },
-            }
-        })
-        .collect();
+    let params = param_stats(&model.params(), &pgrad, batches.len());
     model.zero_grad();
     let mut layers: Vec<LayerNorm> = blocks
         .iter()
@@ -161,7 +142,7 @@ pub fn feed_forward<F: Real>(model: &mut Model<F>, batches: &[Dataset]) -> Gradf
         kind: "feed_forward",
         batches: batches.len(),
         batch_size: batches.first().map(|b| b.len()).unwrap_or(0),
-        loss: loss / nb,
+        loss: loss / batches.len().max(1) as f64,
         blocks,
         layers,
         params,
@@ -255,29 +236,10 @@ pub fn sequence<F: Real>(model: &mut SeqModel<F>, batches: &[SeqBatch<F>]) -> Se
             sum[d] += g.norm();
             count[d] += 1;
         }
-        let ps = model.params();
-        pgrad.resize(ps.len(), 0.0);
-        for (a, (_, p)) in pgrad.iter_mut().zip(ps.iter()) {
-            *a += p.grad.norm();
-        }
+        add_grad_norms(&model.params(), &mut pgrad);
     }
     model.set_taps(false);
-    let nb = batches.len().max(1) as f64;
-    let params = model
-        .params()
-        .iter()
-        .zip(&pgrad)
-        .map(|((name, p), g)| {
-            let (grad_norm, value_norm) = (g / nb, p.value.norm());
-            ParamStat {
-                name: name.clone(),
-                shape: p.shape.clone(),
-                grad_norm,
-                value_norm,
-                ratio: if value_norm > 0.0 { grad_norm / value_norm } else { 0.0 },
-            }
-        })
-        .collect();
+    let params = param_stats(&model.params(), &pgrad, batches.len());
     model.zero_grad();
     let series = acc
         .into_iter()
@@ -299,9 +261,37 @@ pub fn sequence<F: Real>(model: &mut SeqModel<F>, batches: &[SeqBatch<F>]) -> Se
             Readout::Each => "each",
         },
         batches: batches.len(),
-        loss: loss / nb,
+        loss: loss / batches.len().max(1) as f64,
         series,
         params,
         elapsed_s: started.elapsed().as_secs_f64(),
     }
+}
+
+/// `acc[i] += ||dL/dtheta_i||` for every parameter, in order.
+fn add_grad_norms<F: Real>(params: &ParamList<F>, acc: &mut Vec<f64>) {
+    acc.resize(params.len(), 0.0);
+    for (a, (_, p)) in acc.iter_mut().zip(params.iter()) {
+        *a += p.grad.norm();
+    }
+}
+
+/// Per parameter: the gradient norm averaged over `batches` (from `sums`), its value norm and
+/// their ratio.
+fn param_stats<F: Real>(params: &ParamList<F>, sums: &[f64], batches: usize) -> Vec<ParamStat> {
+    let nb = batches.max(1) as f64;
+    params
+        .iter()
+        .zip(sums)
+        .map(|((name, p), g)| {
+            let (grad_norm, value_norm) = (g / nb, p.value.norm());
+            ParamStat {
+                name: name.clone(),
+                shape: p.shape.clone(),
+                grad_norm,
+                value_norm,
+                ratio: if value_norm > 0.0 { grad_norm / value_norm } else { 0.0 },
+            }
+        })
+        .collect()
 }

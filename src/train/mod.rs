@@ -266,10 +266,10 @@ fn checkpoint<B>(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run<B>(
+fn run<B, M: Net<B>>(
     cfg: &Config,
     data: &impl Batches<B>,
-    mut model: impl Net<B>,
+    mut model: M,
     mut optim: Box<dyn Optimizer<f32>>,
     mut state: State,
     mut log: MetricsLog,
@@ -316,21 +316,15 @@ fn run<B>(
             model.zero_grad();
             let out = model.train_step(&batch);
             let step = state.step;
+            // A non-finite loss or gradient ends the run, naming the first block whose output
+            // is not finite (or, when every output is, what overflowed).
+            let stop = |model: &mut M, log: &mut MetricsLog, what: String, otherwise: String| {
+                let layer = model.first_non_finite(&batch).unwrap_or(otherwise);
+                diverged(dir, log, state.clone(), step, epoch, what, layer, nparams, elapsed())
+            };
             if !out.loss.is_finite() {
-                let layer = model
-                    .first_non_finite(&batch)
-                    .unwrap_or_else(|| "none in the forward pass (the loss itself overflowed)".into());
-                return Err(diverged(
-                    dir,
-                    &mut log,
-                    state.clone(),
-                    step,
-                    epoch,
-                    format!("loss is {}", out.loss),
-                    layer,
-                    nparams,
-                    elapsed(),
-                ));
+                let otherwise = "none in the forward pass (the loss itself overflowed)".into();
+                return Err(stop(&mut model, &mut log, format!("loss is {}", out.loss), otherwise));
             }
             let mut params = model.params();
             let norm = match cfg.optim.clip_grad_norm {
@@ -340,20 +334,8 @@ fn run<B>(
             if !norm.is_finite() {
                 let bad = params.iter().find(|(_, p)| !p.grad.all_finite()).map(|(n, _)| n.clone()).unwrap_or_default();
                 drop(params);
-                let layer = model
-                    .first_non_finite(&batch)
-                    .unwrap_or_else(|| format!("none; the first non-finite gradient is that of {bad}"));
-                return Err(diverged(
-                    dir,
-                    &mut log,
-                    state.clone(),
-                    step,
-                    epoch,
-                    format!("gradient norm is {norm}"),
-                    layer,
-                    nparams,
-                    elapsed(),
-                ));
+                let otherwise = format!("none; the first non-finite gradient is that of {bad}");
+                return Err(stop(&mut model, &mut log, format!("gradient norm is {norm}"), otherwise));
             }
             if let Some(v) = t.clip_grad_value {
                 clip_grad_value(&mut params, v);

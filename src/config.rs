@@ -165,6 +165,17 @@ pub struct TrainConfig {
     pub loss: Option<LossKind>,
 }
 
+/// The `[probe]` section: what to record while training.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeConfig {
+    /// Every N steps, write ||dL/dh|| of every block output (the gradient of that training step
+    /// itself) to gradflow.jsonl, and draw gradflow_heatmap.svg (blocks by steps) at the end.
+    /// 0: off.
+    #[serde(default)]
+    pub gradflow_every: usize,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -174,6 +185,8 @@ pub struct Config {
     pub model: ModelConfig,
     pub optim: OptimConfig,
     pub train: TrainConfig,
+    #[serde(default)]
+    pub probe: ProbeConfig,
 }
 
 impl Config {

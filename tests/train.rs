@@ -473,3 +473,30 @@ fn mnist_examples_parse_and_validate() {
         assert_eq!(Config::parse(&cfg.to_toml(), "resolved", &[]).unwrap(), cfg);
     }
 }
+
+/// `[probe] gradflow_every` records the training step's own block-output gradient norms, and
+/// a resumed run's record is the uninterrupted one's.
+#[test]
+fn gradflow_during_training_is_recorded_and_survives_resume() {
+    let cfg = config(&["probe.gradflow_every=4"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    run(&cfg, &a);
+    let text = String::from_utf8(read(&a.join("gradflow.jsonl"))).unwrap();
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), (2 * STEPS_PER_EPOCH).div_ceil(4), "one record every 4 steps");
+    for (i, rec) in lines.iter().enumerate() {
+        assert_eq!(rec["step"].as_u64(), Some(4 * i as u64));
+        let norms = rec["norms"].as_object().unwrap();
+        for name in ["act.stem", "act.layers.0", "act.layers.1", "act.layers.2", "act.head"] {
+            let v = norms[name].as_f64().unwrap();
+            assert!(v.is_finite() && v > 0.0, "{name} at step {}: {v}", 4 * i);
+        }
+    }
+    let svg = String::from_utf8(read(&a.join("gradflow_heatmap.svg"))).unwrap();
+    assert!(svg.contains("<svg") && svg.trim_end().ends_with("</svg>") && svg.contains("layers.1"));
+    // Stopped mid-epoch (after a record was written past the checkpoint's own), then resumed.
+    train::train(&cfg, &b, &stop_after(17)).unwrap();
+    train::resume(&b, &quiet()).unwrap();
+    assert_eq!(text, String::from_utf8(read(&b.join("gradflow.jsonl"))).unwrap());
+}

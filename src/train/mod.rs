@@ -67,6 +67,9 @@ struct State {
     batch: usize,
     step: usize,
     metrics_bytes: u64,
+    /// Length of gradflow.jsonl at the checkpoint (when `[probe] gradflow_every` is on).
+    #[serde(default)]
+    gradflow_bytes: u64,
     elapsed_s: f64,
     /// Running sums of the current epoch and of the current `log_every` window, so a resumed
     /// run logs the same means as an uninterrupted one.
@@ -308,14 +311,31 @@ fn run<B, M: Net<B>>(
         say(format!("receptive field: {r} steps"));
     }
     let mut last_eval: (Option<f64>, Option<f64>) = (None, None);
+    let flow_every = cfg.probe.gradflow_every;
+    let mut flow = if flow_every > 0 {
+        let keep = (state.step > 0).then_some(state.gradflow_bytes);
+        Some(MetricsLog::open(&dir.join("gradflow.jsonl"), keep).map_err(io("cannot open gradflow.jsonl"))?)
+    } else {
+        None
+    };
     while state.epoch < t.epochs {
         let epoch = state.epoch;
         let order = data.train_order(t.batch_size, cfg.seed, epoch);
         for (b, idx) in order.iter().enumerate().skip(state.batch) {
             let batch = data.train_batch(idx);
             model.zero_grad();
+            let tapping = flow.is_some() && state.step % flow_every == 0;
+            if tapping {
+                model.set_taps(true);
+            }
             let out = model.train_step(&batch);
             let step = state.step;
+            if let (true, Some(f)) = (tapping, flow.as_mut()) {
+                model.set_taps(false);
+                let norms: serde_json::Map<String, serde_json::Value> =
+                    model.tap_norms().into_iter().map(|(n, v)| (n, json!(v))).collect();
+                f.write(&json!({"step": step, "epoch": epoch, "norms": norms})).map_err(io("gradflow.jsonl"))?;
+            }
             // A non-finite loss or gradient ends the run, naming the first block whose output
             // is not finite (or, when every output is, what overflowed).
             let stop = |model: &mut M, log: &mut MetricsLog, what: String, otherwise: String| {
@@ -358,6 +378,7 @@ fn run<B, M: Net<B>>(
             }
             if opts.stop_after == Some(state.step) && state.step < total_steps {
                 state.metrics_bytes = log.len();
+                state.gradflow_bytes = flow.as_ref().map_or(0, |f| f.len());
                 state.elapsed_s = elapsed();
                 checkpoint(dir, &mut model, optim.as_ref(), &state)?;
                 say(format!(
@@ -416,10 +437,14 @@ fn run<B, M: Net<B>>(
         state.sums = Sums::default();
         if (epoch + 1) % t.checkpoint_every == 0 || last {
             state.metrics_bytes = log.len();
+            state.gradflow_bytes = flow.as_ref().map_or(0, |f| f.len());
             state.elapsed_s = elapsed();
             checkpoint(dir, &mut model, optim.as_ref(), &state)?;
         }
         if last {
+            if flow.is_some() {
+                write_gradflow_heatmap(dir).map_err(io("gradflow_heatmap.svg"))?;
+            }
             if let Some(b) = &bar {
                 b.finish_and_clear();
             }
@@ -432,6 +457,44 @@ fn run<B, M: Net<B>>(
     }
     // Resumed a run that had already finished.
     Ok(summary(&state, "finished", nparams, None, last_eval, None))
+}
+
+/// Blocks by steps: ||dL/dh|| from gradflow.jsonl as a heat map (log colour).
+fn write_gradflow_heatmap(dir: &Path) -> std::io::Result<()> {
+    let text = std::fs::read_to_string(dir.join("gradflow.jsonl"))?;
+    let records: Vec<serde_json::Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let Some(first) = records.first() else { return Ok(()) };
+    let rows: Vec<String> = first["norms"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+    // Feed-forward order: stem, layers.0.., head (the JSON map is sorted by name).
+    let mut rows = rows;
+    rows.sort_by_key(|n| {
+        let idx = n.rsplit('.').next().and_then(|i| i.parse::<usize>().ok());
+        (
+            if n.ends_with("stem") {
+                0
+            } else if n.ends_with("head") {
+                2
+            } else {
+                1
+            },
+            idx,
+            n.clone(),
+        )
+    });
+    let values: Vec<Vec<f64>> =
+        rows.iter().map(|r| records.iter().map(|rec| rec["norms"][r].as_f64().unwrap_or(f64::NAN)).collect()).collect();
+    let step = |i: usize| records.get(i).and_then(|r| r["step"].as_f64()).unwrap_or(0.0);
+    let map = crate::probe::svg::HeatMap {
+        title: "||dL/dh|| during training".into(),
+        x_label: "step".into(),
+        y_label: "block output".into(),
+        row_labels: rows.iter().map(|r| r.trim_start_matches("act.").to_string()).collect(),
+        x_start: step(0),
+        x_step: step(1) - step(0),
+        values,
+        log: true,
+    };
+    write_atomic(&dir.join("gradflow_heatmap.svg"), map.to_svg().as_bytes())
 }
 
 fn summary(

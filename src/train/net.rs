@@ -27,6 +27,10 @@ pub trait Net<B> {
     fn receptive_field(&self) -> Option<usize> {
         None
     }
+    /// Record dL/d(output) of every block in the next training steps.
+    fn set_taps(&mut self, on: bool);
+    /// ||dL/dh|| of every tapped output of the last backward, named (`act.layers.3`).
+    fn tap_norms(&self) -> Vec<(String, f64)>;
 }
 
 /// Training and held-out examples, cut into batches of type `B`.
@@ -58,6 +62,12 @@ impl Net<Dataset> for Model<f32> {
     }
     fn first_non_finite(&mut self, b: &Dataset) -> Option<String> {
         Model::first_non_finite(self, &b.x)
+    }
+    fn set_taps(&mut self, on: bool) {
+        Model::set_taps(self, on)
+    }
+    fn tap_norms(&self) -> Vec<(String, f64)> {
+        self.taps().iter().map(|(n, g)| (n.clone(), g.norm())).collect()
     }
 }
 
@@ -111,6 +121,12 @@ impl Net<SeqBatch<f32>> for SeqModel<f32> {
     }
     fn receptive_field(&self) -> Option<usize> {
         SeqModel::receptive_field(self)
+    }
+    fn set_taps(&mut self, on: bool) {
+        SeqModel::set_taps(self, on)
+    }
+    fn tap_norms(&self) -> Vec<(String, f64)> {
+        self.taps().iter().map(|(n, g)| (n.clone(), g.norm())).collect()
     }
 }
 

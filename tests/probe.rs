@@ -471,9 +471,15 @@ fn command_on_a_highway_config() {
             "gradflow.json",
             "gradflow.svg",
             "gradflow_params.svg",
+            "jacobian.json",
+            "jacobian.svg",
+            "jacobian_hist.svg",
             "lesion.json",
             "lesion.svg",
-            "lesion_random.svg"
+            "lesion_random.svg",
+            "paths.json",
+            "paths.svg",
+            "paths_mass.svg"
         ]
     );
     check_svgs(&dir);

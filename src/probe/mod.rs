@@ -16,11 +16,15 @@
 //! `gates::HighwayGates`, `gates::RecurrentGates`, `diagnosis::Diagnosis`), documented field
 //! by field there and summarised in README.md. Non-finite numbers are written as `null`.
 
+pub mod aux_share;
 pub mod diagnosis;
 pub mod gates;
 pub mod gradflow;
+pub mod jacobian;
 pub mod lesion;
 pub mod meanfield;
+pub mod paths;
+pub mod svd;
 pub mod svg;
 
 use std::path::{Path, PathBuf};
@@ -61,12 +65,23 @@ pub enum ProbeKind {
     Meanfield,
     Lesion,
     Gates,
+    Paths,
+    AuxShare,
     Diagnosis,
+    Jacobian,
 }
 
 impl ProbeKind {
-    pub const ALL: [ProbeKind; 5] =
-        [ProbeKind::Gradflow, ProbeKind::Meanfield, ProbeKind::Lesion, ProbeKind::Gates, ProbeKind::Diagnosis];
+    pub const ALL: [ProbeKind; 8] = [
+        ProbeKind::Gradflow,
+        ProbeKind::Meanfield,
+        ProbeKind::Lesion,
+        ProbeKind::Gates,
+        ProbeKind::Paths,
+        ProbeKind::AuxShare,
+        ProbeKind::Diagnosis,
+        ProbeKind::Jacobian,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -74,7 +89,10 @@ impl ProbeKind {
             ProbeKind::Meanfield => "meanfield",
             ProbeKind::Lesion => "lesion",
             ProbeKind::Gates => "gates",
+            ProbeKind::Paths => "paths",
+            ProbeKind::AuxShare => "aux_share",
             ProbeKind::Diagnosis => "diagnosis",
+            ProbeKind::Jacobian => "jacobian",
         }
     }
 
@@ -93,10 +111,12 @@ impl ProbeKind {
         let ok = match self {
             ProbeKind::Gradflow | ProbeKind::Diagnosis => true,
             ProbeKind::Meanfield => cfg.arch == Arch::Plain,
-            ProbeKind::Lesion => {
+            ProbeKind::Lesion | ProbeKind::Jacobian => {
                 matches!(cfg.arch, Arch::Plain | Arch::Residual | Arch::Highway | Arch::WeightedSkip)
             }
             ProbeKind::Gates => matches!(cfg.arch, Arch::Highway | Arch::Lstm | Arch::Gru),
+            ProbeKind::Paths => matches!(cfg.arch, Arch::Residual | Arch::Highway),
+            ProbeKind::AuxShare => !cfg.aux.is_empty(),
         };
         if ok {
             return Ok(());
@@ -107,6 +127,11 @@ impl ProbeKind {
                 "probe `lesion` applies to stacks of deletable layers (plain, residual, highway, weighted_skip), not {arch}"
             ),
             ProbeKind::Gates => format!("probe `gates` applies to highway, lstm and gru models, not {arch}"),
+            ProbeKind::Paths => format!("probe `paths` applies to residual and highway stacks, not {arch}"),
+            ProbeKind::AuxShare => "probe `aux_share` applies to models with auxiliary heads (model.aux)".to_string(),
+            ProbeKind::Jacobian => format!(
+                "probe `jacobian` applies to stacks of equal-width layers (plain, residual, highway, weighted_skip), not {arch}"
+            ),
             _ => unreachable!(),
         })
     }
@@ -337,6 +362,30 @@ fn feed_forward(
             w.write("gates_bias.svg", &b)?;
         }
         hg = Some(g);
+    }
+    if has(ProbeKind::Jacobian) {
+        let x = test.take(jacobian::JacobianOptions::default().inputs).x;
+        let j = jacobian::feed_forward(model, &x, &jacobian::JacobianOptions::default()).map_err(ProbeError::Input)?;
+        ran.push((ProbeKind::Jacobian, j.elapsed_s));
+        w.json("jacobian.json", &j)?;
+        let (lines, hist) = jacobian::plot(&j);
+        w.write("jacobian.svg", &lines)?;
+        w.write("jacobian_hist.svg", &hist)?;
+    }
+    if has(ProbeKind::Paths) {
+        let po = paths::PathOptions { seed: cfg.seed, ..Default::default() };
+        let p = paths::paths(model, batches, &po).map_err(ProbeError::Input)?;
+        ran.push((ProbeKind::Paths, p.elapsed_s));
+        w.json("paths.json", &p)?;
+        let (per, mass) = paths::plot(&p);
+        w.write("paths.svg", &per)?;
+        w.write("paths_mass.svg", &mass)?;
+    }
+    if has(ProbeKind::AuxShare) {
+        let a = aux_share::aux_share(model, batches).map_err(ProbeError::Input)?;
+        ran.push((ProbeKind::AuxShare, a.elapsed_s));
+        w.json("aux_share.json", &a)?;
+        w.write("aux_share.svg", &aux_share::plot(&a))?;
     }
     if has(ProbeKind::Diagnosis) {
         let t = Instant::now();

@@ -11,14 +11,7 @@ use depthlab::tensor::Mat;
 use rand::{rngs::StdRng, SeedableRng};
 
 const TOL: f64 = 1e-6;
-const ALL: [Activation; 6] = [
-    Activation::Tanh,
-    Activation::Relu,
-    Activation::Sigmoid,
-    Activation::Identity,
-    Activation::LeakyRelu,
-    Activation::Gelu,
-];
+const ALL: [Activation; 6] = Activation::ALL;
 
 fn rng() -> StdRng {
     StdRng::seed_from_u64(7)

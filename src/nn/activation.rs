@@ -105,6 +105,16 @@ macro_rules! with_activation {
 }
 
 impl Activation {
+    /// Every activation, in declaration order.
+    pub const ALL: [Activation; 6] = [
+        Activation::Tanh,
+        Activation::Relu,
+        Activation::Sigmoid,
+        Activation::Identity,
+        Activation::LeakyRelu,
+        Activation::Gelu,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Activation::Tanh => "tanh",
@@ -271,14 +281,7 @@ mod tests {
 
     #[test]
     fn derivatives_match_finite_differences() {
-        for phi in [
-            Activation::Tanh,
-            Activation::Relu,
-            Activation::Sigmoid,
-            Activation::Identity,
-            Activation::LeakyRelu,
-            Activation::Gelu,
-        ] {
+        for phi in Activation::ALL {
             for z in [-2.3, -0.7, 0.4, 1.9] {
                 let h = 1e-6;
                 let fd = (phi.f(z + h) - phi.f(z - h)) / (2.0 * h);

@@ -17,23 +17,25 @@
 pub mod checkpoint;
 mod metrics;
 mod net;
+mod record;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::config::{load_data, Config, Data, DataConfig};
 use crate::data::{Split, Targets};
-use crate::nn::{LossKind, Model, StepOut};
+use crate::nn::{LossKind, Model};
 use crate::optim::{clip_grad_norm, clip_grad_value, grad_norm, Optimizer};
 use crate::seq::build::build_seq_model;
 pub use checkpoint::{load_params, load_tensors, params_to_tensors, save_tensors, write_atomic};
 pub use metrics::MetricsLog;
 pub use net::{Batches, Net};
+pub use record::Summary;
+use record::{checkpoint, diverged, summary, write_gradflow_heatmap, State, Sums};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -57,73 +59,6 @@ pub struct RunOptions {
     pub stop_after: Option<usize>,
     /// Print nothing but errors.
     pub quiet: bool,
-}
-
-/// Where a run is: saved with each checkpoint.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct State {
-    epoch: usize,
-    /// Batches of `epoch` already done.
-    batch: usize,
-    step: usize,
-    metrics_bytes: u64,
-    /// Length of gradflow.jsonl at the checkpoint (when `[probe] gradflow_every` is on).
-    #[serde(default)]
-    gradflow_bytes: u64,
-    elapsed_s: f64,
-    /// Running sums of the current epoch and of the current `log_every` window, so a resumed
-    /// run logs the same means as an uninterrupted one.
-    sums: Sums,
-    window: Sums,
-}
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct Sums {
-    loss: f64,
-    correct: usize,
-    examples: usize,
-    grad_norm: f64,
-    steps: usize,
-}
-
-impl Sums {
-    fn add(&mut self, out: &StepOut, norm: f64) {
-        self.loss += out.loss * out.count as f64;
-        self.correct += out.correct;
-        self.examples += out.count;
-        self.grad_norm += norm;
-        self.steps += 1;
-    }
-    fn record(&self, kind: &str, epoch: usize, step: usize, lr: f64, elapsed: f64, classes: bool) -> serde_json::Value {
-        let mut r = json!({
-            "kind": kind, "epoch": epoch, "step": step,
-            "loss": self.loss / self.examples.max(1) as f64,
-            "grad_norm": self.grad_norm / self.steps.max(1) as f64,
-            "lr": lr, "elapsed_s": elapsed,
-        });
-        if classes {
-            r["accuracy"] = json!(self.correct as f64 / self.examples.max(1) as f64);
-        }
-        r
-    }
-}
-
-/// The final numbers of a run, as written to summary.json.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Summary {
-    pub status: String,
-    pub epochs: usize,
-    pub steps: usize,
-    pub params: usize,
-    pub final_train_loss: f64,
-    pub final_train_accuracy: Option<f64>,
-    pub test_loss: Option<f64>,
-    pub test_accuracy: Option<f64>,
-    pub elapsed_s: f64,
-    /// Steps of input one output sees (convolutional sequence models).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub receptive_field: Option<usize>,
-    pub message: Option<String>,
 }
 
 /// Loss and accuracy of `net` over the held-out set (or the training set, with `train`).
@@ -253,19 +188,6 @@ pub fn resume(dir: &Path, opts: &RunOptions) -> Result<Summary, TrainError> {
         }
     }
     with_model(&cfg, opts, Resume(&cfg, dir, opts, state))
-}
-
-fn checkpoint<B>(
-    dir: &Path,
-    model: &mut impl Net<B>,
-    optim: &dyn Optimizer<f32>,
-    state: &State,
-) -> Result<(), TrainError> {
-    save_tensors(&dir.join("model.safetensors"), &params_to_tensors(&model.params()), None).map_err(TrainError::Io)?;
-    save_tensors(&dir.join("optim.safetensors"), &optim.state(), None).map_err(TrainError::Io)?;
-    // state.json last: it is what makes the checkpoint current.
-    write_atomic(&dir.join("state.json"), serde_json::to_string_pretty(state).unwrap().as_bytes())
-        .map_err(io("cannot write state.json"))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -457,85 +379,4 @@ fn run<B, M: Net<B>>(
     }
     // Resumed a run that had already finished.
     Ok(summary(&state, "finished", nparams, None, last_eval, None))
-}
-
-/// Blocks by steps: ||dL/dh|| from gradflow.jsonl as a heat map (log colour).
-fn write_gradflow_heatmap(dir: &Path) -> std::io::Result<()> {
-    let text = std::fs::read_to_string(dir.join("gradflow.jsonl"))?;
-    let records: Vec<serde_json::Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let Some(first) = records.first() else { return Ok(()) };
-    let rows: Vec<String> = first["norms"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
-    // Feed-forward order: stem, layers.0.., head (the JSON map is sorted by name).
-    let mut rows = rows;
-    rows.sort_by_key(|n| {
-        let idx = n.rsplit('.').next().and_then(|i| i.parse::<usize>().ok());
-        (
-            if n.ends_with("stem") {
-                0
-            } else if n.ends_with("head") {
-                2
-            } else {
-                1
-            },
-            idx,
-            n.clone(),
-        )
-    });
-    let values: Vec<Vec<f64>> =
-        rows.iter().map(|r| records.iter().map(|rec| rec["norms"][r].as_f64().unwrap_or(f64::NAN)).collect()).collect();
-    let step = |i: usize| records.get(i).and_then(|r| r["step"].as_f64()).unwrap_or(0.0);
-    let map = crate::probe::svg::HeatMap {
-        title: "||dL/dh|| during training".into(),
-        x_label: "step".into(),
-        y_label: "block output".into(),
-        row_labels: rows.iter().map(|r| r.trim_start_matches("act.").to_string()).collect(),
-        x_start: step(0),
-        x_step: step(1) - step(0),
-        values,
-        log: true,
-    };
-    write_atomic(&dir.join("gradflow_heatmap.svg"), map.to_svg().as_bytes())
-}
-
-fn summary(
-    state: &State,
-    status: &str,
-    params: usize,
-    train: Option<(f64, Option<f64>)>,
-    eval: (Option<f64>, Option<f64>),
-    message: Option<String>,
-) -> Summary {
-    Summary {
-        status: status.into(),
-        epochs: state.epoch,
-        steps: state.step,
-        params,
-        final_train_loss: train.map(|t| t.0).unwrap_or(f64::NAN),
-        final_train_accuracy: train.and_then(|t| t.1),
-        test_loss: eval.0,
-        test_accuracy: eval.1,
-        elapsed_s: state.elapsed_s,
-        receptive_field: None,
-        message,
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn diverged(
-    dir: &Path,
-    log: &mut MetricsLog,
-    mut state: State,
-    step: usize,
-    epoch: usize,
-    what: String,
-    layer: String,
-    params: usize,
-    elapsed: f64,
-) -> TrainError {
-    let err = TrainError::Diverged { step, epoch, what, layer };
-    let _ = log.write(&json!({"kind": "diverged", "epoch": epoch, "step": step, "message": err.to_string()}));
-    state.elapsed_s = elapsed;
-    let s = summary(&state, "diverged", params, None, (None, None), Some(err.to_string()));
-    let _ = write_atomic(&dir.join("summary.json"), serde_json::to_string_pretty(&s).unwrap().as_bytes());
-    err
 }

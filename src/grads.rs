@@ -206,6 +206,23 @@ fn floats(a: &Array, origin: &str, what: &str, want: &str) -> Result<Vec<f32>, S
     })
 }
 
+/// Float regression targets `[n, out]`, `out` fixed by the head's weights when they are known;
+/// `note` says what one row is.
+fn regression_targets(
+    t: &Array,
+    head: Option<&(usize, String)>,
+    n: usize,
+    origin: &str,
+    note: &str,
+) -> Result<(usize, Vec<f32>), String> {
+    let out = head.map(|h| h.0).or(t.shape.get(1).copied()).unwrap_or(1);
+    let want = format!("[{n}, {out}]{}", head.map(|h| format!(" (outputs from {})", h.1)).unwrap_or_default());
+    if t.shape != [n, out] {
+        return Err(format!("{origin}: regression targets have shape {}; expected {want}{note}", shape_str(&t.shape)));
+    }
+    Ok((out, floats(t, origin, "the target", &want)?))
+}
+
 fn ints(a: &Array) -> Option<&[i64]> {
     match &a.data {
         Data::I64(v) => Some(v),
@@ -296,15 +313,8 @@ fn setup_flat(cfg: &Config, loaded: &Loaded) -> Result<Problem, String> {
                 }
                 (FlatTarget::Classes(labels(v, classes, o, false)?), classes)
             } else {
-                let out = head.as_ref().map(|h| h.0).or(t.shape.get(1).copied()).unwrap_or(1);
-                let want = format!(
-                    "[{n}, {out}]{}",
-                    head.as_ref().map(|h| format!(" (outputs from {})", h.1)).unwrap_or_default()
-                );
-                if t.shape != [n, out] {
-                    return Err(format!("{o}: regression targets have shape {}; expected {want}", shape_str(&t.shape)));
-                }
-                (FlatTarget::Values(Mat::from_vec(n, out, floats(t, o, "the target", &want)?)), out)
+                let (out, values) = regression_targets(t, head.as_ref(), n, o, "")?;
+                (FlatTarget::Values(Mat::from_vec(n, out, values)), out)
             }
         }
     };
@@ -390,18 +400,9 @@ fn setup_seq(cfg: &Config, loaded: &Loaded) -> Result<Problem, String> {
                     ));
                 }
             } else {
-                let out = head.as_ref().map(|h| h.0).or(t.shape.get(1).copied()).unwrap_or(1);
-                let want = format!(
-                    "[{n}, {out}]{}",
-                    head.as_ref().map(|h| format!(" (outputs from {})", h.1)).unwrap_or_default()
-                );
-                if t.shape != [n, out] {
-                    return Err(format!(
-                        "{o}: regression targets have shape {}; expected {want} (one vector per sequence, read at the last step)",
-                        shape_str(&t.shape)
-                    ));
-                }
-                SeqTargets::LastValue { dim: out, values: floats(t, o, "the target", &want)? }
+                let note = " (one vector per sequence, read at the last step)";
+                let (out, values) = regression_targets(t, head.as_ref(), n, o, note)?;
+                SeqTargets::LastValue { dim: out, values }
             }
         }
     };

@@ -4,34 +4,18 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use depthlab::data::{Dataset, Targets};
-use depthlab::nn::{Activation, LossKind, Model, ModelConfig};
+use depthlab::data::Targets;
+use depthlab::nn::Activation;
 use depthlab::probe::diagnosis::{self, diagnose};
 use depthlab::probe::gradflow::{self, Gradflow, LayerNorm};
 use depthlab::probe::meanfield::{measure_slope, GaussHermite, MeanField};
 use depthlab::probe::{gates, lesion, ProbeError, ProbeKind, ProbeOptions};
-use depthlab::tensor::Mat;
-use rand::{rngs::StdRng, Rng, SeedableRng};
+use rand::{rngs::StdRng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use serde_json::Value;
 
-fn model(toml: &str, in_dim: usize, seed: u64) -> Model<f32> {
-    let cfg: ModelConfig = toml::from_str(toml).unwrap();
-    Model::build(&cfg, in_dim, 10, LossKind::CrossEntropy, seed).unwrap()
-}
-
-/// `n` batches of `b` Gaussian inputs of width `d` with random labels.
-fn batches(n: usize, b: usize, d: usize, seed: u64) -> Vec<Dataset> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let normal = Normal::new(0.0, 1.0).unwrap();
-    (0..n)
-        .map(|_| {
-            let x = Mat::from_fn(b, d, |_, _| normal.sample(&mut rng) as f32);
-            let labels = (0..b).map(|_| rng.random_range(0..10)).collect();
-            Dataset::new(x, Targets::Classes { labels, n_classes: 10 })
-        })
-        .collect()
-}
+mod common;
+use common::{batches, model};
 
 // ---- mean field ----
 

@@ -3,33 +3,15 @@
 
 use std::path::Path;
 
-use depthlab::data::{Dataset, Targets};
-use depthlab::nn::{LossKind, Model, ModelConfig, Target};
+use depthlab::data::Targets;
+use depthlab::nn::{Model, ModelConfig, Target};
 use depthlab::probe::aux_share::aux_share;
 use depthlab::probe::paths::{self, ln_choose, shortest_interval, PathOptions};
 use depthlab::probe::{parse_what, ProbeKind, ProbeOptions};
-use depthlab::tensor::Mat;
-use rand::{rngs::StdRng, Rng, SeedableRng};
-use rand_distr::{Distribution, Normal};
 use serde_json::Value;
 
-fn model(toml: &str, in_dim: usize, seed: u64) -> Model<f32> {
-    let cfg: ModelConfig = toml::from_str(toml).unwrap();
-    Model::build(&cfg, in_dim, 10, LossKind::CrossEntropy, seed).unwrap()
-}
-
-/// `n` batches of `b` Gaussian inputs of width `d` with random labels.
-fn batches(n: usize, b: usize, d: usize, seed: u64) -> Vec<Dataset> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let normal = Normal::new(0.0, 1.0).unwrap();
-    (0..n)
-        .map(|_| {
-            let x = Mat::from_fn(b, d, |_, _| normal.sample(&mut rng) as f32);
-            let labels = (0..b).map(|_| rng.random_range(0..10)).collect();
-            Dataset::new(x, Targets::Classes { labels, n_classes: 10 })
-        })
-        .collect()
-}
+mod common;
+use common::{batches, model};
 
 fn param_values(m: &mut Model<f32>) -> Vec<Vec<f32>> {
     m.params().iter().map(|(_, p)| p.value.data.clone()).collect()

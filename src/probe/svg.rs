@@ -180,15 +180,7 @@ impl LinePlot {
             H - TOP - BOTTOM
         );
         for t in nice_ticks(x0, x1, 8) {
-            let x = f.px(t);
-            let _ = writeln!(
-                out,
-                r##"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="#444"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
-                H - BOTTOM,
-                H - BOTTOM + 5.0,
-                H - BOTTOM + 18.0,
-                fmt_num(t)
-            );
+            x_tick(&mut out, f.px(t), t);
         }
         let yticks: Vec<(f64, String)> = if self.log_y {
             let (lo, hi) = (y0.ceil() as i64, y1.floor() as i64);
@@ -259,6 +251,18 @@ impl LinePlot {
     }
 }
 
+/// A tick on the x axis at pixel `x`, labelled with the value `t`.
+fn x_tick(out: &mut String, x: f64, t: f64) {
+    let _ = writeln!(
+        out,
+        r##"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="#444"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
+        H - BOTTOM,
+        H - BOTTOM + 5.0,
+        H - BOTTOM + 18.0,
+        fmt_num(t)
+    );
+}
+
 /// A heat map of `values[row][col]`; row 0 is drawn at the top. With `log`, colours follow
 /// log10 of the values (non-positive and non-finite cells are grey).
 #[derive(Clone, Debug, Default)]
@@ -327,15 +331,7 @@ impl HeatMap {
             let step = if self.x_step == 0.0 { 1.0 } else { self.x_step };
             for t in nice_ticks(self.x_start.min(xe), self.x_start.max(xe), 8) {
                 let c = (t - self.x_start) / step;
-                let x = LEFT + (c + 0.5) * cw;
-                let _ = writeln!(
-                    out,
-                    r##"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="#444"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
-                    H - BOTTOM,
-                    H - BOTTOM + 5.0,
-                    H - BOTTOM + 18.0,
-                    fmt_num(t)
-                );
+                x_tick(&mut out, LEFT + (c + 0.5) * cw, t);
             }
         }
         let every = rows / 16 + 1;

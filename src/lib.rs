@@ -20,6 +20,7 @@
 pub mod bench;
 pub mod config;
 pub mod data;
+pub mod files;
 pub mod grads;
 pub mod nn;
 pub mod npy;

@@ -41,6 +41,10 @@ enum Command {
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
+        /// Refuse a config whose estimated memory exceeds this (e.g. 2G, 500M; default: the
+        /// memory available on this machine).
+        #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+        max_memory: Option<u64>,
         /// Stop after N steps with a checkpoint, as if interrupted (for testing --resume).
         #[arg(long, hide = true)]
         stop_after: Option<usize>,
@@ -116,8 +120,8 @@ fn default_out(config: &Path) -> PathBuf {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Train { config, sets, out, resume, data_dir, quiet, stop_after } => {
-            let opts = RunOptions { data_dir, stop_after, quiet };
+        Command::Train { config, sets, out, resume, data_dir, quiet, max_memory, stop_after } => {
+            let opts = RunOptions { data_dir, stop_after, quiet, stop: Some(stop_on_signals()?), max_memory };
             let (summary, dir) = if let Some(dir) = resume {
                 (train::resume(&dir, &opts)?, dir)
             } else {
@@ -137,9 +141,12 @@ fn run(cli: Cli) -> Result<()> {
                     summary.steps,
                     summary.final_train_loss,
                     acc(summary.final_train_accuracy),
-                    summary.test_loss.map(|l| format!("{l:.4}")).unwrap_or("-".into()),
+                    summary.test_loss.map(|l| format!("{l:.4}")).unwrap_or("- (no held-out examples)".into()),
                     acc(summary.test_accuracy)
                 );
+                for w in &summary.warnings {
+                    eprintln!("warning: {w}");
+                }
             }
             Ok(())
         }
@@ -173,15 +180,62 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// SIGINT and SIGTERM ask a run to stop at the end of its step, with a checkpoint; a second
+/// one ends the process at once.
+fn stop_on_signals() -> Result<depthlab::train::StopFlag> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let flag = depthlab::train::StopFlag::default();
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, asked.clone())?;
+        signal_hook::flag::register(sig, asked.clone())?;
+        let f = flag.clone();
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe {
+            signal_hook::low_level::register(sig, move || f.store(sig, std::sync::atomic::Ordering::SeqCst))?;
+        }
+    }
+    Ok(flag)
+}
+
+/// "2G", "500M", "64k" or a plain number of bytes.
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m = match c.to_ascii_uppercase() {
+                'K' => 1e3,
+                'M' => 1e6,
+                'G' => 1e9,
+                'T' => 1e12,
+                _ => return Err(format!("`{s}`: expected a size like 2G, 500M or 64k")),
+            };
+            (&t[..i], m)
+        }
+        _ => (t, 1.0),
+    };
+    match num.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok((v * mult) as u64),
+        _ => Err(format!("`{s}`: expected a size like 2G, 500M or 64k")),
+    }
+}
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
+            // Each cause once: messages that already quote their source do not repeat it.
+            let mut said = e.to_string();
             for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                let c = cause.to_string();
+                if !said.contains(&c) {
+                    eprintln!("  caused by: {c}");
+                    said = c;
+                }
             }
-            ExitCode::FAILURE
+            let code = e.downcast_ref::<depthlab::train::TrainError>().map_or(1, |t| t.exit_code());
+            ExitCode::from(code)
         }
     }
 }

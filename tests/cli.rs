@@ -115,7 +115,17 @@ fn train_writes_a_run_folder_and_reports() {
     let dir = tmp.path().join("runs/tiny");
     assert_eq!(
         entries(&dir),
-        ["config.toml", "metrics.jsonl", "model.safetensors", "optim.safetensors", "state.json", "summary.json"]
+        [
+            ".lock",
+            "checkpoint",
+            "ckpt.0",
+            "config.toml",
+            "metrics.jsonl",
+            "model.safetensors",
+            "optim.safetensors",
+            "state.json",
+            "summary.json"
+        ]
     );
     assert_eq!(json(&dir.join("summary.json"))["status"], "finished");
 

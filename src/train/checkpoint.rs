@@ -12,18 +12,10 @@ use crate::nn::ParamList;
 /// One tensor: name, shape, values.
 pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
 
-/// Write `data` to `path` without ever leaving a half-written file there.
-pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
-    std::fs::write(&tmp, data)?;
-    std::fs::rename(&tmp, path)
-}
+pub use crate::files::write_atomic;
 
-pub fn save_tensors(
-    path: &Path,
-    tensors: &[NamedTensor],
-    metadata: Option<HashMap<String, String>>,
-) -> Result<(), String> {
+/// `tensors` as the bytes of a safetensors file.
+pub fn tensors_to_bytes(tensors: &[NamedTensor], metadata: Option<HashMap<String, String>>) -> Result<Vec<u8>, String> {
     let bytes: Vec<Vec<u8>> =
         tensors.iter().map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
     let views: Vec<(String, TensorView)> = tensors
@@ -33,23 +25,35 @@ pub fn save_tensors(
             (name.clone(), TensorView::new(Dtype::F32, shape.clone(), b).expect("shape matches data"))
         })
         .collect();
-    let data = safetensors::serialize(views, metadata).map_err(|e| format!("{}: {e}", path.display()))?;
+    safetensors::serialize(views, metadata).map_err(|e| e.to_string())
+}
+
+/// Write `tensors` to a safetensors file, atomically.
+pub fn save_tensors(
+    path: &Path,
+    tensors: &[NamedTensor],
+    metadata: Option<HashMap<String, String>>,
+) -> Result<(), String> {
+    let data = tensors_to_bytes(tensors, metadata).map_err(|e| format!("{}: {e}", path.display()))?;
     write_atomic(path, &data).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// Every tensor of a safetensors file as f32 (F64 is converted), in file order.
 pub fn load_tensors(path: &Path) -> Result<Vec<NamedTensor>, String> {
     let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let st = SafeTensors::deserialize(&data).map_err(|e| format!("{}: not a safetensors file: {e}", path.display()))?;
+    tensors_from_bytes(&data, &path.display().to_string())
+}
+
+/// As `load_tensors`, from the bytes of a file; `origin` names it in errors.
+pub fn tensors_from_bytes(data: &[u8], origin: &str) -> Result<Vec<NamedTensor>, String> {
+    let st = SafeTensors::deserialize(data).map_err(|e| format!("{origin}: not a safetensors file: {e}"))?;
     let mut out = Vec::new();
     for (name, view) in st.tensors() {
         let raw = view.data();
         let values: Vec<f32> = match view.dtype() {
             Dtype::F32 => raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
             Dtype::F64 => raw.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
-            other => {
-                return Err(format!("{}: tensor `{name}` has dtype {other:?}; expected F32 or F64", path.display()))
-            }
+            other => return Err(format!("{origin}: tensor `{name}` has dtype {other:?}; expected F32 or F64")),
         };
         out.push((name, view.shape().to_vec(), values));
     }

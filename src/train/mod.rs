@@ -14,13 +14,17 @@
 //! so a run is bit-identical when repeated, and a resumed run ends with the same weights as one
 //! that was never interrupted.
 
+pub mod budget;
 pub mod checkpoint;
+pub mod folder;
 mod metrics;
 mod net;
 mod record;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
@@ -32,10 +36,11 @@ use crate::nn::{LossKind, Model};
 use crate::optim::{clip_grad_norm, clip_grad_value, grad_norm, Optimizer};
 use crate::seq::build::build_seq_model;
 pub use checkpoint::{load_params, load_tensors, params_to_tensors, save_tensors, write_atomic};
+use folder::RunFolder;
 pub use metrics::MetricsLog;
 pub use net::{Batches, Net};
 pub use record::Summary;
-use record::{checkpoint, diverged, summary, write_gradflow_heatmap, State, Sums};
+use record::{checkpoint, diverged, summary, write_gradflow_heatmap, write_summary, State, Sums};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -49,7 +54,32 @@ pub enum TrainError {
     Io(String),
     #[error("training diverged at step {step} (epoch {epoch}): {what}; first non-finite output: {layer}")]
     Diverged { step: usize, epoch: usize, what: String, layer: String },
+    #[error("interrupted by {} after step {step}; a checkpoint was written: continue with `depthlab train --resume {}`", signal_name(*.signal), .dir.display())]
+    Interrupted { signal: i32, step: usize, dir: PathBuf },
 }
+
+impl TrainError {
+    /// The exit status a command should end with: 128 + the signal for an interrupted run
+    /// (130 for SIGINT, 143 for SIGTERM), else 1.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            TrainError::Interrupted { signal, .. } => (128 + signal).clamp(0, 255) as u8,
+            _ => 1,
+        }
+    }
+}
+
+pub fn signal_name(signal: i32) -> String {
+    match signal {
+        2 => "SIGINT".into(),
+        15 => "SIGTERM".into(),
+        n => format!("signal {n}"),
+    }
+}
+
+/// A request to stop a run cleanly: the signal number that asked for it (0: none). The command
+/// sets it from SIGINT and SIGTERM; the loop checks it after each step.
+pub type StopFlag = Arc<AtomicI32>;
 
 /// Options that are not part of the experiment (they do not change its numbers).
 #[derive(Clone, Debug, Default)]
@@ -59,10 +89,16 @@ pub struct RunOptions {
     pub stop_after: Option<usize>,
     /// Print nothing but errors.
     pub quiet: bool,
+    /// Finish the current step, write a checkpoint and return `Interrupted` once this is set.
+    pub stop: Option<StopFlag>,
+    /// Refuse configs whose estimated memory exceeds this many bytes (default: the memory the
+    /// machine has available).
+    pub max_memory: Option<u64>,
 }
 
-/// Loss and accuracy of `net` over the held-out set (or the training set, with `train`).
-pub fn evaluate<B>(net: &mut impl Net<B>, data: &impl Batches<B>, train: bool) -> (f64, Option<f64>) {
+/// Loss and accuracy of `net` over the held-out set (or the training set, with `train`); None
+/// when that set is empty.
+pub fn evaluate<B>(net: &mut impl Net<B>, data: &impl Batches<B>, train: bool) -> Option<(f64, Option<f64>)> {
     let (mut loss, mut correct, mut count) = (0.0, 0, 0);
     for idx in data.eval_order(train) {
         let out = net.eval_step(&data.eval_batch(train, &idx));
@@ -70,8 +106,11 @@ pub fn evaluate<B>(net: &mut impl Net<B>, data: &impl Batches<B>, train: bool) -
         correct += out.correct;
         count += out.count;
     }
-    let n = count.max(1) as f64;
-    (loss / n, data.classes().then_some(correct as f64 / n))
+    if count == 0 {
+        return None;
+    }
+    let n = count as f64;
+    Some((loss / n, data.classes().then_some(correct as f64 / n)))
 }
 
 /// The order of the training examples in `epoch`.
@@ -140,54 +179,111 @@ trait Job<R> {
     fn run<B>(self, data: &impl Batches<B>, model: impl Net<B>) -> Result<R, TrainError>;
 }
 
-/// A fresh run of `cfg` into `dir` (created; it must not hold a run already).
-pub fn train(cfg: &Config, dir: &Path, opts: &RunOptions) -> Result<Summary, TrainError> {
-    if dir.join("config.toml").exists() {
+/// Why `dir` cannot take a fresh run, if it holds one (whole or failed).
+fn refuse_existing(dir: &Path) -> Result<(), TrainError> {
+    if !dir.join(folder::CONFIG).exists() {
+        return Ok(());
+    }
+    let d = dir.display();
+    if folder::has_checkpoint(dir) {
         return Err(TrainError::Setup(format!(
-            "{} already holds a run: choose another --out, or continue it with --resume {}",
-            dir.display(),
-            dir.display()
+            "{d} already holds a run: choose another --out, or continue it with --resume {d}"
         )));
     }
+    let how = std::fs::read_to_string(dir.join(folder::SUMMARY))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Summary>(&t).ok())
+        .and_then(|s| s.message)
+        .map(|m| format!(" ({m})"))
+        .unwrap_or_default();
+    Err(TrainError::Setup(format!(
+        "{d} holds a run that stopped before its first checkpoint{how}: start it over with --resume {d}, or delete the folder"
+    )))
+}
+
+/// A fresh run of `cfg` into `dir` (created; it must not hold a run already).
+pub fn train(cfg: &Config, dir: &Path, opts: &RunOptions) -> Result<Summary, TrainError> {
+    refuse_existing(dir)?;
+    budget::check(cfg, opts.max_memory)?;
     struct Fresh<'a>(&'a Config, &'a Path, &'a RunOptions);
     impl Job<Summary> for Fresh<'_> {
         fn run<B>(self, data: &impl Batches<B>, model: impl Net<B>) -> Result<Summary, TrainError> {
             let Fresh(cfg, dir, opts) = self;
+            check_data(data)?;
             let optim = cfg.optim.build::<f32>().map_err(|e| TrainError::Setup(format!("optim: {e}")))?;
-            std::fs::create_dir_all(dir).map_err(io(&format!("cannot create {}", dir.display())))?;
-            write_atomic(&dir.join("config.toml"), cfg.to_toml().as_bytes()).map_err(io("cannot write config.toml"))?;
-            let log = MetricsLog::open(&dir.join("metrics.jsonl"), None).map_err(io("cannot open metrics.jsonl"))?;
-            run(cfg, data, model, optim, State::default(), log, dir, opts)
+            let folder = RunFolder::lock(dir).map_err(TrainError::Io)?;
+            refuse_existing(dir)?;
+            start(cfg, data, model, optim, folder, opts)
         }
     }
     with_model(cfg, opts, Fresh(cfg, dir, opts))
 }
 
-/// Continue the run in `dir` from its last checkpoint, to the end of its config.
+/// What every run needs of its data, checked before its folder is made.
+fn check_data<B>(data: &impl Batches<B>) -> Result<(), TrainError> {
+    if data.is_empty() {
+        return Err(TrainError::Setup(
+            "the training set is empty: give the data set at least one training example".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A run from its first step, in a folder held and empty of any run.
+fn start<B, M: Net<B>>(
+    cfg: &Config,
+    data: &impl Batches<B>,
+    model: M,
+    optim: Box<dyn Optimizer<f32>>,
+    folder: RunFolder,
+    opts: &RunOptions,
+) -> Result<Summary, TrainError> {
+    write_atomic(&folder.path(folder::CONFIG), cfg.to_toml().as_bytes()).map_err(io("cannot write config.toml"))?;
+    let log = MetricsLog::open(&folder.path(folder::METRICS), None).map_err(io("cannot open metrics.jsonl"))?;
+    run(cfg, data, model, optim, State::default(), log, &folder, opts)
+}
+
+/// Continue the run in `dir` from its last checkpoint, to the end of its config. A run that
+/// never reached its first checkpoint starts over from its config.
 pub fn resume(dir: &Path, opts: &RunOptions) -> Result<Summary, TrainError> {
-    let cfg = Config::load(&dir.join("config.toml"), &[])?;
-    let state_path = dir.join("state.json");
-    let state: State = serde_json::from_str(&std::fs::read_to_string(&state_path).map_err(|e| {
-        TrainError::Setup(format!("{} has no checkpoint to resume ({}: {e})", dir.display(), state_path.display()))
-    })?)
-    .map_err(|e| TrainError::Setup(format!("{}: {e}", state_path.display())))?;
-    struct Resume<'a>(&'a Config, &'a Path, &'a RunOptions, State);
+    let cfg_path = dir.join(folder::CONFIG);
+    if !cfg_path.is_file() {
+        return Err(TrainError::Setup(format!(
+            "{} is not a run folder: it has no config.toml (give a folder written by `depthlab train`)",
+            dir.display()
+        )));
+    }
+    let cfg = Config::load(&cfg_path, &[])?;
+    budget::check(&cfg, opts.max_memory)?;
+    struct Resume<'a>(&'a Config, &'a Path, &'a RunOptions);
     impl Job<Summary> for Resume<'_> {
         fn run<B>(self, data: &impl Batches<B>, mut model: impl Net<B>) -> Result<Summary, TrainError> {
-            let Resume(cfg, dir, opts, state) = self;
-            let weights = dir.join("model.safetensors");
-            let tensors = load_tensors(&weights).map_err(TrainError::Setup)?;
-            load_params(&mut model.params(), &tensors, &weights.display().to_string()).map_err(TrainError::Setup)?;
+            let Resume(cfg, dir, opts) = self;
+            check_data(data)?;
             let mut optim = cfg.optim.build::<f32>().map_err(|e| TrainError::Setup(format!("optim: {e}")))?;
-            let opt_path = dir.join("optim.safetensors");
-            let opt_state = load_tensors(&opt_path).map_err(TrainError::Setup)?;
-            optim.load_state(&opt_state).map_err(|e| TrainError::Setup(format!("{}: {e}", opt_path.display())))?;
-            let log = MetricsLog::open(&dir.join("metrics.jsonl"), Some(state.metrics_bytes))
+            let folder = RunFolder::lock(dir).map_err(TrainError::Io)?;
+            let Some((weights, opt_state, state)) = folder::read_checkpoint(dir).map_err(TrainError::Setup)? else {
+                if !opts.quiet {
+                    eprintln!("{}: no checkpoint yet; starting the run over from its config.toml", dir.display());
+                }
+                folder.reset().map_err(TrainError::Io)?;
+                return start(cfg, data, model, optim, folder, opts);
+            };
+            let origin = |f: &str| dir.join(f).display().to_string();
+            let state: State = serde_json::from_value(state)
+                .map_err(|e| TrainError::Setup(format!("{}: not a checkpoint state: {e}", origin(folder::STATE))))?;
+            let tensors =
+                checkpoint::tensors_from_bytes(&weights, &origin(folder::MODEL)).map_err(TrainError::Setup)?;
+            load_params(&mut model.params(), &tensors, &origin(folder::MODEL)).map_err(TrainError::Setup)?;
+            let opt_tensors =
+                checkpoint::tensors_from_bytes(&opt_state, &origin(folder::OPTIM)).map_err(TrainError::Setup)?;
+            optim.load_state(&opt_tensors).map_err(|e| TrainError::Setup(format!("{}: {e}", origin(folder::OPTIM))))?;
+            let log = MetricsLog::open(&folder.path(folder::METRICS), Some(state.metrics_bytes))
                 .map_err(io("cannot open metrics.jsonl"))?;
-            run(cfg, data, model, optim, state, log, dir, opts)
+            run(cfg, data, model, optim, state, log, &folder, opts)
         }
     }
-    with_model(&cfg, opts, Resume(&cfg, dir, opts, state))
+    with_model(&cfg, opts, Resume(&cfg, dir, opts))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -198,13 +294,11 @@ fn run<B, M: Net<B>>(
     mut optim: Box<dyn Optimizer<f32>>,
     mut state: State,
     mut log: MetricsLog,
-    dir: &Path,
+    folder: &RunFolder,
     opts: &RunOptions,
 ) -> Result<Summary, TrainError> {
     let t = &cfg.train;
-    if data.is_empty() {
-        return Err(TrainError::Setup("the training set is empty".into()));
-    }
+    let dir = folder.dir();
     let per_epoch = data.train_order(t.batch_size, cfg.seed, 0).len();
     let classes = data.classes();
     let started = Instant::now();
@@ -229,17 +323,40 @@ fn run<B, M: Net<B>>(
     let nparams = model.num_params();
     let baselines = data.baselines();
     let receptive_field = model.receptive_field();
-    if let (Some(r), 0) = (receptive_field, state.step) {
-        say(format!("receptive field: {r} steps"));
+    if state.step == 0 {
+        if let Some(r) = receptive_field {
+            say(format!("receptive field: {r} steps"));
+        }
+        if data.eval_order(false).is_empty() {
+            say("no held-out examples: the test loss is not measured".into());
+        }
     }
-    let mut last_eval: (Option<f64>, Option<f64>) = (None, None);
     let flow_every = cfg.probe.gradflow_every;
     let mut flow = if flow_every > 0 {
         let keep = (state.step > 0).then_some(state.gradflow_bytes);
-        Some(MetricsLog::open(&dir.join("gradflow.jsonl"), keep).map_err(io("cannot open gradflow.jsonl"))?)
+        Some(MetricsLog::open(&folder.path(folder::GRADFLOW), keep).map_err(io("cannot open gradflow.jsonl"))?)
     } else {
         None
     };
+    let save =
+        |model: &mut M, state: &mut State, log: &MetricsLog, flow: &Option<MetricsLog>, optim: &dyn Optimizer<f32>| {
+            state.metrics_bytes = log.len();
+            state.gradflow_bytes = flow.as_ref().map_or(0, |f| f.len());
+            state.elapsed_s = elapsed();
+            let logs: Vec<&crate::files::AppendLog> =
+                std::iter::once(log.log()).chain(flow.as_ref().map(|f| f.log())).collect();
+            checkpoint(folder, model, optim, state, &logs)
+        };
+    let finish = |state: &State| -> Result<Summary, TrainError> {
+        if flow_every > 0 {
+            write_gradflow_heatmap(dir).map_err(io("gradflow_heatmap.svg"))?;
+        }
+        let mut s = summary(state, "finished", nparams, None);
+        s.receptive_field = receptive_field;
+        write_summary(dir, &s)?;
+        Ok(s)
+    };
+    let stop_requested = || opts.stop.as_ref().map_or(0, |f| f.load(Ordering::SeqCst));
     while state.epoch < t.epochs {
         let epoch = state.epoch;
         let order = data.train_order(t.batch_size, cfg.seed, epoch);
@@ -285,6 +402,17 @@ fn run<B, M: Net<B>>(
             let lr = cfg.optim.lr_at(step);
             optim.step(&mut params, lr as f32);
             drop(params);
+            // A finite loss can still run away; say so once, without stopping the run.
+            let first = *state.first_loss.get_or_insert(out.loss);
+            if state.warnings.is_empty() && out.loss > LOSS_GROWTH * first.max(1.0) {
+                let w = format!(
+                    "the loss reached {:.3e} at step {}, more than {LOSS_GROWTH:.0e} times its first value ({first:.3e}): the run is probably diverging (lower optim.lr, or set optim.clip_grad_norm)",
+                    out.loss,
+                    step + 1
+                );
+                say(format!("warning: {w}"));
+                state.warnings.push(w);
+            }
             state.step += 1;
             state.batch = b + 1;
             state.sums.add(&out, norm);
@@ -298,43 +426,49 @@ fn run<B, M: Net<B>>(
                     .map_err(io("metrics.jsonl"))?;
                 state.window = Sums::default();
             }
-            if opts.stop_after == Some(state.step) && state.step < total_steps {
-                state.metrics_bytes = log.len();
-                state.gradflow_bytes = flow.as_ref().map_or(0, |f| f.len());
-                state.elapsed_s = elapsed();
-                checkpoint(dir, &mut model, optim.as_ref(), &state)?;
+            let signal = stop_requested();
+            if (opts.stop_after == Some(state.step) || signal != 0) && state.step < total_steps {
+                save(&mut model, &mut state, &log, &flow, optim.as_ref())?;
+                if signal != 0 {
+                    if let Some(b) = &bar {
+                        b.abandon();
+                    }
+                    return Err(TrainError::Interrupted { signal, step: state.step, dir: dir.to_owned() });
+                }
                 say(format!(
                     "stopped after step {} (checkpoint written; continue with --resume {})",
                     state.step,
                     dir.display()
                 ));
-                return Ok(summary(&state, "stopped", nparams, None, last_eval, None));
+                return Ok(summary(&state, "stopped", nparams, None));
             }
         }
         let lr = cfg.optim.lr_at(state.step.saturating_sub(1));
         let mut rec = state.sums.record("epoch", epoch, state.step, lr, elapsed(), classes);
         let last = epoch + 1 == t.epochs;
         if (epoch + 1) % t.eval_every == 0 || last {
-            let (tl, ta) = evaluate(&mut model, data, false);
-            rec["test_loss"] = json!(tl);
-            if let Some(a) = ta {
-                rec["test_accuracy"] = json!(a);
-            }
-            if matches!(cfg.data, DataConfig::Text { .. }) {
-                // Character language models are compared in bits per character.
-                rec["test_bits_per_char"] = json!(tl / std::f64::consts::LN_2);
+            if let Some((tl, ta)) = evaluate(&mut model, data, false) {
+                rec["test_loss"] = json!(tl);
+                if let Some(a) = ta {
+                    rec["test_accuracy"] = json!(a);
+                }
+                if matches!(cfg.data, DataConfig::Text { .. }) {
+                    // Character language models are compared in bits per character.
+                    rec["test_bits_per_char"] = json!(tl / std::f64::consts::LN_2);
+                }
+                state.last_eval = Some((tl, ta));
             }
             for (k, v) in &baselines {
                 rec[k] = v.clone();
             }
             if t.eval_train {
-                let (l, a) = evaluate(&mut model, data, true);
-                rec["train_eval_loss"] = json!(l);
-                if let Some(a) = a {
-                    rec["train_eval_accuracy"] = json!(a);
+                if let Some((l, a)) = evaluate(&mut model, data, true) {
+                    rec["train_eval_loss"] = json!(l);
+                    if let Some(a) = a {
+                        rec["train_eval_accuracy"] = json!(a);
+                    }
                 }
             }
-            last_eval = (Some(tl), ta);
         }
         log.write(&rec).map_err(io("metrics.jsonl"))?;
         say(format!(
@@ -353,30 +487,23 @@ fn run<B, M: Net<B>>(
             .filter_map(|(k, label)| rec.get(*k).and_then(|v| v.as_f64()).map(|v| format!("  {label} {v:.4}")))
             .collect::<String>(),
         ));
-        let train_means = (rec["loss"].as_f64().unwrap(), rec.get("accuracy").and_then(|a| a.as_f64()));
+        state.train_means = Some((rec["loss"].as_f64().unwrap(), rec.get("accuracy").and_then(|a| a.as_f64())));
         state.epoch += 1;
         state.batch = 0;
         state.sums = Sums::default();
         if (epoch + 1) % t.checkpoint_every == 0 || last {
-            state.metrics_bytes = log.len();
-            state.gradflow_bytes = flow.as_ref().map_or(0, |f| f.len());
-            state.elapsed_s = elapsed();
-            checkpoint(dir, &mut model, optim.as_ref(), &state)?;
+            save(&mut model, &mut state, &log, &flow, optim.as_ref())?;
         }
         if last {
-            if flow.is_some() {
-                write_gradflow_heatmap(dir).map_err(io("gradflow_heatmap.svg"))?;
-            }
             if let Some(b) = &bar {
                 b.finish_and_clear();
             }
-            let mut s = summary(&state, "finished", nparams, Some(train_means), last_eval, None);
-            s.receptive_field = receptive_field;
-            write_atomic(&dir.join("summary.json"), serde_json::to_string_pretty(&s).unwrap().as_bytes())
-                .map_err(io("summary.json"))?;
-            return Ok(s);
         }
     }
-    // Resumed a run that had already finished.
-    Ok(summary(&state, "finished", nparams, None, last_eval, None))
+    // Here at the end of the last epoch, or on resuming a run that had finished (whose summary
+    // a crash may have kept from being written).
+    finish(&state)
 }
+
+/// A loss this many times its first value (or than 1, if larger) draws a warning.
+const LOSS_GROWTH: f64 = 1e6;

@@ -6,9 +6,12 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{io, params_to_tensors, save_tensors, write_atomic, MetricsLog, Net, TrainError};
+use super::folder::{CheckpointFiles, RunFolder, SUMMARY};
+use super::{io, params_to_tensors, write_atomic, MetricsLog, Net, TrainError};
+use crate::files::AppendLog;
 use crate::nn::StepOut;
 use crate::optim::Optimizer;
+use crate::train::checkpoint::tensors_to_bytes;
 
 /// Where a run is: saved with each checkpoint.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -26,6 +29,17 @@ pub(super) struct State {
     /// run logs the same means as an uninterrupted one.
     pub(super) sums: Sums,
     pub(super) window: Sums,
+    /// The loss of the first step: the scale against which a growing loss is reported.
+    #[serde(default)]
+    pub(super) first_loss: Option<f64>,
+    /// The training means of the last finished epoch and the last evaluation, so that the
+    /// summary can be written again from the state alone.
+    #[serde(default)]
+    pub(super) train_means: Option<(f64, Option<f64>)>,
+    #[serde(default)]
+    pub(super) last_eval: Option<(f64, Option<f64>)>,
+    #[serde(default)]
+    pub(super) warnings: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -83,19 +97,24 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receptive_field: Option<usize>,
     pub message: Option<String>,
+    /// What went wrong without stopping the run (a loss that grew past a bound).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 pub(super) fn checkpoint<B>(
-    dir: &Path,
+    folder: &RunFolder,
     model: &mut impl Net<B>,
     optim: &dyn Optimizer<f32>,
     state: &State,
+    logs: &[&AppendLog],
 ) -> Result<(), TrainError> {
-    save_tensors(&dir.join("model.safetensors"), &params_to_tensors(&model.params()), None).map_err(TrainError::Io)?;
-    save_tensors(&dir.join("optim.safetensors"), &optim.state(), None).map_err(TrainError::Io)?;
-    // state.json last: it is what makes the checkpoint current.
-    write_atomic(&dir.join("state.json"), serde_json::to_string_pretty(state).unwrap().as_bytes())
-        .map_err(io("cannot write state.json"))
+    let files = CheckpointFiles {
+        model: tensors_to_bytes(&params_to_tensors(&model.params()), None).map_err(TrainError::Io)?,
+        optim: tensors_to_bytes(&optim.state(), None).map_err(TrainError::Io)?,
+        state: serde_json::to_value(state).expect("state serialises"),
+    };
+    folder.write_checkpoint(files, logs).map_err(TrainError::Io)
 }
 
 /// Blocks by steps: ||dL/dh|| from gradflow.jsonl as a heat map (log colour).
@@ -136,27 +155,26 @@ pub(super) fn write_gradflow_heatmap(dir: &Path) -> std::io::Result<()> {
     write_atomic(&dir.join("gradflow_heatmap.svg"), map.to_svg().as_bytes())
 }
 
-pub(super) fn summary(
-    state: &State,
-    status: &str,
-    params: usize,
-    train: Option<(f64, Option<f64>)>,
-    eval: (Option<f64>, Option<f64>),
-    message: Option<String>,
-) -> Summary {
+pub(super) fn summary(state: &State, status: &str, params: usize, message: Option<String>) -> Summary {
     Summary {
         status: status.into(),
         epochs: state.epoch,
         steps: state.step,
         params,
-        final_train_loss: train.map(|t| t.0).unwrap_or(f64::NAN),
-        final_train_accuracy: train.and_then(|t| t.1),
-        test_loss: eval.0,
-        test_accuracy: eval.1,
+        final_train_loss: state.train_means.map(|t| t.0).unwrap_or(f64::NAN),
+        final_train_accuracy: state.train_means.and_then(|t| t.1),
+        test_loss: state.last_eval.map(|e| e.0),
+        test_accuracy: state.last_eval.and_then(|e| e.1),
         elapsed_s: state.elapsed_s,
         receptive_field: None,
         message,
+        warnings: state.warnings.clone(),
     }
+}
+
+pub(super) fn write_summary(dir: &Path, s: &Summary) -> Result<(), TrainError> {
+    write_atomic(&dir.join(SUMMARY), (serde_json::to_string_pretty(s).unwrap() + "\n").as_bytes())
+        .map_err(io("cannot write summary.json"))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -174,7 +192,9 @@ pub(super) fn diverged(
     let err = TrainError::Diverged { step, epoch, what, layer };
     let _ = log.write(&json!({"kind": "diverged", "epoch": epoch, "step": step, "message": err.to_string()}));
     state.elapsed_s = elapsed;
-    let s = summary(&state, "diverged", params, None, (None, None), Some(err.to_string()));
-    let _ = write_atomic(&dir.join("summary.json"), serde_json::to_string_pretty(&s).unwrap().as_bytes());
+    let mut s = summary(&state, "diverged", params, Some(err.to_string()));
+    // A diverged run has no final numbers, whatever earlier epochs measured.
+    (s.final_train_loss, s.final_train_accuracy, s.test_loss, s.test_accuracy) = (f64::NAN, None, None, None);
+    let _ = write_summary(dir, &s);
     err
 }

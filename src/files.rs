@@ -1,0 +1,242 @@
+//! Durable file operations: files and folders that appear whole or not at all, and survive a
+//! crash or a power loss once a call has returned.
+//!
+//! Every operation that changes a run folder goes through here, which also gives the crash tests
+//! one place to strike: with `DEPTHLAB_FAULT=kill:N` the process kills itself (SIGKILL) right
+//! after the N-th change, and with `DEPTHLAB_FAULT=enospc:N` the N-th write fails as if the disk
+//! were full. Without the variable the hook is a counter increment.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Error, ErrorKind, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    Kill(u64),
+    NoSpace(u64),
+}
+
+fn fault() -> Option<Fault> {
+    static FAULT: OnceLock<Option<Fault>> = OnceLock::new();
+    *FAULT.get_or_init(|| {
+        let v = std::env::var("DEPTHLAB_FAULT").ok()?;
+        let (kind, n) = v.split_once(':')?;
+        let n = n.trim().parse().ok()?;
+        match kind {
+            "kill" => Some(Fault::Kill(n)),
+            "enospc" => Some(Fault::NoSpace(n)),
+            _ => None,
+        }
+    })
+}
+
+static CHANGES: AtomicU64 = AtomicU64::new(0);
+static WRITES: AtomicU64 = AtomicU64::new(0);
+
+/// Called after each change a crash could interrupt.
+pub(crate) fn changed() {
+    let n = CHANGES.fetch_add(1, Ordering::SeqCst) + 1;
+    if fault() == Some(Fault::Kill(n)) {
+        let _ = signal_hook::low_level::raise(signal_hook::consts::SIGKILL);
+    }
+}
+
+/// Called before each write; fails like a full disk when asked to.
+pub(crate) fn before_write(path: &Path) -> std::io::Result<()> {
+    let n = WRITES.fetch_add(1, Ordering::SeqCst) + 1;
+    if fault() == Some(Fault::NoSpace(n)) {
+        return Err(Error::new(
+            ErrorKind::StorageFull,
+            format!("{}: no space left on device (injected)", path.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// The temporary name beside `path` that `write_atomic` writes first: hidden, and unique to
+/// this process so that two writers never share one.
+pub fn temp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+/// Whether `name` is a temporary file left by `write_atomic` or `create_dir_atomic` (of any
+/// process): what `remove_temporaries` deletes.
+pub fn is_temporary(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(".tmp")
+}
+
+/// Delete the temporaries that interrupted writers left in `dir` (not recursive).
+pub fn remove_temporaries(dir: &Path) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        if is_temporary(&e.file_name().to_string_lossy()) {
+            let p = e.path();
+            if e.file_type()?.is_dir() {
+                std::fs::remove_dir_all(&p)?;
+            } else {
+                std::fs::remove_file(&p)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Flush a folder's entries (new names, renames) to disk.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(if dir.as_os_str().is_empty() { Path::new(".") } else { dir })?.sync_all()
+}
+
+/// Write `data` to a new file at `path` (which must not exist) and flush it to disk.
+pub fn write_new(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    before_write(path)?;
+    let mut f = OpenOptions::new().write(true).create_new(true).open(path)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    changed();
+    Ok(())
+}
+
+/// Write `data` to `path` so that `path` holds either its old content or all of `data`, never
+/// part of it, even after a crash: a temporary file beside it, flushed, renamed over it, and
+/// the folder flushed. A failed write leaves no temporary behind.
+pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    if path.is_dir() {
+        return Err(Error::new(ErrorKind::IsADirectory, format!("{} is a folder, not a file", path.display())));
+    }
+    let tmp = temp_path(path);
+    let result = write_new(&tmp, data).and_then(|()| {
+        std::fs::rename(&tmp, path)?;
+        changed();
+        sync_dir(path.parent().unwrap_or(Path::new(".")))
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Point the symbolic link `link` at `target` in one step (a new link renamed over the old).
+pub fn replace_symlink(target: &Path, link: &Path) -> std::io::Result<()> {
+    let tmp = temp_path(link);
+    let _ = std::fs::remove_file(&tmp);
+    let result = std::os::unix::fs::symlink(target, &tmp).and_then(|()| {
+        std::fs::rename(&tmp, link)?;
+        changed();
+        sync_dir(link.parent().unwrap_or(Path::new(".")))
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// An append-only log (metrics.jsonl, gradflow.jsonl) that can be cut back to a length a
+/// checkpoint recorded and flushed to disk before the checkpoint that records its length.
+pub struct AppendLog {
+    file: File,
+    path: PathBuf,
+    bytes: u64,
+}
+
+impl AppendLog {
+    /// Open for appending. `keep_bytes`: cut the file to this length (the one recorded by the
+    /// checkpoint a run resumes from); None starts it empty. A file shorter than `keep_bytes`
+    /// lost records the checkpoint counts on: an error, never padding.
+    pub fn open(path: &Path, keep_bytes: Option<u64>) -> std::io::Result<Self> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let have = file.metadata()?.len();
+        let bytes = keep_bytes.unwrap_or(0);
+        if have < bytes {
+            return Err(Error::new(
+                ErrorKind::InvalidData,
+                format!(
+                    "{} holds {have} bytes, but the checkpoint was written when it held {bytes}: records were lost after the checkpoint (the file was cut or not flushed); the run cannot continue exactly",
+                    path.display()
+                ),
+            ));
+        }
+        if have != bytes {
+            file.set_len(bytes)?;
+            changed();
+        }
+        Ok(AppendLog { file, path: path.to_owned(), bytes })
+    }
+
+    /// Append one line.
+    pub fn append(&mut self, line: &str) -> std::io::Result<()> {
+        before_write(&self.path)?;
+        self.file.write_all(line.as_bytes())?;
+        self.bytes += line.len() as u64;
+        changed();
+        Ok(())
+    }
+
+    /// Flush to disk (before a checkpoint records `len`).
+    pub fn sync(&self) -> std::io::Result<()> {
+        self.file.sync_data()
+    }
+
+    pub fn len(&self) -> u64 {
+        self.bytes
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_atomic_replaces_whole_and_leaves_no_temporary() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.json");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["a.json"]);
+    }
+
+    #[test]
+    fn write_atomic_to_a_folder_fails_cleanly() {
+        let d = tempfile::tempdir().unwrap();
+        let e = write_atomic(d.path(), b"x").unwrap_err();
+        assert!(e.to_string().contains("is a folder"), "{e}");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0);
+        // The temporary of a folder named `out` would be `.out.<pid>.tmp` beside it, not `out..tmp`.
+        assert!(temp_path(Path::new("x/out")).to_string_lossy().starts_with("x/.out."));
+    }
+
+    #[test]
+    fn temporaries_are_found_and_removed() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join(".model.safetensors.77.tmp"), b"x").unwrap();
+        std::fs::create_dir(d.path().join(".ckpt.3.77.tmp")).unwrap();
+        std::fs::write(d.path().join("model.safetensors"), b"x").unwrap();
+        remove_temporaries(d.path()).unwrap();
+        let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["model.safetensors"]);
+    }
+
+    #[test]
+    fn append_log_refuses_to_pad_a_short_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("m.jsonl");
+        let mut log = AppendLog::open(&p, None).unwrap();
+        log.append("{}\n").unwrap();
+        log.append("{}\n").unwrap();
+        drop(log);
+        let log = AppendLog::open(&p, Some(3)).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"{}\n");
+        drop(log);
+        let e = AppendLog::open(&p, Some(10)).err().unwrap();
+        assert!(e.to_string().contains("records were lost"), "{e}");
+        assert_eq!(std::fs::read(&p).unwrap(), b"{}\n", "nothing padded");
+    }
+}

@@ -1,0 +1,281 @@
+//! How much memory a run will need, estimated from its config before anything is allocated, so
+//! that a config too big for the machine is refused with the estimate and the key to change
+//! instead of aborting in the allocator minutes later.
+//!
+//! The estimate counts f32 values: the data set as held in memory, the parameters with their
+//! gradients and the optimizer's state, and the activations the forward pass keeps for the
+//! backward (depth x batch x width, x time for sequence models; a factor of two for the
+//! backward's temporaries of the same size). It is meant to be within a small factor of the
+//! truth, never to undercount by orders of magnitude.
+
+use crate::config::{Config, DataConfig};
+use crate::nn::{Arch, Carry, ModelConfig};
+use crate::optim::OptimizerConfig;
+
+/// The sizes that the data fix, as far as a config tells before loading it.
+#[derive(Clone, Copy, Debug)]
+pub struct Dims {
+    /// Features per example (per step for sequences), or the vocabulary of token inputs.
+    pub input: usize,
+    pub tokens: bool,
+    pub out: usize,
+    /// Steps per sequence (1 for flat examples).
+    pub time: usize,
+    /// Examples held in memory (training and test).
+    pub examples: usize,
+    /// Rows in the largest batch the model sees (training or evaluation).
+    pub batch: usize,
+}
+
+/// An estimate in bytes, by part.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Estimate {
+    pub data: f64,
+    /// Parameters and their gradients.
+    pub params: f64,
+    pub optimizer: f64,
+    pub activations: f64,
+}
+
+impl Estimate {
+    pub fn total(&self) -> f64 {
+        self.data + self.params + self.optimizer + self.activations
+    }
+}
+
+/// "1.2 GB"
+pub fn fmt_bytes(b: f64) -> String {
+    let (v, u) = if b >= 1e12 {
+        (b / 1e12, "TB")
+    } else if b >= 1e9 {
+        (b / 1e9, "GB")
+    } else if b >= 1e6 {
+        (b / 1e6, "MB")
+    } else {
+        (b / 1e3, "kB")
+    };
+    format!("{v:.1} {u}")
+}
+
+/// The batch the evaluation passes use (train/net.rs): the most rows a forward pass sees.
+const FLAT_EVAL_BATCH: usize = 1000;
+const SEQ_EVAL_BATCH: usize = 256;
+/// Upper bounds for data sets whose sizes are only known once read.
+const BROWN_VOCAB: usize = 60_000;
+const BROWN_TAGS: usize = 472;
+const BROWN_SENTENCE: usize = 200;
+const BROWN_TOKENS: usize = 1_200_000;
+const TEXT_VOCAB: usize = 256;
+
+/// The sizes `cfg`'s data will have.
+pub fn dims(cfg: &Config) -> Dims {
+    let b = cfg.train.batch_size;
+    let flat = |input, out, examples: usize| Dims {
+        input,
+        tokens: false,
+        out,
+        time: 1,
+        examples,
+        batch: b.max(FLAT_EVAL_BATCH.min(examples)),
+    };
+    let seq = |input, tokens, out, time, examples: usize| Dims {
+        input,
+        tokens,
+        out,
+        time,
+        examples,
+        batch: b.max(SEQ_EVAL_BATCH.min(examples)),
+    };
+    // MNIST is read whole before a subset is taken.
+    let mnist = 70_000;
+    match &cfg.data {
+        DataConfig::Mnist1d { num_samples, .. } => flat(40, 10, num_samples.unwrap_or(5000)),
+        DataConfig::Mnist { .. } | DataConfig::FashionMnist { .. } => flat(784, 10, mnist),
+        DataConfig::Sawtooth { k } => flat(1, 2, 1usize << (*k).min(30)),
+        DataConfig::Parity { bits, train, test } => flat(*bits, 2, train.saturating_add(*test)),
+        DataConfig::Adding { t, train, test } => seq(2, false, 1, *t, train.saturating_add(*test)),
+        DataConfig::Copy { t, train, test } => seq(10, true, 10, t.saturating_add(20), train.saturating_add(*test)),
+        DataConfig::SeqMnist { .. } => seq(1, false, 10, 784, mnist),
+        DataConfig::Mnist1dSeq { .. } => seq(1, false, 10, 40, 5000),
+        DataConfig::Brown { .. } => seq(BROWN_VOCAB, true, BROWN_TAGS, BROWN_SENTENCE, BROWN_TOKENS / 20),
+        DataConfig::Text { window, train, .. } => {
+            seq(TEXT_VOCAB, true, TEXT_VOCAB, *window, train.saturating_add(4_000_000 / window.max(&1)))
+        }
+    }
+}
+
+/// Bytes of the data set as held: inputs and targets (f32 or u32 each), and the raw file for
+/// the data sets read whole.
+fn data_bytes(cfg: &Config, d: &Dims) -> f64 {
+    let per_example = if d.tokens { 2.0 * d.time as f64 } else { (d.input * d.time + d.out.max(1)) as f64 };
+    let raw = match cfg.data {
+        DataConfig::Mnist { .. } | DataConfig::FashionMnist { .. } | DataConfig::SeqMnist { .. } => 70_000.0 * 785.0,
+        _ => 0.0,
+    };
+    4.0 * d.examples as f64 * per_example + raw
+}
+
+/// Parameters of the model `m` on data of sizes `d`, and the f32 values kept per example by
+/// its forward pass.
+pub fn model_size(m: &ModelConfig, d: &Dims) -> (f64, f64) {
+    let w = m.width as f64;
+    let depth = m.depth as f64;
+    let out = d.out as f64;
+    let lin = |i: f64, o: f64| i * o + o;
+    if !m.arch.is_sequence() {
+        let input = d.input as f64;
+        let mut params = lin(input, w);
+        let mut acts = 2.0 * w + input;
+        let top = match m.arch {
+            Arch::Plain => {
+                params += depth * lin(w, w);
+                acts += depth * 2.0 * w;
+                w
+            }
+            Arch::Residual => {
+                let l = m.residual_layers as f64;
+                params += depth * l * lin(w, w);
+                acts += depth * (2.0 * l + 1.0) * w;
+                w
+            }
+            Arch::Highway => {
+                let gates = if m.carry == Carry::Independent { 3.0 } else { 2.0 };
+                params += depth * gates * lin(w, w);
+                acts += depth * (2.0 * gates + 2.0) * w;
+                w
+            }
+            Arch::WeightedSkip => {
+                params += depth * (lin(w, w) + w);
+                acts += depth * 3.0 * w;
+                w
+            }
+            Arch::Dense => {
+                let g = m.growth as f64;
+                // Layer l reads the w + l g features before it and adds g.
+                params += depth * (w * g + g) + g * g * depth * (depth - 1.0) / 2.0;
+                let top = w + depth * g;
+                acts += 3.0 * depth * top;
+                top
+            }
+            _ => {
+                params += depth * lin(w, w);
+                acts += depth * 3.0 * w;
+                depth * w
+            }
+        };
+        params += lin(top, out) + m.aux.len() as f64 * lin(w, out);
+        acts += 2.0 * out * (1 + m.aux.len()) as f64;
+        return (params, acts);
+    }
+    let t = d.time as f64;
+    let (mut params, features) = if d.tokens {
+        let e = m.embed_dim.unwrap_or(m.width) as f64;
+        (d.input as f64 * e, e)
+    } else {
+        (0.0, d.input as f64)
+    };
+    let dirs = if m.bidirectional == Some(true) { 2.0 } else { 1.0 };
+    let per_step = match m.arch {
+        Arch::RnnTanh | Arch::RnnRelu | Arch::Lstm | Arch::Gru => {
+            let (gates, kept) = match m.arch {
+                Arch::Lstm => (4.0, 12.0),
+                Arch::Gru => (3.0, 10.0),
+                _ => (1.0, 3.0),
+            };
+            for k in 0..m.depth {
+                let input = if k == 0 { features } else { dirs * w };
+                params += dirs * (gates * w * (input + w) + 2.0 * gates * w);
+            }
+            depth * dirs * kept * w
+        }
+        Arch::Tcn => {
+            let k = m.kernel_size.unwrap_or(2) as f64;
+            for level in 0..m.depth {
+                let input = if level == 0 { features } else { w };
+                params += input * w * k + w + w * w * k + w;
+                if input != w {
+                    params += lin(input, w);
+                }
+            }
+            depth * 8.0 * w
+        }
+        _ => {
+            if features != w {
+                params += lin(features, w);
+            }
+            params += depth * (4.0 * w * w + 4.0 * w);
+            if m.positional == Some(crate::nn::Positional::Learned) {
+                params += t * w;
+            }
+            let heads = m.heads.unwrap_or(1) as f64;
+            depth * (6.0 * w + 2.0 * heads * t)
+        }
+    };
+    let top = if matches!(m.arch, Arch::RnnTanh | Arch::RnnRelu | Arch::Lstm | Arch::Gru) { dirs * w } else { w };
+    params += lin(top, out);
+    (params, t * (per_step + features + 2.0 * out))
+}
+
+/// The estimate for training `cfg`.
+pub fn estimate(cfg: &Config) -> Estimate {
+    let d = dims(cfg);
+    let (params, acts) = model_size(&cfg.model, &d);
+    let slots = match &cfg.optim.optimizer {
+        OptimizerConfig::Sgd(c) if c.momentum == 0.0 => 0.0,
+        OptimizerConfig::Sgd(_) => 1.0,
+        OptimizerConfig::Adam(_) => 2.0,
+    };
+    Estimate {
+        data: data_bytes(cfg, &d),
+        params: 4.0 * 2.0 * params,
+        optimizer: 4.0 * slots * params,
+        activations: 4.0 * 2.0 * acts * d.batch as f64,
+    }
+}
+
+/// Memory the machine can give a new process now (MemAvailable), if the system says.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Refuse `e` when it exceeds `limit` (default: the available memory), naming the part that
+/// dominates and the keys that shrink it.
+pub fn refuse_over(e: &Estimate, limit: Option<u64>, what: &str) -> Result<(), String> {
+    let (limit, source) = match limit {
+        Some(l) => (l, "--max-memory"),
+        None => match available_memory() {
+            Some(l) => (l, "available on this machine"),
+            None => return Ok(()),
+        },
+    };
+    if e.total() <= limit as f64 {
+        return Ok(());
+    }
+    let parts = [
+        (
+            e.activations,
+            "activations kept for the backward pass",
+            "train.batch_size, model.depth or model.width (data.t, data.window for sequences)",
+        ),
+        (e.params + e.optimizer, "parameters, gradients and optimizer state", "model.width or model.depth"),
+        (e.data, "the data set", "data.train, data.test or data.num_samples"),
+    ];
+    let (_, part, keys) = parts.iter().copied().fold((f64::MIN, "", ""), |a, p| if p.0 > a.0 { p } else { a });
+    Err(format!(
+        "{what} would need about {} (data {}, parameters and gradients {}, optimizer state {}, activations {}), more than the {} {source}; most of it is {part}: lower {keys}",
+        fmt_bytes(e.total()),
+        fmt_bytes(e.data),
+        fmt_bytes(e.params),
+        fmt_bytes(e.optimizer),
+        fmt_bytes(e.activations),
+        fmt_bytes(limit as f64),
+    ))
+}
+
+/// `refuse_over` for training `cfg`.
+pub fn check(cfg: &Config, limit: Option<u64>) -> Result<(), super::TrainError> {
+    refuse_over(&estimate(cfg), limit, "this config").map_err(super::TrainError::Setup)
+}

@@ -196,29 +196,19 @@ impl Config {
         Config::parse(&text, &path.display().to_string(), sets)
     }
 
-    /// As `load`, from text; `origin` names the source in errors.
+    /// As `load`, from text; `origin` names the source in errors. Errors in the file name its
+    /// line; errors that a `--set` brought in name that `--set`.
     pub fn parse(text: &str, origin: &str, sets: &[String]) -> Result<Config, ConfigError> {
-        // First the file alone, so that its errors carry line and column.
-        let cfg: Config =
-            toml::from_str(text).map_err(|e| ConfigError::Invalid { path: origin.into(), msg: e.to_string() })?;
-        let cfg = if sets.is_empty() {
-            cfg
-        } else {
-            let mut table: toml::Table = toml::from_str(text).expect("parsed above");
-            for arg in sets {
-                apply_set(&mut table, arg)?;
-            }
-            Config::deserialize(toml::Value::Table(table))
-                .map_err(|e| ConfigError::Set { arg: sets.join(" "), msg: e.to_string().trim().to_string() })?
-        };
-        cfg.validate().map_err(|msg| ConfigError::Invalid { path: origin.into(), msg })?;
-        Ok(cfg)
+        parse_with(text, origin, sets, Config::validate)
     }
 
     pub fn validate(&self) -> Result<(), String> {
         self.model.validate()?;
-        self.optim.validate().map_err(|m| format!("optim: {m}"))?;
+        self.optim.validate()?;
         let t = &self.train;
+        if t.epochs == 0 {
+            return Err("train.epochs must be at least 1".into());
+        }
         if t.batch_size == 0 {
             return Err("train.batch_size must be at least 1".into());
         }
@@ -230,10 +220,23 @@ impl Config {
                 return Err(format!("train.clip_grad_value must be a finite number > 0, got {v}"));
             }
         }
+        if t.bptt_truncate == Some(0) {
+            return Err("train.bptt_truncate must be at least 1 (steps of backpropagation through time)".into());
+        }
         match &self.data {
             DataConfig::Sawtooth { k } if !(1..=20).contains(k) => Err(format!("data.k must be in 1..=20, got {k}")),
             DataConfig::Parity { bits, train, test } if *bits == 0 || *train == 0 || *test == 0 => {
                 Err("data.bits, data.train and data.test must be at least 1".into())
+            }
+            DataConfig::Adding { t, .. } if *t < 2 => Err(format!(
+                "data.t must be at least 2 for the adding problem (one marked value in each half), got {t}"
+            )),
+            DataConfig::Copy { t, .. } if *t == 0 => {
+                Err("data.t must be at least 1 for copy memory (the blanks between the symbols and the delimiter)"
+                    .into())
+            }
+            DataConfig::Text { window, .. } if *window == 0 => {
+                Err("data.window must be at least 1 (characters per training window)".into())
             }
             _ => Ok(()),
         }
@@ -249,15 +252,195 @@ impl Config {
     }
 }
 
+/// Parse a config text into `T`, apply `--set`s, and `validate` it. Errors in the file name
+/// its line; errors that a `--set` brought in name that `--set`.
+fn parse_with<T: serde::de::DeserializeOwned>(
+    text: &str,
+    origin: &str,
+    sets: &[String],
+    validate: impl Fn(&T) -> Result<(), String>,
+) -> Result<T, ConfigError> {
+    let in_file = |msg: String| ConfigError::Invalid { path: origin.into(), msg };
+    let at_key = |key: &str, msg: String| match line_of(text, key) {
+        Some(line) => ConfigError::Invalid { path: format!("{origin}:{line}"), msg },
+        None => in_file(msg),
+    };
+    // First the file alone, so that its errors carry line and column.
+    let table: toml::Table = toml::from_str(text).map_err(|e| in_file(e.to_string()))?;
+    if let Some((key, msg)) = non_finite(&table, "") {
+        return Err(at_key(&key, msg));
+    }
+    let cfg: T = toml::from_str(text).map_err(|e| in_file(e.to_string()))?;
+    if sets.is_empty() {
+        return validate(&cfg).map(|()| cfg).map_err(|msg| at_key(&key_of(&msg), msg));
+    }
+    let mut table = table;
+    for arg in sets {
+        apply_set(&mut table, arg)?;
+    }
+    if let Some((key, msg)) = non_finite(&table, "") {
+        let arg = sets.iter().rev().find(|a| set_key(a) == key).cloned().unwrap_or_else(|| sets.join(" "));
+        return Err(ConfigError::Set { arg, msg });
+    }
+    let cfg = T::deserialize(toml::Value::Table(table))
+        .map_err(|e| ConfigError::Set { arg: sets.join(" "), msg: e.to_string().trim().to_string() })?;
+    validate(&cfg).map(|()| cfg).map_err(|msg| {
+        // Blame the --set that touched the key (or a table around it), else the file.
+        let key = key_of(&msg);
+        let key = key.as_str();
+        let touched = |a: &&String| {
+            let k = set_key(a);
+            k == key || key.starts_with(&format!("{k}.")) || k.starts_with(&format!("{key}."))
+        };
+        match sets.iter().rev().find(touched) {
+            Some(arg) => ConfigError::Set { arg: arg.clone(), msg },
+            None => at_key(key, msg),
+        }
+    })
+}
+
+/// What building a model needs of a config, for commands that take no data, optimizer or
+/// training loop (`depthlab grads`): `seed`, `[model]`, and of `[train]` only `loss` and
+/// `bptt_truncate`. Any other section may be there and is not read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelSpec {
+    pub seed: u64,
+    pub model: ModelConfig,
+    pub loss: Option<LossKind>,
+    pub bptt_truncate: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelSpecFile {
+    #[serde(default)]
+    seed: u64,
+    model: ModelConfig,
+    #[serde(default)]
+    train: ModelSpecTrain,
+    #[serde(default)]
+    data: Option<toml::Value>,
+    #[serde(default)]
+    optim: Option<toml::Value>,
+    #[serde(default)]
+    probe: Option<toml::Value>,
+}
+
+#[derive(Default, Deserialize)]
+struct ModelSpecTrain {
+    #[serde(default)]
+    loss: Option<LossKind>,
+    #[serde(default)]
+    bptt_truncate: Option<usize>,
+}
+
+impl ModelSpec {
+    pub fn load(path: &Path, sets: &[String]) -> Result<ModelSpec, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
+        ModelSpec::parse(&text, &path.display().to_string(), sets)
+    }
+
+    pub fn parse(text: &str, origin: &str, sets: &[String]) -> Result<ModelSpec, ConfigError> {
+        let f: ModelSpecFile = parse_with(text, origin, sets, |f: &ModelSpecFile| {
+            f.model.validate()?;
+            if f.train.bptt_truncate == Some(0) {
+                return Err("train.bptt_truncate must be at least 1 (steps of backpropagation through time)".into());
+            }
+            Ok(())
+        })?;
+        let _ = (f.data, f.optim, f.probe);
+        Ok(ModelSpec { seed: f.seed, model: f.model, loss: f.train.loss, bptt_truncate: f.train.bptt_truncate })
+    }
+}
+
+impl From<&Config> for ModelSpec {
+    fn from(c: &Config) -> Self {
+        ModelSpec { seed: c.seed, model: c.model.clone(), loss: c.train.loss, bptt_truncate: c.train.bptt_truncate }
+    }
+}
+
+/// The key a validation message is about: its first word when that is a key path
+/// (`model.aux[0].weight must be ...`, `model.heads = 3 must divide ...`).
+fn key_of(msg: &str) -> String {
+    let word = msg.split([' ', ':']).next().unwrap_or("");
+    if word.contains('.') {
+        word.to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// The key of a `--set KEY=VALUE`.
+fn set_key(arg: &str) -> &str {
+    arg.split_once('=').map_or(arg, |(k, _)| k).trim()
+}
+
+/// The first float in `table` that is NaN or infinite, as (key path, message): no setting
+/// takes one, and serde would otherwise report it as a confusing `null`.
+fn non_finite(table: &toml::Table, prefix: &str) -> Option<(String, String)> {
+    fn walk(v: &toml::Value, key: String) -> Option<(String, String)> {
+        match v {
+            toml::Value::Float(f) if !f.is_finite() => {
+                let msg = format!("{key} must be a finite number, got {f}");
+                Some((key, msg))
+            }
+            toml::Value::Table(t) => non_finite(t, &key),
+            toml::Value::Array(a) => a.iter().enumerate().find_map(|(i, v)| walk(v, format!("{key}[{i}]"))),
+            _ => None,
+        }
+    }
+    table.iter().find_map(|(k, v)| walk(v, if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") }))
+}
+
+/// The line (from 1) of `key` (`model.depth`, `model.aux[0].weight`) in a TOML text, or of the
+/// nearest enclosing key or table present there.
+pub fn line_of(text: &str, key: &str) -> Option<usize> {
+    use toml::de::{DeTable, DeValue};
+    if key.is_empty() {
+        return None;
+    }
+    let doc = DeTable::parse(text).ok()?;
+    let mut table: &DeTable = doc.get_ref();
+    let mut best: Option<usize> = None;
+    let mut parts = key.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let (name, index) = match part.split_once('[') {
+            Some((n, i)) => (n, i.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        let (k, v) = table.iter().find(|(k, _)| k.get_ref().as_ref() == name)?;
+        best = Some(k.span().start);
+        let mut value = v.get_ref();
+        if let (Some(i), DeValue::Array(a)) = (index, value) {
+            let item = a.get(i)?;
+            best = Some(item.span().start);
+            value = item.get_ref();
+        }
+        match value {
+            DeValue::Table(t) if parts.peek().is_some() => table = t,
+            _ => break,
+        }
+    }
+    best.map(|offset| text[..offset.min(text.len())].matches('\n').count() + 1)
+}
+
 /// Set `a.b.c = value` in a TOML table; the value is parsed as TOML (`3`, `0.1`, `true`,
-/// `"plain"`, `[1, 2]`, `{ kind = "he" }`), or taken as a bare string when it does not parse.
+/// `"plain"`, `[1, 2]`, `{ kind = "he" }`), or taken as a bare string when it does not parse
+/// (but a number TOML cannot hold is an error, not a string).
 fn apply_set(table: &mut toml::Table, arg: &str) -> Result<(), ConfigError> {
     let err = |msg: String| ConfigError::Set { arg: arg.into(), msg };
     let (key, raw) = arg.split_once('=').ok_or_else(|| err("expected KEY=VALUE, e.g. train.epochs=3".into()))?;
     let key = key.trim();
-    let value: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {}", raw.trim())) {
+    let raw = raw.trim();
+    let value: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
         Ok(mut t) => t.remove("v").expect("just parsed"),
-        Err(_) => toml::Value::String(raw.trim().to_string()),
+        Err(_) if looks_numeric(raw) => {
+            return Err(err(format!(
+                "`{raw}` is not a number a config can hold (integers are at most {}; floats are written like 1e-3)",
+                i64::MAX
+            )))
+        }
+        Err(_) => toml::Value::String(raw.to_string()),
     };
     let parts: Vec<&str> = key.split('.').collect();
     if parts.iter().any(|p| p.is_empty()) {
@@ -273,6 +456,14 @@ fn apply_set(table: &mut toml::Table, arg: &str) -> Result<(), ConfigError> {
     }
     t.insert(parts[parts.len() - 1].to_string(), value);
     Ok(())
+}
+
+/// Digits with an optional sign, fraction and exponent: meant as a number.
+fn looks_numeric(s: &str) -> bool {
+    let s = s.strip_prefix(['+', '-']).unwrap_or(s);
+    !s.is_empty()
+        && s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_digit() || matches!(c, '_' | '.' | 'e' | 'E' | '+' | '-'))
 }
 
 /// Where data files are looked for: `--data-dir`, else `$DEPTHLAB_DATA`, else ./data and

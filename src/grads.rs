@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex};
 use safetensors::tensor::Dtype;
 use safetensors::SafeTensors;
 
-use crate::config::Config;
+use crate::config::ModelSpec;
 use crate::data::seq::{SeqDataset, SeqInputs, SeqSplit, SeqTargets, IGNORE};
 use crate::nn::loss::{mse, softmax_cross_entropy, LossKind};
 use crate::nn::{join, Arch, Ctx, Model, ParamList, Target};
@@ -45,6 +45,7 @@ use crate::seq::build::build_seq_model;
 use crate::seq::model::{Readout, SeqModel};
 use crate::seq::{Seq, SeqBlock};
 use crate::tensor::Mat;
+use crate::train::budget::{self, Dims};
 use crate::train::checkpoint::{load_params, params_to_tensors, save_tensors, NamedTensor};
 
 /// PyTorch's default `ignore_index` of cross-entropy.
@@ -250,10 +251,10 @@ fn labels(v: &[i64], classes: usize, origin: &str, ignore: bool) -> Result<Vec<u
 }
 
 /// The loss kind the target asks for, checked against `train.loss` when the config sets it.
-fn loss_kind(cfg: &Config, target: Option<&Array>, origin: &str) -> Result<Option<LossKind>, String> {
+fn loss_kind(cfg: &ModelSpec, target: Option<&Array>, origin: &str) -> Result<Option<LossKind>, String> {
     let Some(t) = target else { return Ok(None) };
     let kind = if t.dtype() == npy::DType::I64 { LossKind::CrossEntropy } else { LossKind::Mse };
-    if let Some(k) = cfg.train.loss {
+    if let Some(k) = cfg.loss {
         if k != kind {
             return Err(format!(
                 "{origin}: {} targets mean {kind:?} loss, but the config sets train.loss = {k:?} (class labels are int64, regression targets float)",
@@ -266,7 +267,7 @@ fn loss_kind(cfg: &Config, target: Option<&Array>, origin: &str) -> Result<Optio
 
 /// Build the model the config describes, for these arrays, with the weights of `loaded` (or,
 /// without, drawn from the config's seed), and check the arrays against it.
-pub fn setup(cfg: &Config, loaded: &Loaded) -> Result<Problem, String> {
+pub fn setup(cfg: &ModelSpec, loaded: &Loaded) -> Result<Problem, String> {
     cfg.model.validate()?;
     let mut p = if cfg.model.arch.is_sequence() { setup_seq(cfg, loaded)? } else { setup_flat(cfg, loaded)? };
     if let Some(w) = &loaded.weights {
@@ -279,7 +280,7 @@ fn out_dim(loaded: &Loaded, fallback: Option<usize>) -> usize {
     loaded.dim_of("head.weight", 0).map(|d| d.0).or(loaded.out_dim).or(fallback).unwrap_or(1)
 }
 
-fn setup_flat(cfg: &Config, loaded: &Loaded) -> Result<Problem, String> {
+fn setup_flat(cfg: &ModelSpec, loaded: &Loaded) -> Result<Problem, String> {
     let (x, origin) = (&loaded.input, &loaded.input_origin);
     let from_w = loaded.dim_of("stem.linear.weight", 1);
     let features = from_w.as_ref().map(|d| d.0);
@@ -318,15 +319,17 @@ fn setup_flat(cfg: &Config, loaded: &Loaded) -> Result<Problem, String> {
             }
         }
     };
+    let dims = Dims { input: d, tokens: false, out, time: 1, examples: 0, batch: n };
+    budget::refuse_over(&budget::model_estimate(&cfg.model, &dims, 0.0), None, "this model and batch")?;
     let model = Model::build(&cfg.model, d, out, kind.unwrap_or(LossKind::CrossEntropy), cfg.seed)?;
     Ok(Problem::Flat { model: Box::new(model), x, target })
 }
 
-fn arch_name(a: Arch) -> String {
-    serde_json::to_value(a).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+fn arch_name(a: Arch) -> &'static str {
+    a.name()
 }
 
-fn setup_seq(cfg: &Config, loaded: &Loaded) -> Result<Problem, String> {
+fn setup_seq(cfg: &ModelSpec, loaded: &Loaded) -> Result<Problem, String> {
     let (x, origin) = (&loaded.input, &loaded.input_origin);
     let m = &cfg.model;
     let arch = arch_name(m.arch);
@@ -417,7 +420,16 @@ fn setup_seq(cfg: &Config, loaded: &Loaded) -> Result<Problem, String> {
     };
     let test = SeqDataset { inputs: test, targets: SeqTargets::LastClass { labels: vec![0], n_classes: 1 } };
     let split = SeqSplit { train, test, name: "grads batch".into() };
-    let model = build_seq_model::<f32>(m, &split, cfg.train.bptt_truncate, cfg.seed)?;
+    let dims = Dims {
+        input: split.train.in_dim(),
+        tokens,
+        out: split.train.out_dim(),
+        time: test_len.max(time),
+        examples: 0,
+        batch: n,
+    };
+    budget::refuse_over(&budget::model_estimate(m, &dims, 0.0), None, "this model and batch")?;
+    let model = build_seq_model::<f32>(m, &split, cfg.bptt_truncate, cfg.seed)?;
     let mut model = model;
     let batch = make_batch(&split.train, &(0..n).collect::<Vec<_>>());
     // Every body block behind a probe, to record the gradient at its output.
@@ -574,7 +586,7 @@ fn seq_output(readout: Readout, batch: &SeqBatch<f32>, m: &Mat<f32>) -> (Vec<usi
 /// The command: read, compute, write `args.out` (atomically; nothing on error). Returns the
 /// loss and the number of tensors written.
 pub fn run(args: &GradsArgs) -> Result<(f64, usize), String> {
-    let cfg = Config::load(&args.config, &args.sets).map_err(|e| e.to_string())?;
+    let cfg = ModelSpec::load(&args.config, &args.sets).map_err(|e| e.to_string())?;
     let loaded = Loaded::read(args)?;
     let mut p = setup(&cfg, &loaded)?;
     let tensors = p.gradients();

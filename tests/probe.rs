@@ -448,6 +448,7 @@ fn command_on_a_highway_config() {
     assert_eq!(
         files(&dir),
         [
+            ".lock",
             "diagnosis.json",
             "gates.json",
             "gates.svg",
@@ -494,7 +495,7 @@ fn command_on_a_plain_config_with_what_and_out() {
     let dir = tmp.path().join("o");
     assert_eq!(
         files(&dir),
-        ["gradflow.json", "gradflow.svg", "gradflow_params.svg", "meanfield.json", "meanfield.svg"]
+        [".lock", "gradflow.json", "gradflow.svg", "gradflow_params.svg", "meanfield.json", "meanfield.svg"]
     );
     check_svgs(&dir);
     let m = json(&dir.join("meanfield.json"));

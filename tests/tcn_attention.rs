@@ -390,7 +390,7 @@ fn attention_reference(a: &CausalSelfAttention<f64>, x: &Seq<f64>) -> (Seq<f64>,
             PosEncoding::None => 0.0,
             PosEncoding::Sinusoidal => {
                 let w = 10000f64.powf(-((c / 2 * 2) as f64) / e as f64);
-                if c % 2 == 0 {
+                if c.is_multiple_of(2) {
                     (t as f64 * w).sin()
                 } else {
                     (t as f64 * w).cos()

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use depthlab::config::Config;
+use depthlab::config::{Config, ModelSpec};
 use depthlab::grads::{setup, GradsArgs, Loaded, Problem};
 use depthlab::nn::{Arch, Carry};
 use depthlab::npy::{self, Array};
@@ -56,8 +56,8 @@ fn args(dir: &Path, out: &Path) -> GradsArgs {
     }
 }
 
-fn config(dir: &Path) -> Config {
-    Config::load(&dir.join("config.toml"), &[]).unwrap()
+fn config(dir: &Path) -> ModelSpec {
+    ModelSpec::load(&dir.join("config.toml"), &[]).unwrap()
 }
 
 fn problem(dir: &Path) -> Problem {
@@ -129,26 +129,13 @@ fn every_fixture_agrees_with_pytorch() {
 
 #[test]
 fn the_fixtures_cover_every_architecture() {
-    let cfgs: Vec<Config> = torch_cases().iter().map(|d| config(d)).collect();
+    let cfgs: Vec<ModelSpec> = torch_cases().iter().map(|d| config(d)).collect();
     let archs: BTreeSet<String> = cfgs.iter().map(|c| format!("{:?}", c.model.arch)).collect();
-    for a in [
-        Arch::Plain,
-        Arch::Residual,
-        Arch::Highway,
-        Arch::Dense,
-        Arch::DenseToOutput,
-        Arch::WeightedSkip,
-        Arch::RnnTanh,
-        Arch::RnnRelu,
-        Arch::Lstm,
-        Arch::Gru,
-        Arch::Tcn,
-        Arch::Attention,
-    ] {
+    for a in Arch::ALL {
         assert!(archs.contains(&format!("{a:?}")), "no fixture for {a:?}");
     }
-    let any = |f: &dyn Fn(&Config) -> bool| cfgs.iter().any(f);
-    let m = |c: &Config| c.model.clone();
+    let any = |f: &dyn Fn(&ModelSpec) -> bool| cfgs.iter().any(f);
+    let m = |c: &ModelSpec| c.model.clone();
     assert!(any(&|c| m(c).arch == Arch::Highway && m(c).carry == Carry::Coupled));
     assert!(any(&|c| m(c).arch == Arch::Highway && m(c).carry == Carry::Independent));
     for preact in [false, true] {
@@ -340,7 +327,7 @@ fn make(m: &Made, tmp: &Path) -> (BTreeMap<&'static str, Vec<u8>>, Vec<NamedTens
         target_origin: "target.npy".into(),
         out_dim: Some(m.out_dim),
     };
-    let mut p = setup(&cfg, &loaded).unwrap();
+    let mut p = setup(&ModelSpec::from(&cfg), &loaded).unwrap();
     // The checkpoint as training writes it.
     let path = tmp.join(format!("{}.safetensors", m.name));
     save_tensors(&path, &p.weights(), None).unwrap();

@@ -210,7 +210,7 @@ fn seq_targets(y: &Targets) -> SeqTargets {
 pub fn as_sequence(ds: &Dataset, steps: usize) -> SeqDataset {
     let in_dim = ds.in_dim();
     assert!(
-        steps > 0 && in_dim % steps == 0,
+        steps > 0 && in_dim.is_multiple_of(steps),
         "as_sequence: {in_dim} features cannot be cut into {steps} steps of equal width"
     );
     SeqDataset {

@@ -80,7 +80,7 @@ macro_rules! with_activation {
                 $body
             }
             A::Relu => {
-                let $f = |z: $F| z.max(<$F>::zero());
+                let $f = |z: $F| z.relu();
                 let $d = |_z: $F, y: $F| if y > <$F>::zero() { <$F>::one() } else { <$F>::zero() };
                 $body
             }
@@ -135,7 +135,7 @@ impl Activation {
     pub fn f(self, z: f64) -> f64 {
         match self {
             Activation::Tanh => z.tanh(),
-            Activation::Relu => z.max(0.0),
+            Activation::Relu => z.relu(),
             Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
             Activation::Identity => z,
             Activation::LeakyRelu => {
@@ -175,7 +175,7 @@ impl Activation {
         match self {
             Activation::Tanh => F::tanh_slice(z),
             Activation::Sigmoid => F::sigmoid_slice(z),
-            Activation::Relu => z.iter_mut().for_each(|v| *v = v.max(F::zero())),
+            Activation::Relu => z.iter_mut().for_each(|v| *v = v.relu()),
             Activation::Identity => {}
             Activation::LeakyRelu => {
                 let s = F::c(LEAKY_SLOPE);

@@ -46,6 +46,39 @@ pub enum Arch {
 }
 
 impl Arch {
+    pub const ALL: [Arch; 12] = [
+        Arch::Plain,
+        Arch::Residual,
+        Arch::Highway,
+        Arch::Dense,
+        Arch::DenseToOutput,
+        Arch::WeightedSkip,
+        Arch::RnnTanh,
+        Arch::RnnRelu,
+        Arch::Lstm,
+        Arch::Gru,
+        Arch::Tcn,
+        Arch::Attention,
+    ];
+
+    /// The name configs use (`highway`, `dense_to_output`, `lstm`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Plain => "plain",
+            Arch::Residual => "residual",
+            Arch::Highway => "highway",
+            Arch::Dense => "dense",
+            Arch::DenseToOutput => "dense_to_output",
+            Arch::WeightedSkip => "weighted_skip",
+            Arch::RnnTanh => "rnn_tanh",
+            Arch::RnnRelu => "rnn_relu",
+            Arch::Lstm => "lstm",
+            Arch::Gru => "gru",
+            Arch::Tcn => "tcn",
+            Arch::Attention => "attention",
+        }
+    }
+
     /// Whether the arch models sequences (it then needs a sequence data set).
     pub fn is_sequence(self) -> bool {
         matches!(self, Arch::RnnTanh | Arch::RnnRelu | Arch::Lstm | Arch::Gru | Arch::Tcn | Arch::Attention)
@@ -162,16 +195,18 @@ impl ModelConfig {
         let seq = self.arch.is_sequence();
         let only = |set: bool, key: &str, archs: &[Arch]| -> Result<(), String> {
             if set && !archs.contains(&self.arch) {
-                let names: Vec<String> =
-                    archs.iter().map(|a| serde_json::to_value(a).unwrap().as_str().unwrap().to_string()).collect();
-                return Err(format!(
-                    "model.{key} applies to arch {}, not {:?}",
-                    names.join(" | "),
-                    serde_json::to_value(self.arch).unwrap().as_str().unwrap()
-                ));
+                let names: Vec<&str> = archs.iter().map(|a| a.name()).collect();
+                return Err(format!("model.{key} applies to arch {}, not {:?}", names.join(" | "), self.arch.name()));
             }
             Ok(())
         };
+        for (key, v) in
+            [("gate_bias", Some(self.gate_bias)), ("carry_bias", self.carry_bias), ("forget_bias", self.forget_bias)]
+        {
+            if let Some(v) = v.filter(|v| !v.is_finite()) {
+                return Err(format!("model.{key} must be a finite number, got {v}"));
+            }
+        }
         let rnns = [Arch::RnnTanh, Arch::RnnRelu, Arch::Lstm, Arch::Gru];
         only(self.bidirectional.is_some(), "bidirectional", &rnns)?;
         only(self.hh_init.is_some(), "hh_init", &rnns)?;
@@ -184,7 +219,7 @@ impl ModelConfig {
             return Err("model.aux: auxiliary heads attach to feed-forward stacks, not sequence models".into());
         }
         if let Some(h) = self.heads {
-            if h == 0 || self.width % h != 0 {
+            if h == 0 || !self.width.is_multiple_of(h) {
                 return Err(format!("model.heads = {h} must divide model.width = {}", self.width));
             }
         }
@@ -205,7 +240,10 @@ impl ModelConfig {
         }
         for (j, a) in self.aux.iter().enumerate() {
             if matches!(self.arch, Arch::Dense | Arch::DenseToOutput) {
-                return Err(format!("model.aux[{j}]: auxiliary heads attach to the layers of plain, residual, highway and weighted_skip stacks, not {:?}", self.arch));
+                return Err(format!(
+                    "model.aux[{j}]: auxiliary heads attach to the layers of plain, residual, highway and weighted_skip stacks, not {}",
+                    self.arch.name()
+                ));
             }
             if a.layer >= self.depth {
                 return Err(format!(
@@ -460,5 +498,17 @@ impl<F: Real> Model<F> {
         let out = self.forward(x, &Ctx::EVAL);
         let l = self.loss_of(&out, target);
         StepOut { loss: l.loss, main_loss: l.loss, aux_losses: Vec::new(), correct: l.correct, count: l.count }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arch_names_are_the_config_names() {
+        for a in Arch::ALL {
+            assert_eq!(serde_json::to_value(a).unwrap(), a.name(), "{a:?}");
+        }
     }
 }

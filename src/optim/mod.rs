@@ -137,15 +137,15 @@ pub struct OptimConfig {
 impl OptimConfig {
     pub fn validate(&self) -> Result<(), String> {
         if !(self.lr.is_finite() && self.lr >= 0.0) {
-            return Err(format!("lr must be a finite number >= 0, got {}", self.lr));
+            return Err(format!("optim.lr must be a finite number >= 0, got {}", self.lr));
         }
         if let Some(c) = self.clip_grad_norm {
             if !(c.is_finite() && c > 0.0) {
-                return Err(format!("clip_grad_norm must be a finite number > 0, got {c}"));
+                return Err(format!("optim.clip_grad_norm must be a finite number > 0, got {c}"));
             }
         }
-        self.optimizer.validate()?;
-        self.schedule.validate()
+        self.optimizer.validate().map_err(|e| format!("optim.optimizer: {e}"))?;
+        self.schedule.validate().map_err(|e| format!("optim.schedule: {e}"))
     }
 
     pub fn lr_schedule(&self) -> LrSchedule {

@@ -198,7 +198,7 @@ fn check_arch(arch: Arch) -> Result<(), String> {
     } else {
         Err(format!(
             "probe `jacobian` applies to stacks of equal-width layers (plain, residual, highway, weighted_skip), not {}",
-            serde_json::to_value(arch).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+            arch.name()
         ))
     }
 }
@@ -278,10 +278,7 @@ pub fn compute<F: Real>(model: &mut Model<F>, x: &Mat<F>, opts: &JacobianOptions
     let width = model.config.width;
     Ok(Jacobian {
         probe: "jacobian",
-        arch: serde_json::to_value(model.config.arch)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default(),
+        arch: model.config.arch.name().to_string(),
         width,
         depth,
         inputs,

@@ -187,10 +187,7 @@ pub fn lesion<F: Real>(model: &mut Model<F>, data: &Dataset, opts: &LesionOption
     };
     Ok(Lesion {
         probe: "lesion",
-        arch: serde_json::to_value(model.config.arch)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default(),
+        arch: model.config.arch.name().to_string(),
         examples: data.len(),
         chance_accuracy,
         baseline,

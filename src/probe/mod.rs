@@ -149,8 +149,8 @@ pub fn parse_what(items: &[String]) -> Result<Vec<ProbeKind>, String> {
     Ok(out)
 }
 
-fn arch_name(a: Arch) -> String {
-    serde_json::to_value(a).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_else(|| format!("{a:?}"))
+fn arch_name(a: Arch) -> &'static str {
+    a.name()
 }
 
 /// The probes that apply to a model config.
@@ -200,7 +200,7 @@ pub fn resolve_input(input: &Path) -> Result<(Config, Option<PathBuf>, PathBuf),
                 input.display()
             )));
         }
-        let weights = input.join("model.safetensors");
+        let weights = crate::train::folder::checkpoint_file(input, crate::train::folder::MODEL);
         if !weights.is_file() {
             return Err(ProbeError::Input(format!(
                 "{} has no model.safetensors: the run has not written a checkpoint yet",
@@ -224,7 +224,8 @@ struct Writer {
 impl Writer {
     fn write(&mut self, name: &str, text: &str) -> Result<(), ProbeError> {
         let p = self.dir.join(name);
-        std::fs::write(&p, text).map_err(|e| ProbeError::Io(format!("cannot write {}: {e}", p.display())))?;
+        crate::files::write_atomic(&p, text.as_bytes())
+            .map_err(|e| ProbeError::Io(format!("cannot write {}: {e}", p.display())))?;
         self.files.push(p);
         Ok(())
     }
@@ -241,6 +242,7 @@ pub fn run(input: &Path, opts: &ProbeOptions) -> Result<ProbeRun, ProbeError> {
         return Err(ProbeError::Input("--batches must be at least 1".into()));
     }
     let (cfg, weights, default_out) = resolve_input(input)?;
+    crate::train::budget::check(&cfg, None).map_err(|e| ProbeError::Input(e.to_string()))?;
     let what = if opts.what.is_empty() {
         applicable(&cfg.model)
     } else {
@@ -255,7 +257,8 @@ pub fn run(input: &Path, opts: &ProbeOptions) -> Result<ProbeRun, ProbeError> {
     };
     let data = load_data(&cfg, opts.data_dir.as_deref())?;
     let dir = opts.out.clone().unwrap_or(default_out);
-    std::fs::create_dir_all(&dir).map_err(|e| ProbeError::Io(format!("cannot create {}: {e}", dir.display())))?;
+    // One writer per probe folder, as per run folder.
+    let _lock = crate::train::folder::RunFolder::lock(&dir).map_err(ProbeError::Io)?;
     let mut w = Writer { dir: dir.clone(), files: Vec::new() };
     let origin = weights.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
     let mut ran = Vec::new();

@@ -235,10 +235,7 @@ pub fn paths<F: Real>(model: &mut Model<F>, batches: &[Dataset], opts: &PathOpti
         lengths.iter().filter(|l| l.per_path > 0.0).map(|l| (l.k as f64, l.per_path.ln())).collect();
     Ok(Paths {
         probe: "paths",
-        arch: serde_json::to_value(model.config.arch)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default(),
+        arch: model.config.arch.name().to_string(),
         blocks: n,
         batches: batches.len(),
         draws: opts.draws.max(1),

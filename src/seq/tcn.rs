@@ -224,7 +224,7 @@ impl<F: Real> CausalConv1d<F> {
 fn relu<F: Real>(x: &mut [F]) {
     simd(
         #[inline(always)]
-        || x.iter_mut().for_each(|v| *v = v.max(F::zero())),
+        || x.iter_mut().for_each(|v| *v = v.relu()),
     )
 }
 
@@ -288,7 +288,7 @@ impl<F: Real> TcnLevel<F> {
         let (out, h2) = (&mut self.out.data, &self.h2.data);
         simd(
             #[inline(always)]
-            || out.iter_mut().zip(h2).for_each(|(o, h)| *o = (*o + *h).max(F::zero())),
+            || out.iter_mut().zip(h2).for_each(|(o, h)| *o = (*o + *h).relu()),
         );
     }
 

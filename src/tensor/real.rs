@@ -38,6 +38,15 @@ pub trait Real:
     /// vectorise inside `kernels::simd`.
     fn tanh_fast(self) -> Self;
     fn sigmoid_fast(self) -> Self;
+    /// max(x, 0) that keeps NaN (as PyTorch's relu does; `f32::max` would return 0).
+    #[inline(always)]
+    fn relu(self) -> Self {
+        if self < Self::zero() {
+            Self::zero()
+        } else {
+            self
+        }
+    }
     fn c(v: f64) -> Self;
     fn f64(self) -> f64;
     /// A buffer from this thread's pool of scratch buffers (see `Mat::scratch`).

@@ -216,21 +216,27 @@ pub fn model_size(m: &ModelConfig, d: &Dims) -> (f64, f64) {
     (params, t * (per_step + features + 2.0 * out))
 }
 
+/// The estimate for the model `m` on batches of `d`, with `slots` optimizer values per
+/// parameter; data not counted.
+pub fn model_estimate(m: &ModelConfig, d: &Dims, slots: f64) -> Estimate {
+    let (params, acts) = model_size(m, d);
+    Estimate {
+        data: 0.0,
+        params: 4.0 * 2.0 * params,
+        optimizer: 4.0 * slots * params,
+        activations: 4.0 * 2.0 * acts * d.batch as f64,
+    }
+}
+
 /// The estimate for training `cfg`.
 pub fn estimate(cfg: &Config) -> Estimate {
     let d = dims(cfg);
-    let (params, acts) = model_size(&cfg.model, &d);
     let slots = match &cfg.optim.optimizer {
         OptimizerConfig::Sgd(c) if c.momentum == 0.0 => 0.0,
         OptimizerConfig::Sgd(_) => 1.0,
         OptimizerConfig::Adam(_) => 2.0,
     };
-    Estimate {
-        data: data_bytes(cfg, &d),
-        params: 4.0 * 2.0 * params,
-        optimizer: 4.0 * slots * params,
-        activations: 4.0 * 2.0 * acts * d.batch as f64,
-    }
+    Estimate { data: data_bytes(cfg, &d), ..model_estimate(&cfg.model, &d, slots) }
 }
 
 /// Memory the machine can give a new process now (MemAvailable), if the system says.

@@ -38,10 +38,11 @@ const LOCK: &str = ".lock";
 const GENERATION: &str = "ckpt.";
 
 /// The files of one checkpoint, as bytes.
+#[derive(Debug)]
 pub struct CheckpointFiles {
     pub model: Vec<u8>,
     pub optim: Vec<u8>,
-    /// state.json without its `files` entry (added here).
+    /// state.json (its `files` entry is added when written, and checked when read).
     pub state: serde_json::Value,
 }
 
@@ -184,7 +185,7 @@ fn current_generation(dir: &Path) -> Option<String> {
 }
 
 /// The current checkpoint of `dir`, checked whole: None when the run has none yet.
-pub fn read_checkpoint(dir: &Path) -> Result<Option<(Vec<u8>, Vec<u8>, serde_json::Value)>, String> {
+pub fn read_checkpoint(dir: &Path) -> Result<Option<CheckpointFiles>, String> {
     let Some(name) = current_generation(dir) else {
         if std::fs::symlink_metadata(dir.join(CURRENT)).is_ok() {
             return Err(format!("{}: `{CURRENT}` does not name a checkpoint folder ({GENERATION}N)", dir.display()));
@@ -209,7 +210,17 @@ pub fn read_checkpoint(dir: &Path) -> Result<Option<(Vec<u8>, Vec<u8>, serde_jso
             ));
         }
     }
-    Ok(Some((model, optim, state)))
+    Ok(Some(CheckpointFiles { model, optim, state }))
+}
+
+/// Where the current checkpoint's file `name` is (`MODEL`, `OPTIM`, `STATE`): in its generation
+/// folder when there is one, else at the top of `dir` (where a run folder from before
+/// generations kept it).
+pub fn checkpoint_file(dir: &Path, name: &str) -> PathBuf {
+    match current_generation(dir) {
+        Some(g) => dir.join(g).join(name),
+        None => dir.join(name),
+    }
 }
 
 /// Whether `dir` has a current checkpoint.
@@ -246,8 +257,8 @@ mod tests {
         assert!(read_checkpoint(d.path()).unwrap().is_none());
         f.write_checkpoint(ckpt(1), &[]).unwrap();
         f.write_checkpoint(ckpt(2), &[]).unwrap();
-        let (m, o, s) = read_checkpoint(d.path()).unwrap().unwrap();
-        assert_eq!((m, o, s["step"].as_u64()), (vec![2; 10], vec![2; 3], Some(2)));
+        let c = read_checkpoint(d.path()).unwrap().unwrap();
+        assert_eq!((c.model, c.optim, c.state["step"].as_u64()), (vec![2; 10], vec![2; 3], Some(2)));
         // Readers that know nothing of generations see the current files.
         assert_eq!(std::fs::read(d.path().join(MODEL)).unwrap(), vec![2; 10]);
         let gens: Vec<_> = std::fs::read_dir(d.path())

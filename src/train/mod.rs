@@ -137,8 +137,8 @@ fn check_targets(cfg: &Config, split: &Split) -> Result<(), TrainError> {
     }
 }
 
-fn arch_name(cfg: &Config) -> String {
-    serde_json::to_value(cfg.model.arch).unwrap().as_str().unwrap_or("?").to_string()
+fn arch_name(cfg: &Config) -> &'static str {
+    cfg.model.arch.name()
 }
 
 /// The model and data of `cfg`, checked against each other, and what to do with them.
@@ -262,7 +262,9 @@ pub fn resume(dir: &Path, opts: &RunOptions) -> Result<Summary, TrainError> {
             check_data(data)?;
             let mut optim = cfg.optim.build::<f32>().map_err(|e| TrainError::Setup(format!("optim: {e}")))?;
             let folder = RunFolder::lock(dir).map_err(TrainError::Io)?;
-            let Some((weights, opt_state, state)) = folder::read_checkpoint(dir).map_err(TrainError::Setup)? else {
+            let Some(folder::CheckpointFiles { model: weights, optim: opt_state, state }) =
+                folder::read_checkpoint(dir).map_err(TrainError::Setup)?
+            else {
                 if !opts.quiet {
                     eprintln!("{}: no checkpoint yet; starting the run over from its config.toml", dir.display());
                 }
@@ -363,7 +365,7 @@ fn run<B, M: Net<B>>(
         for (b, idx) in order.iter().enumerate().skip(state.batch) {
             let batch = data.train_batch(idx);
             model.zero_grad();
-            let tapping = flow.is_some() && state.step % flow_every == 0;
+            let tapping = flow.is_some() && state.step.is_multiple_of(flow_every);
             if tapping {
                 model.set_taps(true);
             }
@@ -421,7 +423,7 @@ fn run<B, M: Net<B>>(
                 bar.inc(1);
                 bar.set_message(format!("epoch {} loss {:.4}", epoch + 1, out.loss));
             }
-            if t.log_every > 0 && state.step % t.log_every == 0 {
+            if t.log_every > 0 && state.step.is_multiple_of(t.log_every) {
                 log.write(&state.window.record("step", epoch, state.step, lr, elapsed(), classes))
                     .map_err(io("metrics.jsonl"))?;
                 state.window = Sums::default();
@@ -446,7 +448,7 @@ fn run<B, M: Net<B>>(
         let lr = cfg.optim.lr_at(state.step.saturating_sub(1));
         let mut rec = state.sums.record("epoch", epoch, state.step, lr, elapsed(), classes);
         let last = epoch + 1 == t.epochs;
-        if (epoch + 1) % t.eval_every == 0 || last {
+        if (epoch + 1).is_multiple_of(t.eval_every) || last {
             if let Some((tl, ta)) = evaluate(&mut model, data, false) {
                 rec["test_loss"] = json!(tl);
                 if let Some(a) = ta {
@@ -491,7 +493,7 @@ fn run<B, M: Net<B>>(
         state.epoch += 1;
         state.batch = 0;
         state.sums = Sums::default();
-        if (epoch + 1) % t.checkpoint_every == 0 || last {
+        if (epoch + 1).is_multiple_of(t.checkpoint_every) || last {
             save(&mut model, &mut state, &log, &flow, optim.as_ref())?;
         }
         if last {

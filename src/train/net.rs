@@ -158,13 +158,14 @@ impl Batches<SeqBatch<f32>> for SeqSplit {
         if let (SeqTargets::LastValue { dim, values: tr }, SeqTargets::LastValue { values: te, .. }) =
             (&self.train.targets, &self.test.targets)
         {
+            if te.is_empty() || tr.is_empty() {
+                return m;
+            }
             let mean: Vec<f64> = (0..*dim)
-                .map(|c| {
-                    tr.iter().skip(c).step_by(*dim).map(|v| *v as f64).sum::<f64>() / (tr.len() / dim).max(1) as f64
-                })
+                .map(|c| tr.iter().skip(c).step_by(*dim).map(|v| *v as f64).sum::<f64>() / (tr.len() / dim) as f64)
                 .collect();
-            let mse = te.iter().enumerate().map(|(i, v)| (*v as f64 - mean[i % dim]).powi(2)).sum::<f64>()
-                / te.len().max(1) as f64;
+            let mse =
+                te.iter().enumerate().map(|(i, v)| (*v as f64 - mean[i % dim]).powi(2)).sum::<f64>() / te.len() as f64;
             m.insert("test_mean_baseline_mse".into(), serde_json::json!(mse));
         }
         m

@@ -40,7 +40,7 @@ pub(super) fn rnn_fwd<F: Real>(relu: bool, hs: usize, pre: &[F], bias: &[F], h: 
         let (p, bias) = (&p[..n], &bias[..n]);
         if relu {
             for j in 0..n {
-                h[j] = (p[j] + bias[j]).max(F::zero());
+                h[j] = (p[j] + bias[j]).relu();
             }
         } else {
             for j in 0..n {

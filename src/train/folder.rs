@@ -81,11 +81,7 @@ impl RunFolder {
             Err(TryLockError::WouldBlock) => {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
-                return Err(format!(
-                    "{} is being written by another process ({}): wait for it to finish or stop it; only one process may write a run folder",
-                    dir.display(),
-                    describe_holder(holder.trim())
-                ));
+                return Err(busy(dir, &describe_holder(holder.trim())));
             }
             Err(TryLockError::Error(e)) => return Err(format!("cannot lock {}: {e}", path.display())),
         }
@@ -177,6 +173,25 @@ impl RunFolder {
     }
 }
 
+/// The process writing `dir` now, if one is (described as for a refused writer).
+pub fn writer(dir: &Path) -> Option<String> {
+    let mut file = File::open(dir.join(LOCK)).ok()?;
+    match file.try_lock_shared() {
+        Ok(()) => None,
+        Err(TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            Some(describe_holder(holder.trim()))
+        }
+        Err(TryLockError::Error(_)) => None,
+    }
+}
+
+/// Whether `dir` was made by a run (it has the lock file every writer takes).
+pub fn made_by_a_run(dir: &Path) -> bool {
+    dir.join(LOCK).is_file()
+}
+
 /// The generation folder the `checkpoint` link names, if any.
 fn current_generation(dir: &Path) -> Option<String> {
     let target = std::fs::read_link(dir.join(CURRENT)).ok()?;
@@ -226,6 +241,14 @@ pub fn checkpoint_file(dir: &Path, name: &str) -> PathBuf {
 /// Whether `dir` has a current checkpoint.
 pub fn has_checkpoint(dir: &Path) -> bool {
     current_generation(dir).is_some_and(|g| dir.join(g).join(STATE).is_file())
+}
+
+/// The error for a second writer.
+pub fn busy(dir: &Path, holder: &str) -> String {
+    format!(
+        "{} is being written by another process ({holder}): wait for it to finish or stop it; only one process may write a run folder",
+        dir.display()
+    )
 }
 
 /// "pid 1234: depthlab train ..." from the lock file's pid, as far as /proc tells.

@@ -179,6 +179,15 @@ trait Job<R> {
     fn run<B>(self, data: &impl Batches<B>, model: impl Net<B>) -> Result<R, TrainError>;
 }
 
+/// Say early (before loading any data) that another process writes `dir`; the lock taken later
+/// is what enforces it.
+fn refuse_busy(dir: &Path) -> Result<(), TrainError> {
+    match folder::writer(dir) {
+        Some(holder) => Err(TrainError::Setup(folder::busy(dir, &holder))),
+        None => Ok(()),
+    }
+}
+
 /// Why `dir` cannot take a fresh run, if it holds one (whole or failed).
 fn refuse_existing(dir: &Path) -> Result<(), TrainError> {
     if !dir.join(folder::CONFIG).exists() {
@@ -203,6 +212,7 @@ fn refuse_existing(dir: &Path) -> Result<(), TrainError> {
 
 /// A fresh run of `cfg` into `dir` (created; it must not hold a run already).
 pub fn train(cfg: &Config, dir: &Path, opts: &RunOptions) -> Result<Summary, TrainError> {
+    refuse_busy(dir)?;
     refuse_existing(dir)?;
     budget::check(cfg, opts.max_memory)?;
     struct Fresh<'a>(&'a Config, &'a Path, &'a RunOptions);
@@ -247,6 +257,14 @@ fn start<B, M: Net<B>>(
 /// never reached its first checkpoint starts over from its config.
 pub fn resume(dir: &Path, opts: &RunOptions) -> Result<Summary, TrainError> {
     let cfg_path = dir.join(folder::CONFIG);
+    refuse_busy(dir)?;
+    if !cfg_path.is_file() && folder::made_by_a_run(dir) {
+        return Err(TrainError::Setup(format!(
+            "{} was interrupted before its run wrote config.toml: there is nothing to resume; start the run again with `depthlab train CONFIG --out {}`",
+            dir.display(),
+            dir.display()
+        )));
+    }
     if !cfg_path.is_file() {
         return Err(TrainError::Setup(format!(
             "{} is not a run folder: it has no config.toml (give a folder written by `depthlab train`)",

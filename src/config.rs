@@ -381,7 +381,15 @@ fn non_finite(table: &toml::Table, prefix: &str) -> Option<(String, String)> {
     fn walk(v: &toml::Value, key: String) -> Option<(String, String)> {
         match v {
             toml::Value::Float(f) if !f.is_finite() => {
-                let msg = format!("{key} must be a finite number, got {f}");
+                // As TOML writes them.
+                let v = if f.is_nan() {
+                    "nan"
+                } else if *f > 0.0 {
+                    "inf"
+                } else {
+                    "-inf"
+                };
+                let msg = format!("{key} must be a finite number, got {v}");
                 Some((key, msg))
             }
             toml::Value::Table(t) => non_finite(t, &key),

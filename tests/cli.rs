@@ -44,6 +44,13 @@ impl Run {
     }
     fn failed(&self) -> &Self {
         assert!(self.code.is_some_and(|c| c != 0), "expected failure, got {:?}; stdout:\n{}", self.code, self.stdout);
+        assert!(!self.stderr.contains("panicked") && !self.stderr.contains("backtrace"), "{}", self.stderr);
+        self
+    }
+    /// Failed as a bad input does: exit 1, a message, no panic.
+    fn refused(&self) -> &Self {
+        self.failed();
+        assert_eq!(self.code, Some(1), "{}", self.stderr);
         self
     }
     fn stderr_has(&self, needles: &[&str]) -> &Self {
@@ -234,7 +241,7 @@ fn config_error(toml: &str, args: &[&str], needles: &[&str]) {
     let mut without = vec!["train", "bad.toml"];
     without.extend(args);
     for a in [without, with_out] {
-        depthlab(tmp.path(), &a).failed().stderr_has(needles);
+        depthlab(tmp.path(), &a).refused().stderr_has(needles);
         assert_eq!(entries(tmp.path()), ["bad.toml"], "depthlab {a:?} left something behind");
     }
 }
@@ -282,6 +289,209 @@ fn aux_layer_out_of_range_is_an_error() {
     let names: Vec<String> =
         load_tensors(&tmp.path().join("run/model.safetensors")).unwrap().into_iter().map(|t| t.0).collect();
     assert!(names.contains(&"aux.0.weight".to_string()), "{names:?}");
+}
+
+/// A sequence config: the adding problem with a small GRU.
+const ADDING: &str = r#"seed = 1
+[data]
+name = "adding"
+t = 10
+train = 64
+test = 32
+[model]
+arch = "gru"
+depth = 1
+width = 8
+[optim]
+lr = 0.01
+optimizer = { kind = "adam" }
+[train]
+epochs = 1
+batch_size = 16
+"#;
+
+#[test]
+fn values_that_would_panic_are_refused_naming_the_key_and_line() {
+    config_error(&format!("{ADDING}bptt_truncate = 0\n"), &[], &["bad.toml:17", "train.bptt_truncate", "at least 1"]);
+    config_error(&ADDING.replace("t = 10", "t = 1"), &[], &["bad.toml:4", "data.t", "at least 2"]);
+    config_error(ADDING, &["--set", "data.t=0"], &["--set data.t=0", "data.t", "at least 2"]);
+    let copy = ADDING.replace("\"adding\"", "\"copy\"");
+    config_error(&copy, &["--set", "data.t=0"], &["--set data.t=0", "data.t", "at least 1"]);
+    let text = "seed = 1\n[data]\nname = \"text\"\nfile = \"t.txt\"\nwindow = 0\n[model]\narch = \"lstm\"\ndepth = 1\nwidth = 8\n[optim]\nlr = 0.01\noptimizer = { kind = \"adam\" }\n[train]\nepochs = 1\n";
+    config_error(text, &[], &["bad.toml:5", "data.window", "at least 1"]);
+    config_error(TINY, &["--set", "train.epochs=0"], &["--set train.epochs=0", "train.epochs must be at least 1"]);
+}
+
+#[test]
+fn validation_errors_name_the_line_and_set_errors_the_set() {
+    config_error(&TINY.replace("depth = 4", "depth = 0"), &[], &["bad.toml:10: model.depth must be at least 1"]);
+    // The file's depth is fine: the --set is to blame, not the file.
+    config_error(TINY, &["--set", "model.depth=0"], &["--set model.depth=0: model.depth must be at least 1"]);
+    assert!(!depthlab_err(TINY, &["--set", "model.depth=0"]).contains("bad.toml"));
+    // A --set that repairs the file is taken.
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "t.toml", &TINY.replace("depth = 4", "depth = 0"));
+    depthlab(tmp.path(), &["train", "t.toml", "--set", "model.depth=2", "--set", "train.epochs=1", "-q"]).ok();
+}
+
+/// stderr of `depthlab train bad.toml ARGS` (which must fail).
+fn depthlab_err(toml: &str, args: &[&str]) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "bad.toml", toml);
+    let mut a = vec!["train", "bad.toml"];
+    a.extend(args);
+    let r = depthlab(tmp.path(), &a);
+    r.refused();
+    r.stderr
+}
+
+#[test]
+fn non_finite_values_are_refused_everywhere() {
+    let highway = TINY.replace("arch = \"residual\"", "arch = \"highway\"");
+    config_error(
+        &highway.replace("depth = 4", "depth = 4\ngate_bias = nan"),
+        &[],
+        &["bad.toml:11", "model.gate_bias", "finite"],
+    );
+    config_error(
+        &highway,
+        &["--set", "model.carry_bias=nan"],
+        &["--set model.carry_bias=nan", "model.carry_bias", "finite"],
+    );
+    config_error(
+        TINY,
+        &["--set", "optim.optimizer={ kind = \"sgd\", momentum = nan }"],
+        &["optim.optimizer.momentum must be a finite number, got nan"],
+    );
+    config_error(
+        TINY,
+        &["--set", "optim.schedule={ kind = \"exponential\", gamma = inf }"],
+        &["optim.schedule.gamma must be a finite number, got inf"],
+    );
+    config_error(TINY, &["--set", "optim.lr=-inf"], &["optim.lr must be a finite number, got -inf"]);
+    let e = depthlab_err(TINY, &["--set", "optim.optimizer={ kind = \"sgd\", momentum = nan }"]);
+    assert!(!e.contains("null"), "{e}");
+}
+
+#[test]
+fn a_number_too_large_is_named_as_such() {
+    config_error(
+        TINY,
+        &["--set", "train.epochs=99999999999999999999"],
+        &["--set train.epochs=99999999999999999999", "not a number a config can hold"],
+    );
+    config_error(
+        &TINY.replace("epochs = 2", "epochs = 99999999999999999999"),
+        &[],
+        &["bad.toml", "line 20", "99999999999999999999"],
+    );
+}
+
+#[test]
+fn aux_heads_on_models_without_layers_name_the_arch() {
+    let dense = TINY
+        .replace("arch = \"residual\"", "arch = \"dense\"")
+        .replace("init = { kind = \"he\" }", "init = { kind = \"he\" }\naux = [{ layer = 1, weight = 0.3 }]");
+    config_error(&dense, &[], &["bad.toml:14", "not dense"]);
+    let e = depthlab_err(&dense, &[]);
+    assert!(!e.contains("Dense"), "the enum's debug name: {e}");
+    let seq = ADDING.replace("width = 8\n", "width = 8\naux = [{ layer = 0, weight = 0.3 }]\n");
+    config_error(&seq, &[], &["bad.toml:11", "model.aux", "not sequence models"]);
+}
+
+#[test]
+fn configs_too_big_for_memory_are_refused_with_the_estimate_and_the_key() {
+    config_error(TINY, &["--set", "model.width=1000000"], &["would need about", "more than the", "model.width"]);
+    config_error(TINY, &["--set", "model.depth=1000000"], &["would need about", "model.depth"]);
+    config_error(TINY, &["--max-memory", "1M"], &["would need about", "--max-memory"]);
+    config_error(ADDING, &["--set", "data.t=100000000"], &["would need about", "data.t"]);
+    // The same for probe (a config at initialisation).
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "big.toml", &TINY.replace("width = 12", "width = 1000000"));
+    depthlab(tmp.path(), &["probe", "big.toml"]).refused().stderr_has(&["would need about", "model.width"]);
+    assert_eq!(entries(tmp.path()), ["big.toml"]);
+}
+
+#[test]
+fn an_empty_test_set_reports_no_test_loss() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "a.toml", &ADDING.replace("test = 32", "test = 0"));
+    let r = depthlab(tmp.path(), &["train", "a.toml", "--out", "run"]);
+    r.ok().stderr_has(&["no held-out examples"]);
+    assert!(r.stdout.contains("test loss - (no held-out examples)"), "{}", r.stdout);
+    let s = json(&tmp.path().join("run/summary.json"));
+    assert!(s["test_loss"].is_null(), "{s}");
+    let last = metrics(&tmp.path().join("run")).pop().unwrap();
+    assert!(last.get("test_loss").is_none() && last.get("test_mean_baseline_mse").is_none(), "{last}");
+}
+
+#[test]
+fn a_loss_that_runs_away_finishes_with_a_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let toml = TINY
+        .replace("arch = \"residual\"", "arch = \"plain\"")
+        .replace("depth = 4", "depth = 8")
+        .replace("init = { kind = \"he\" }", "init = { kind = \"gaussian\", sigma_w2 = 200.0, sigma_b2 = 0.0 }")
+        .replace("lr = 0.02", "lr = 1e-30");
+    write(tmp.path(), "big.toml", &toml);
+    let r = depthlab(tmp.path(), &["train", "big.toml", "--out", "run", "--set", "train.epochs=1"]);
+    r.ok().stderr_has(&["warning: the loss reached", "diverging"]);
+    let s = json(&tmp.path().join("run/summary.json"));
+    assert_eq!(s["status"], "finished");
+    assert!(s["warnings"][0].as_str().unwrap().contains("the loss reached"), "{s}");
+}
+
+#[test]
+fn resuming_a_finished_run_reports_its_numbers() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "tiny.toml", TINY);
+    let first = depthlab(tmp.path(), &["train", "tiny.toml", "--out", "run", "--set", "train.epochs=1"]);
+    first.ok();
+    // As if killed after the last checkpoint but before the summary.
+    std::fs::remove_file(tmp.path().join("run/summary.json")).unwrap();
+    let again = depthlab(tmp.path(), &["train", "--resume", "run"]);
+    again.ok();
+    assert!(!again.stdout.contains("NaN") && !again.stdout.contains("test loss -"), "{}", again.stdout);
+    assert_eq!(first.stdout, again.stdout);
+    assert!(tmp.path().join("run/summary.json").is_file());
+}
+
+#[test]
+fn grads_takes_a_model_only_config_and_refuses_a_folder_as_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "m.toml", "[model]\narch = \"plain\"\ndepth = 2\nwidth = 4\n");
+    let x = depthlab::npy::Array::f32(vec![3, 5], (0..15).map(|i| i as f32 / 15.0).collect());
+    depthlab::npy::write(&tmp.path().join("x.npy"), &x).unwrap();
+    // Weights of the same model, from a training run of it.
+    write(
+        tmp.path(),
+        "t.toml",
+        &TINY
+            .replace("arch = \"residual\"", "arch = \"plain\"")
+            .replace("depth = 4", "depth = 2")
+            .replace("width = 12", "width = 4"),
+    );
+    depthlab(tmp.path(), &["train", "t.toml", "--out", "run", "-q", "--set", "train.epochs=1"]).ok();
+    let w = std::fs::canonicalize(tmp.path().join("run/model.safetensors")).unwrap();
+    std::fs::copy(&w, tmp.path().join("w.safetensors")).unwrap();
+    // A model-only config is enough, though the weights fix 40 input features.
+    let args = ["grads", "--config", "m.toml", "--weights", "w.safetensors", "--input", "x.npy", "--out"];
+    let r = depthlab(tmp.path(), &[&args[..], &["g.safetensors"]].concat());
+    r.refused().stderr_has(&["x.npy", "[3, 5]", "[batch, 40]"]);
+    let x = depthlab::npy::Array::f32(vec![3, 40], vec![0.5; 120]);
+    depthlab::npy::write(&tmp.path().join("x.npy"), &x).unwrap();
+    depthlab(tmp.path(), &[&args[..], &["g.safetensors"]].concat()).ok();
+    assert!(tmp.path().join("g.safetensors").is_file());
+    // A folder as --out: an error, and no temporary beside it.
+    std::fs::create_dir(tmp.path().join("dir")).unwrap();
+    depthlab(tmp.path(), &[&args[..], &["dir"]].concat()).refused().stderr_has(&["dir", "is a folder"]);
+    let stray: Vec<String> = entries(tmp.path()).into_iter().filter(|n| n.contains("tmp")).collect();
+    assert!(stray.is_empty(), "{stray:?}");
+    // Too big for memory: refused before the model is built.
+    write(tmp.path(), "big.toml", "[model]\narch = \"plain\"\ndepth = 2\nwidth = 1000000\n");
+    let big =
+        ["grads", "--config", "big.toml", "--weights", "w.safetensors", "--input", "x.npy", "--out", "g2.safetensors"];
+    depthlab(tmp.path(), &big).refused().stderr_has(&["would need about", "model.width"]);
 }
 
 #[test]

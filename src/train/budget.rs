@@ -145,7 +145,7 @@ pub fn model_size(m: &ModelConfig, d: &Dims) -> (f64, f64) {
                 w
             }
             Arch::WeightedSkip => {
-                params += depth * (lin(w, w) + w);
+                params += depth * (lin(w, w) + if m.per_unit_alpha { w } else { 1.0 });
                 acts += depth * 3.0 * w;
                 w
             }
@@ -284,4 +284,80 @@ pub fn refuse_over(e: &Estimate, limit: Option<u64>, what: &str) -> Result<(), S
 /// `refuse_over` for training `cfg`.
 pub fn check(cfg: &Config, limit: Option<u64>) -> Result<(), super::TrainError> {
     refuse_over(&estimate(cfg), limit, "this config").map_err(super::TrainError::Setup)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> Config {
+        Config::parse(text, "test", &[]).unwrap()
+    }
+
+    const BASE: &str = "[data]\nname = \"mnist1d\"\n[model]\narch = \"highway\"\ndepth = 50\nwidth = 64\n[optim]\nlr = 0.1\noptimizer = { kind = \"adam\" }\n[train]\nepochs = 1\n";
+
+    #[test]
+    fn parameters_are_counted_exactly_for_flat_models() {
+        // Each count is the model's own parameter count for the data's sizes (40 in, 10 out).
+        use crate::nn::{LossKind, Model};
+        for arch in ["plain", "residual", "highway", "dense", "dense_to_output", "weighted_skip"] {
+            let c = config(&BASE.replace("\"highway\"", &format!("\"{arch}\"")).replace("depth = 50", "depth = 5"));
+            let mut m = Model::<f32>::build(&c.model, 40, 10, LossKind::CrossEntropy, 0).unwrap();
+            let (params, _) = model_size(&c.model, &dims(&c));
+            assert_eq!(params as usize, m.num_params(), "{arch}");
+        }
+    }
+
+    #[test]
+    fn parameters_are_counted_exactly_for_sequence_models() {
+        use crate::config::{load_data, Data};
+        use crate::seq::build::build_seq_model;
+        let cases = [
+            ("adding", "lstm", ""),
+            ("adding", "gru", "bidirectional = true"),
+            ("adding", "rnn_tanh", ""),
+            ("adding", "tcn", "kernel_size = 3"),
+            ("adding", "attention", "heads = 2\npositional = \"learned\""),
+            ("copy", "gru", "embed_dim = 5"),
+        ];
+        for (data, arch, extra) in cases {
+            let text = format!(
+                "[data]\nname = \"{data}\"\nt = 12\ntrain = 4\ntest = 4\n[model]\narch = \"{arch}\"\ndepth = 2\nwidth = 8\n{extra}\n[optim]\nlr = 0.1\noptimizer = {{ kind = \"sgd\" }}\n[train]\nepochs = 1\n"
+            );
+            let c = config(&text);
+            let Data::Seq(split) = load_data(&c, None).unwrap() else { panic!() };
+            let mut m = build_seq_model::<f32>(&c.model, &split, None, 0).unwrap();
+            let d = Dims { input: split.train.in_dim(), ..dims(&c) };
+            let (params, _) = model_size(&c.model, &d);
+            let n: usize = m.params().iter().map(|(_, p)| p.len()).sum();
+            assert_eq!(params as usize, n, "{arch} on {data}");
+        }
+    }
+
+    #[test]
+    fn adam_doubles_what_sgd_with_momentum_keeps() {
+        let adam = estimate(&config(BASE));
+        let sgd = estimate(&config(&BASE.replace("kind = \"adam\"", "kind = \"sgd\", momentum = 0.9")));
+        assert_eq!(adam.optimizer, 2.0 * sgd.optimizer);
+        assert_eq!(adam.params, sgd.params);
+    }
+
+    #[test]
+    fn activations_grow_with_depth_batch_and_time() {
+        let a = estimate(&config(BASE)).activations;
+        let deeper = estimate(&config(&BASE.replace("depth = 50", "depth = 100"))).activations;
+        assert!(deeper > 1.9 * a && deeper < 2.1 * a, "{a} {deeper}");
+        let seq = "[data]\nname = \"adding\"\nt = 100\n[model]\narch = \"lstm\"\ndepth = 1\nwidth = 128\n[optim]\nlr = 0.1\noptimizer = { kind = \"sgd\" }\n[train]\nepochs = 1\nbatch_size = 32\n";
+        let short = estimate(&config(seq)).activations;
+        let long = estimate(&config(&seq.replace("t = 100", "t = 1000"))).activations;
+        assert!(long > 9.0 * short && long < 11.0 * short, "{short} {long}");
+    }
+
+    #[test]
+    fn refusal_names_the_dominant_part_and_its_keys() {
+        let e = estimate(&config(&BASE.replace("width = 64", "width = 100000")));
+        let msg = refuse_over(&e, Some(1_000_000_000), "this config").unwrap_err();
+        assert!(msg.contains("--max-memory") && msg.contains("model.width"), "{msg}");
+        assert!(refuse_over(&estimate(&config(BASE)), Some(10_000_000_000), "x").is_ok());
+    }
 }

@@ -422,11 +422,15 @@ fn run<B, M: Net<B>>(
             let lr = cfg.optim.lr_at(step);
             optim.step(&mut params, lr as f32);
             drop(params);
-            // A finite loss can still run away; say so once, without stopping the run.
+            // A finite loss can still run away; say so once, without stopping the run. Cross-
+            // entropy is measured against 1 nat (above 1e6 the logits are that large), other
+            // losses against their first value.
             let first = *state.first_loss.get_or_insert(out.loss);
-            if state.warnings.is_empty() && out.loss > LOSS_GROWTH * first.max(1.0) {
+            let scale = if classes { 1.0 } else { first.max(1.0) };
+            if state.warnings.is_empty() && out.loss > LOSS_GROWTH * scale {
+                let against = if classes { "nats".to_string() } else { format!("times its first value ({first:.3e})") };
                 let w = format!(
-                    "the loss reached {:.3e} at step {}, more than {LOSS_GROWTH:.0e} times its first value ({first:.3e}): the run is probably diverging (lower optim.lr, or set optim.clip_grad_norm)",
+                    "the loss reached {:.3e} at step {}, more than {LOSS_GROWTH:.0e} {against}: the run is probably diverging or badly initialised (lower optim.lr or the init's scale, or set optim.clip_grad_norm)",
                     out.loss,
                     step + 1
                 );
@@ -525,5 +529,6 @@ fn run<B, M: Net<B>>(
     finish(&state)
 }
 
-/// A loss this many times its first value (or than 1, if larger) draws a warning.
+/// A loss this many nats (cross-entropy), or times its first value (or 1, if larger), draws a
+/// warning.
 const LOSS_GROWTH: f64 = 1e6;

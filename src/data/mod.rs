@@ -5,6 +5,7 @@ use crate::tensor::Mat;
 
 pub mod brown;
 mod error;
+pub mod fetch;
 pub mod idx;
 pub mod mnist1d;
 pub mod seq;

@@ -4,6 +4,7 @@
 use crate::tensor::Mat;
 
 pub mod brown;
+pub mod cli;
 mod error;
 pub mod fetch;
 pub mod idx;

@@ -107,6 +107,8 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         warmup: usize,
     },
+    /// Data sets: `depthlab data fetch mnist|fashion-mnist [--dir DIR]` downloads and verifies one.
+    Data(depthlab::data::cli::DataArgs),
 }
 
 fn default_out(config: &Path) -> PathBuf {
@@ -177,6 +179,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", serde_json::to_string(&r)?);
             Ok(())
         }
+        Command::Data(args) => Ok(args.run()?),
     }
 }
 

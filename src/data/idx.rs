@@ -136,7 +136,7 @@ fn spellings(stem: &str, kind: &str) -> [String; 4] {
 }
 
 /// The first existing spelling of `stem`/`kind` in `dir` or `dir/mnist`; else every path tried.
-fn find_file(dir: &Path, stem: &str, kind: &str) -> Result<PathBuf, Vec<PathBuf>> {
+pub(crate) fn find_file(dir: &Path, stem: &str, kind: &str) -> Result<PathBuf, Vec<PathBuf>> {
     let mut tried = Vec::new();
     for d in [dir.to_path_buf(), dir.join("mnist")] {
         for name in spellings(stem, kind) {

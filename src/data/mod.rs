@@ -4,7 +4,9 @@
 use crate::tensor::Mat;
 
 pub mod brown;
+pub mod cli;
 mod error;
+pub mod fetch;
 pub mod idx;
 pub mod mnist1d;
 pub mod seq;

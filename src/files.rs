@@ -6,8 +6,8 @@
 //! after the N-th change, and with `DEPTHLAB_FAULT=enospc:N` the N-th write fails as if the disk
 //! were full. Without the variable the hook is a counter increment.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Error, ErrorKind, Write};
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Error, ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -133,6 +133,78 @@ pub fn replace_symlink(target: &Path, link: &Path) -> std::io::Result<()> {
     result
 }
 
+/// The lock file every writer of a folder takes.
+const LOCK: &str = ".lock";
+
+/// A folder held for writing by this process (an advisory `flock` on `DIR/.lock`, which the
+/// kernel releases when the process dies); released when dropped.
+pub struct FolderLock {
+    _file: File,
+}
+
+impl FolderLock {
+    /// Take `dir` (created if needed). A second writer gets an error naming the process that
+    /// holds it.
+    pub fn acquire(dir: &Path) -> Result<FolderLock, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let path = dir.join(LOCK);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Err(busy(dir, &holder(&mut file))),
+            Err(TryLockError::Error(e)) => return Err(format!("cannot lock {}: {e}", path.display())),
+        }
+        let me = format!("{}\n", std::process::id());
+        file.set_len(0).and_then(|()| file.write_all(me.as_bytes())).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(FolderLock { _file: file })
+    }
+}
+
+/// The process writing `dir` now, if one is (described as for a refused writer).
+pub fn writer(dir: &Path) -> Option<String> {
+    let mut file = File::open(dir.join(LOCK)).ok()?;
+    match file.try_lock_shared() {
+        Err(TryLockError::WouldBlock) => Some(holder(&mut file)),
+        _ => None,
+    }
+}
+
+/// Whether some writer ever took `dir` (it has the lock file).
+pub fn was_locked(dir: &Path) -> bool {
+    dir.join(LOCK).is_file()
+}
+
+/// The error for a second writer.
+pub fn busy(dir: &Path, holder: &str) -> String {
+    format!(
+        "{} is being written by another process ({holder}): wait for it to finish or stop it; only one process may write it at a time",
+        dir.display()
+    )
+}
+
+/// "pid 1234: depthlab train ..." from the lock file's pid, as far as /proc tells.
+fn holder(lock: &mut File) -> String {
+    let mut pid = String::new();
+    let _ = lock.read_to_string(&mut pid);
+    let pid = pid.trim();
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .ok()
+        .map(|b| b.split(|c| *c == 0).map(|s| String::from_utf8_lossy(s).into_owned()).collect::<Vec<_>>().join(" "))
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty());
+    match (pid.is_empty(), cmd) {
+        (true, _) => "a process that has not yet written its pid".into(),
+        (false, Some(c)) => format!("pid {pid}: {c}"),
+        (false, None) => format!("pid {pid}"),
+    }
+}
+
 /// An append-only log (metrics.jsonl, gradflow.jsonl) that can be cut back to a length a
 /// checkpoint recorded and flushed to disk before the checkpoint that records its length.
 pub struct AppendLog {
@@ -222,6 +294,20 @@ mod tests {
         remove_temporaries(d.path()).unwrap();
         let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["model.safetensors"]);
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_with_the_holder_named() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(writer(d.path()).is_none());
+        let lock = FolderLock::acquire(d.path()).unwrap();
+        let e = FolderLock::acquire(d.path()).err().unwrap();
+        assert!(e.contains("being written by another process"), "{e}");
+        assert!(e.contains(&format!("pid {}", std::process::id())), "{e}");
+        assert!(writer(d.path()).is_some_and(|w| w.contains(&std::process::id().to_string())));
+        drop(lock);
+        assert!(writer(d.path()).is_none());
+        FolderLock::acquire(d.path()).unwrap();
     }
 
     #[test]

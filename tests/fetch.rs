@@ -177,10 +177,12 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// The files in `dir/mnist`, sorted.
+/// The data files in `dir/mnist` (not the lock file every fetch takes).
 fn listing(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir.join("mnist"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".lock")
         .collect();
     v.sort();
     v
@@ -455,4 +457,14 @@ fn cli_failure_exits_1_naming_the_url_and_leaves_nothing() {
     let (code, _, stderr) = depthlab(tmp.path(), &["data", "fetch", "mnist", "--mirror", "ftp://x.org/"]);
     assert_eq!(code, Some(1));
     assert!(stderr.contains("ftp://x.org/") && stderr.contains("http://"), "{stderr}");
+}
+
+#[test]
+fn a_second_fetch_into_the_same_folder_is_refused() {
+    let m = Mirror::start(HashMap::new(), false);
+    let tmp = tempfile::tempdir().unwrap();
+    let _held = depthlab::files::FolderLock::acquire(&tmp.path().join("mnist")).unwrap();
+    let err = fetch(FetchSet::Mnist, &opts(tmp.path(), &[&m])).unwrap_err();
+    assert!(matches!(err, FetchError::Busy(_)), "{err}");
+    assert!(err.to_string().contains("being written by another process"), "{err}");
 }

@@ -258,7 +258,7 @@ pub fn run(input: &Path, opts: &ProbeOptions) -> Result<ProbeRun, ProbeError> {
     let data = load_data(&cfg, opts.data_dir.as_deref())?;
     let dir = opts.out.clone().unwrap_or(default_out);
     // One writer per probe folder, as per run folder.
-    let _lock = crate::train::folder::RunFolder::lock(&dir).map_err(ProbeError::Io)?;
+    let _lock = crate::files::FolderLock::acquire(&dir).map_err(ProbeError::Io)?;
     let mut w = Writer { dir: dir.clone(), files: Vec::new() };
     let origin = weights.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
     let mut ran = Vec::new();

@@ -18,8 +18,6 @@
 //! are flushed before the checkpoint that records their length. Stray generations and
 //! temporaries are removed when the next writer opens the folder.
 
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -34,7 +32,6 @@ pub const MODEL: &str = "model.safetensors";
 pub const OPTIM: &str = "optim.safetensors";
 pub const STATE: &str = "state.json";
 const CURRENT: &str = "checkpoint";
-const LOCK: &str = ".lock";
 const GENERATION: &str = "ckpt.";
 
 /// The files of one checkpoint, as bytes.
@@ -50,7 +47,7 @@ pub struct CheckpointFiles {
 /// dies, which the kernel handles).
 pub struct RunFolder {
     dir: PathBuf,
-    _lock: File,
+    _lock: files::FolderLock,
 }
 
 /// Sizes and SHA-256 of the files a state.json belongs to, checked when it is loaded.
@@ -64,30 +61,11 @@ fn io_err(what: String) -> impl Fn(std::io::Error) -> String {
 }
 
 impl RunFolder {
-    /// Take the folder for writing (creating it if needed). A second writer gets an error
-    /// naming the process that holds it.
+    /// Take the folder for writing (creating it if needed), and remove what interrupted
+    /// writers left. A second writer gets an error naming the process that holds it.
     pub fn lock(dir: &Path) -> Result<RunFolder, String> {
-        std::fs::create_dir_all(dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
-        let path = dir.join(LOCK);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io_err(format!("cannot open {}", path.display())))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                return Err(busy(dir, &describe_holder(holder.trim())));
-            }
-            Err(TryLockError::Error(e)) => return Err(format!("cannot lock {}: {e}", path.display())),
-        }
-        let me = format!("{}\n", std::process::id());
-        file.set_len(0).and_then(|()| file.write_all(me.as_bytes())).map_err(io_err(format!("{}", path.display())))?;
-        let folder = RunFolder { dir: dir.to_owned(), _lock: file };
+        let lock = files::FolderLock::acquire(dir)?;
+        let folder = RunFolder { dir: dir.to_owned(), _lock: lock };
         folder.clean()?;
         Ok(folder)
     }
@@ -173,25 +151,6 @@ impl RunFolder {
     }
 }
 
-/// The process writing `dir` now, if one is (described as for a refused writer).
-pub fn writer(dir: &Path) -> Option<String> {
-    let mut file = File::open(dir.join(LOCK)).ok()?;
-    match file.try_lock_shared() {
-        Ok(()) => None,
-        Err(TryLockError::WouldBlock) => {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            Some(describe_holder(holder.trim()))
-        }
-        Err(TryLockError::Error(_)) => None,
-    }
-}
-
-/// Whether `dir` was made by a run (it has the lock file every writer takes).
-pub fn made_by_a_run(dir: &Path) -> bool {
-    dir.join(LOCK).is_file()
-}
-
 /// The generation folder the `checkpoint` link names, if any.
 fn current_generation(dir: &Path) -> Option<String> {
     let target = std::fs::read_link(dir.join(CURRENT)).ok()?;
@@ -243,28 +202,6 @@ pub fn has_checkpoint(dir: &Path) -> bool {
     current_generation(dir).is_some_and(|g| dir.join(g).join(STATE).is_file())
 }
 
-/// The error for a second writer.
-pub fn busy(dir: &Path, holder: &str) -> String {
-    format!(
-        "{} is being written by another process ({holder}): wait for it to finish or stop it; only one process may write a run folder",
-        dir.display()
-    )
-}
-
-/// "pid 1234: depthlab train ..." from the lock file's pid, as far as /proc tells.
-fn describe_holder(pid: &str) -> String {
-    let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
-        .ok()
-        .map(|b| b.split(|c| *c == 0).map(|s| String::from_utf8_lossy(s).into_owned()).collect::<Vec<_>>().join(" "))
-        .map(|c| c.trim().to_string())
-        .filter(|c| !c.is_empty());
-    match (pid.is_empty(), cmd) {
-        (true, _) => "a process that has not yet written its pid".into(),
-        (false, Some(c)) => format!("pid {pid}: {c}"),
-        (false, None) => format!("pid {pid}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,15 +237,6 @@ mod tests {
         std::fs::write(d.path().join("ckpt.0").join(OPTIM), [9u8; 3]).unwrap();
         let e = read_checkpoint(d.path()).unwrap_err();
         assert!(e.contains("optim.safetensors") && e.contains("damaged"), "{e}");
-    }
-
-    #[test]
-    fn a_second_writer_is_refused_with_the_holder_named() {
-        let d = tempfile::tempdir().unwrap();
-        let _f = RunFolder::lock(d.path()).unwrap();
-        let e = RunFolder::lock(d.path()).err().unwrap();
-        assert!(e.contains("being written by another process"), "{e}");
-        assert!(e.contains(&format!("pid {}", std::process::id())), "{e}");
     }
 
     #[test]

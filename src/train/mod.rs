@@ -182,8 +182,8 @@ trait Job<R> {
 /// Say early (before loading any data) that another process writes `dir`; the lock taken later
 /// is what enforces it.
 fn refuse_busy(dir: &Path) -> Result<(), TrainError> {
-    match folder::writer(dir) {
-        Some(holder) => Err(TrainError::Setup(folder::busy(dir, &holder))),
+    match crate::files::writer(dir) {
+        Some(holder) => Err(TrainError::Setup(crate::files::busy(dir, &holder))),
         None => Ok(()),
     }
 }
@@ -258,7 +258,7 @@ fn start<B, M: Net<B>>(
 pub fn resume(dir: &Path, opts: &RunOptions) -> Result<Summary, TrainError> {
     let cfg_path = dir.join(folder::CONFIG);
     refuse_busy(dir)?;
-    if !cfg_path.is_file() && folder::made_by_a_run(dir) {
+    if !cfg_path.is_file() && crate::files::was_locked(dir) {
         return Err(TrainError::Setup(format!(
             "{} was interrupted before its run wrote config.toml: there is nothing to resume; start the run again with `depthlab train CONFIG --out {}`",
             dir.display(),

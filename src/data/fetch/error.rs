@@ -26,6 +26,10 @@ pub enum FetchError {
     )]
     PresentButWrong { path: PathBuf, why: String },
 
+    /// Another fetch is writing the same folder.
+    #[error("{0}")]
+    Busy(String),
+
     #[error("bad mirror URL `{url}`: {why}")]
     BadMirror { url: String, why: String },
 }

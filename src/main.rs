@@ -95,6 +95,18 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Run a sweep: a base config, axes over any keys, seeds (SWEEP.toml); each run goes to
+    /// OUT/runs/<id>, named by a hash of its config, and a finished run is never run again.
+    /// `depthlab sweep collect DIR` tabulates the results.
+    #[command(args_conflicts_with_subcommands = true)]
+    Sweep {
+        #[command(subcommand)]
+        action: Option<SweepAction>,
+        /// The sweep file.
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
     /// Time one training step of a reference workload (see BENCHMARKS.md).
     Bench {
         /// w1: 50-layer highway MLP, 784 -> 64, batch 128, tanh, cross-entropy, SGD momentum;
@@ -109,6 +121,76 @@ enum Command {
     },
     /// Data sets: `depthlab data fetch mnist|fashion-mnist [--dir DIR]` downloads and verifies one.
     Data(depthlab::data::cli::DataArgs),
+}
+
+#[derive(Subcommand)]
+enum SweepAction {
+    /// One table of every run under DIR (table.csv, table.jsonl: config keys and results), and
+    /// with --metric and --by a plot of one against the other.
+    Collect {
+        dir: PathBuf,
+        /// A column to plot (e.g. test_accuracy, final_train_loss, last_epoch.train_eval_loss).
+        #[arg(long, requires = "by")]
+        metric: Option<String>,
+        /// The config key on the x axis (e.g. model.depth); lines for the other keys that vary.
+        #[arg(long, requires = "metric")]
+        by: Option<String>,
+    },
+}
+
+/// How the run engine runs (sweep, reproduce).
+#[derive(clap::Args)]
+struct EngineArgs {
+    /// Worker processes, each running one single-threaded run (default: the number of cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Run only share I of N (I from 0), for job arrays: Slurm, Kubernetes indexed Jobs, GNU
+    /// parallel; every share writes to the same --out.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<depthlab::sweep::Shard>,
+    /// The folder of runs.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// List the runs, what is done and an estimate of the time left; run nothing.
+    #[arg(long)]
+    plan: bool,
+    /// Folder holding data files (MNIST, Brown, text); default $DEPTHLAB_DATA, ./data, ../shared/data.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+impl EngineArgs {
+    fn jobs(&self) -> usize {
+        self.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1)
+    }
+
+    /// Plan or run `tasks` under `out`; the report of a run.
+    fn run(&self, out: &Path, tasks: &[&depthlab::sweep::Task]) -> Result<Option<depthlab::sweep::exec::ExecReport>> {
+        if self.plan {
+            print!("{}", depthlab::sweep::describe_plan(out, tasks, self.jobs()));
+            return Ok(None);
+        }
+        let opts = depthlab::sweep::exec::ExecOptions {
+            out: out.to_owned(),
+            jobs: self.jobs(),
+            data_dir: self.data_dir.clone(),
+            quiet: self.quiet,
+            exe: std::env::current_exe()?,
+            stop: Some(stop_on_signals()?),
+        };
+        let r = depthlab::sweep::exec::run(tasks, &opts);
+        if let Some(signal) = r.interrupted {
+            return Err(depthlab::sweep::exec::Stopped { signal }.into());
+        }
+        if !r.failed.is_empty() {
+            let list: Vec<String> = r.failed.iter().map(|(n, why)| format!("  {n}: {why}")).collect();
+            bail!("{} of {} runs failed:\n{}", r.failed.len(), r.ran + r.failed.len(), list.join("\n"));
+        }
+        Ok(Some(r))
+    }
 }
 
 fn default_out(config: &Path) -> PathBuf {
@@ -171,6 +253,38 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 let n = r.files.len();
                 println!("wrote {n} file{} to {}", if n == 1 { "" } else { "s" }, r.out.display());
+            }
+            Ok(())
+        }
+        Command::Sweep { action: Some(SweepAction::Collect { dir, metric, by }), .. } => {
+            let mb = metric.as_deref().zip(by.as_deref());
+            let (t, files) = depthlab::sweep::collect::write(&dir, mb).map_err(anyhow::Error::msg)?;
+            println!(
+                "{} runs; wrote {}",
+                t.rows.len(),
+                files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+            );
+            Ok(())
+        }
+        Command::Sweep { action: None, file, engine } => {
+            let Some(file) = file else {
+                bail!("give a sweep file (depthlab sweep SWEEP.toml) or `depthlab sweep collect DIR`")
+            };
+            let sweep = depthlab::sweep::spec::Sweep::load(&file)?;
+            let out = engine.out.clone().unwrap_or(sweep.out.clone());
+            let plan = depthlab::sweep::Plan::new(sweep.runs);
+            let tasks = plan.shard(engine.shard);
+            if let Some(r) = engine.run(&out, &tasks)? {
+                if !engine.quiet {
+                    println!(
+                        "{}: {} runs done now, {} were done already ({}); collect with `depthlab sweep collect {}`",
+                        out.display(),
+                        r.ran,
+                        r.skipped,
+                        depthlab::sweep::cost::fmt_duration(r.wall_s),
+                        out.display()
+                    );
+                }
             }
             Ok(())
         }
@@ -237,7 +351,14 @@ fn main() -> ExitCode {
                     said = c;
                 }
             }
-            let code = e.downcast_ref::<depthlab::train::TrainError>().map_or(1, |t| t.exit_code());
+            let code = match (
+                e.downcast_ref::<depthlab::train::TrainError>(),
+                e.downcast_ref::<depthlab::sweep::exec::Stopped>(),
+            ) {
+                (Some(t), _) => t.exit_code(),
+                (_, Some(s)) => s.exit_code(),
+                _ => 1,
+            };
             ExitCode::from(code)
         }
     }

@@ -1,0 +1,19 @@
+//! TEMPORARY stand-in until the plotters-based module lands (branch `plot`).
+pub use crate::probe::svg::LinePlot;
+pub use crate::probe::svg::{escape, fmt_num, HeatMap};
+
+pub struct Series;
+#[allow(clippy::new_ret_no_self)]
+impl Series {
+    pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> crate::probe::svg::Series {
+        crate::probe::svg::Series::new(name, points)
+    }
+}
+pub trait BandStub {
+    fn band(self, b: Vec<(f64, f64, f64)>) -> Self;
+}
+impl BandStub for crate::probe::svg::Series {
+    fn band(self, _b: Vec<(f64, f64, f64)>) -> Self {
+        self
+    }
+}

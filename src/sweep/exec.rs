@@ -1,0 +1,322 @@
+//! Running a plan's tasks with N worker processes: each task is `depthlab train --resume` of its
+//! run folder (which starts a run that has no checkpoint from its config.toml, and continues
+//! one that has) and then `depthlab probe` for the probes it lacks. Each run is one
+//! single-threaded process, so results do not depend on how many run at once.
+//!
+//! Children run in their own process group (a Ctrl-C reaches the engine, which passes one
+//! SIGINT or SIGTERM on to each child: they checkpoint and stop) and get SIGTERM if the engine
+//! dies.
+
+use std::collections::VecDeque;
+use std::io::IsTerminal;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::cost::{fmt_duration, rate, task_cost};
+use super::{probe_file, progress, run_dir, Progress, Task};
+use crate::files::write_atomic;
+use crate::train::StopFlag;
+
+#[derive(Clone, Debug)]
+pub struct ExecOptions {
+    pub out: PathBuf,
+    pub jobs: usize,
+    pub data_dir: Option<PathBuf>,
+    pub quiet: bool,
+    /// The `depthlab` executable the workers run.
+    pub exe: PathBuf,
+    pub stop: Option<StopFlag>,
+}
+
+/// The engine stopped on a signal; the runs in progress wrote checkpoints.
+#[derive(Debug, thiserror::Error)]
+#[error("stopped by {}: the runs in progress wrote checkpoints; run the same command again to continue", crate::train::signal_name(*.signal))]
+pub struct Stopped {
+    pub signal: i32,
+}
+
+impl Stopped {
+    /// 128 + the signal, as a shell reports a process a signal ended.
+    pub fn exit_code(&self) -> u8 {
+        (128 + self.signal).clamp(0, 255) as u8
+    }
+}
+
+/// What a run of the engine did.
+#[derive(Clone, Debug, Default)]
+pub struct ExecReport {
+    /// Tasks worked on / found done already.
+    pub ran: usize,
+    pub skipped: usize,
+    /// Tasks that failed: (id and label, why).
+    pub failed: Vec<(String, String)>,
+    /// A signal stopped it (the signal's number).
+    pub interrupted: Option<i32>,
+    pub wall_s: f64,
+}
+
+/// What the workers share.
+struct Shared {
+    queue: VecDeque<usize>,
+    running: Vec<Option<(usize, u32)>>,
+    done: usize,
+    failed: Vec<(String, String)>,
+    interrupted: Option<i32>,
+    left_units: f64,
+}
+
+/// Run every task of `tasks` that is not done, `opts.jobs` at a time.
+pub fn run(tasks: &[&Task], opts: &ExecOptions) -> ExecReport {
+    let started = Instant::now();
+    let todo: Vec<usize> = (0..tasks.len()).filter(|&i| !progress(&opts.out, tasks[i]).is_done()).collect();
+    let skipped = tasks.len() - todo.len();
+    let jobs = opts.jobs.max(1).min(todo.len().max(1));
+    let units_per_s = rate(&opts.out, tasks);
+    let shared = Arc::new(Mutex::new(Shared {
+        queue: todo.iter().copied().collect(),
+        running: vec![None; jobs],
+        done: 0,
+        failed: Vec::new(),
+        interrupted: None,
+        left_units: todo.iter().map(|&i| task_cost(tasks[i])).sum(),
+    }));
+    let total = todo.len();
+    let display = Display::new(opts.quiet, total, jobs);
+    if total > 0 {
+        display.line(format!(
+            "{total} run{} to do ({skipped} already done), {jobs} at a time; about {} left",
+            if total == 1 { "" } else { "s" },
+            fmt_duration(shared.lock().unwrap().left_units / units_per_s / jobs as f64)
+        ));
+    }
+    std::thread::scope(|scope| {
+        for w in 0..jobs {
+            let shared = shared.clone();
+            let display = &display;
+            scope.spawn(move || worker(w, tasks, opts, &shared, display, units_per_s, jobs));
+        }
+        // Pass a stop request on to the running children, once.
+        let mut forwarded = false;
+        loop {
+            std::thread::sleep(Duration::from_millis(50));
+            let s = shared.lock().unwrap();
+            let busy = s.running.iter().any(|r| r.is_some());
+            if s.queue.is_empty() && !busy {
+                break;
+            }
+            let signal = opts.stop.as_ref().map_or(0, |f| f.load(Ordering::SeqCst));
+            if signal != 0 && !forwarded {
+                forwarded = true;
+                for (_, pid) in s.running.iter().flatten() {
+                    // SAFETY: kill(2) on a child we started and have not yet reaped.
+                    unsafe {
+                        libc::kill(*pid as i32, signal);
+                    }
+                }
+            }
+        }
+    });
+    display.finish();
+    let s = shared.lock().unwrap();
+    ExecReport {
+        ran: s.done,
+        skipped,
+        failed: s.failed.clone(),
+        interrupted: s
+            .interrupted
+            .or_else(|| opts.stop.as_ref().map(|f| f.load(Ordering::SeqCst)).filter(|&sig| sig != 0)),
+        wall_s: started.elapsed().as_secs_f64(),
+    }
+}
+
+fn worker(
+    w: usize,
+    tasks: &[&Task],
+    opts: &ExecOptions,
+    shared: &Mutex<Shared>,
+    display: &Display,
+    units_per_s: f64,
+    jobs: usize,
+) {
+    loop {
+        let stopping = opts.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst) != 0);
+        let Some(i) = (if stopping { None } else { shared.lock().unwrap().queue.pop_front() }) else {
+            return;
+        };
+        let t = tasks[i];
+        let name = format!("{} ({})", t.label(), t.id);
+        display.worker(w, &name);
+        let begun = Instant::now();
+        let result = run_task(t, opts, |pid| shared.lock().unwrap().running[w] = pid.map(|p| (i, p)));
+        let mut s = shared.lock().unwrap();
+        s.running[w] = None;
+        s.left_units -= task_cost(t);
+        let secs = begun.elapsed().as_secs_f64();
+        match result {
+            Ok(status) => {
+                s.done += 1;
+                let left = fmt_duration(s.left_units.max(0.0) / units_per_s / jobs as f64);
+                display.done(format!("{name}: {status} in {}; about {left} left", fmt_duration(secs)));
+            }
+            Err(TaskError::Interrupted(sig)) => {
+                s.interrupted = Some(sig);
+                display.line(format!("{name}: stopped by a signal (a checkpoint was written)"));
+            }
+            Err(TaskError::Failed(why)) => {
+                display.line(format!("{name}: FAILED: {why}"));
+                s.failed.push((name, why));
+            }
+        }
+        display.worker(w, "");
+    }
+}
+
+enum TaskError {
+    Interrupted(i32),
+    Failed(String),
+}
+
+/// Train (or continue) and probe one task; the status it ended with.
+fn run_task(t: &Task, opts: &ExecOptions, mut running: impl FnMut(Option<u32>)) -> Result<String, TaskError> {
+    let dir = run_dir(&opts.out, &t.id);
+    let cfg_path = dir.join("config.toml");
+    wait_for_other_writer(&dir);
+    if !cfg_path.is_file() {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| TaskError::Failed(format!("cannot create {}: {e}", dir.display())))?;
+        write_atomic(&cfg_path, t.config.to_toml().as_bytes())
+            .map_err(|e| TaskError::Failed(format!("cannot write {}: {e}", cfg_path.display())))?;
+    }
+    let dir_s = dir.display().to_string();
+    if t.train && matches!(progress(&opts.out, t), Progress::Missing | Progress::Started) {
+        child(opts, &["train", "--resume", &dir_s, "-q"], &mut running)?;
+    }
+    let status = match progress(&opts.out, t) {
+        Progress::Done { status } => return Ok(status),
+        Progress::Trained { status } => status,
+        Progress::Missing | Progress::Started if t.train => {
+            return Err(TaskError::Failed("the run ended without a summary".into()));
+        }
+        _ => "initialisation".to_string(),
+    };
+    let missing: Vec<&str> =
+        t.probes.iter().filter(|p| !dir.join("probes").join(probe_file(**p)).is_file()).map(|p| p.name()).collect();
+    let what = missing.join(",");
+    let probes_dir = dir.join("probes").display().to_string();
+    let cfg_s = cfg_path.display().to_string();
+    let input = if t.train { &dir_s } else { &cfg_s };
+    child(opts, &["probe", input, "--what", &what, "--out", &probes_dir, "-q"], &mut running)?;
+    Ok(if t.train { format!("{status}, probed") } else { "probed at initialisation".into() })
+}
+
+/// A run folder another process still writes (a worker of an engine that was killed, finishing
+/// its checkpoint) is waited for, briefly.
+fn wait_for_other_writer(dir: &Path) {
+    let until = Instant::now() + Duration::from_secs(120);
+    while crate::files::writer(dir).is_some() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Run `depthlab ARGS` to the end; its stderr's last lines are the error when it fails.
+fn child(opts: &ExecOptions, args: &[&str], running: &mut impl FnMut(Option<u32>)) -> Result<(), TaskError> {
+    let mut c = Command::new(&opts.exe);
+    c.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).env("CI", "1");
+    if let Some(d) = &opts.data_dir {
+        c.arg("--data-dir").arg(d);
+    }
+    // Its own process group: a terminal's Ctrl-C goes to the engine, which passes it on once.
+    c.process_group(0);
+    // SAFETY: prctl is async-signal-safe; it runs in the child between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    let mut ch = c.spawn().map_err(|e| TaskError::Failed(format!("cannot start {}: {e}", opts.exe.display())))?;
+    running(Some(ch.id()));
+    let mut err = String::new();
+    if let Some(mut s) = ch.stderr.take() {
+        use std::io::Read;
+        let _ = s.read_to_string(&mut err);
+    }
+    let status = ch.wait().map_err(|e| TaskError::Failed(e.to_string()));
+    running(None);
+    let status = status?;
+    match status.code() {
+        Some(0) => Ok(()),
+        Some(c @ (130 | 143)) => Err(TaskError::Interrupted(c - 128)),
+        // A diverged run is a result, not a failure (its summary says so).
+        Some(_) if err.contains("training diverged") => Ok(()),
+        code => {
+            let tail: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+            let tail = tail[tail.len().saturating_sub(3)..].join(" / ");
+            Err(TaskError::Failed(format!("`depthlab {}` exited with {code:?}: {tail}", args.join(" "))))
+        }
+    }
+}
+
+/// Progress for a person: bars on a terminal, one line per finished task otherwise.
+struct Display {
+    quiet: bool,
+    multi: Option<(indicatif::MultiProgress, indicatif::ProgressBar, Vec<indicatif::ProgressBar>)>,
+}
+
+impl Display {
+    fn new(quiet: bool, total: usize, jobs: usize) -> Display {
+        let tty = !quiet && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+        let multi = (tty && total > 0).then(|| {
+            let m = indicatif::MultiProgress::new();
+            let main = m.add(indicatif::ProgressBar::new(total as u64));
+            main.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {elapsed} elapsed").unwrap(),
+            );
+            let workers = (0..jobs)
+                .map(|_| {
+                    let b = m.add(indicatif::ProgressBar::new_spinner());
+                    b.set_style(indicatif::ProgressStyle::with_template("  {spinner} {msg}").unwrap());
+                    b.enable_steady_tick(Duration::from_millis(200));
+                    b
+                })
+                .collect();
+            (m, main, workers)
+        });
+        Display { quiet, multi }
+    }
+
+    fn line(&self, msg: String) {
+        match &self.multi {
+            _ if self.quiet => {}
+            Some((m, _, _)) => {
+                let _ = m.println(msg);
+            }
+            None => eprintln!("{msg}"),
+        }
+    }
+
+    fn done(&self, msg: String) {
+        if let Some((_, main, _)) = &self.multi {
+            main.inc(1);
+        }
+        self.line(msg);
+    }
+
+    fn worker(&self, w: usize, what: &str) {
+        if let Some((_, _, workers)) = &self.multi {
+            workers[w].set_message(what.to_string());
+        }
+    }
+
+    fn finish(&self) {
+        if let Some((m, main, workers)) = &self.multi {
+            workers.iter().for_each(|b| b.finish_and_clear());
+            main.finish_and_clear();
+            let _ = m.clear();
+        }
+    }
+}

@@ -95,6 +95,28 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Reproduce the seed's claims (../shared/CLAIMS.md): run each claim's experiment, apply its
+    /// verdict rule and write one HTML report (OUT/report.html). Finished runs are kept: run it
+    /// again to continue after an interruption.
+    Reproduce {
+        /// Claims to run (C1 .. C7, or their names, e.g. highway-vs-plain); default all.
+        claims: Vec<String>,
+        #[arg(long, value_enum, default_value = "quick")]
+        scale: depthlab::lab::Scale,
+        /// Seeds per configuration (default: each claim's own).
+        #[arg(long)]
+        seeds: Option<usize>,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+    /// Write the report of a suite folder (after `reproduce`, e.g. once every --shard is done);
+    /// lists the runs that are missing, if any.
+    Report {
+        /// The suite folder (what `reproduce --out` was).
+        dir: PathBuf,
+        /// Only these claims (default: every claim the folder's suite has).
+        claims: Vec<String>,
+    },
     /// Run a sweep: a base config, axes over any keys, seeds (SWEEP.toml); each run goes to
     /// OUT/runs/<id>, named by a hash of its config, and a finished run is never run again.
     /// `depthlab sweep collect DIR` tabulates the results.
@@ -254,6 +276,54 @@ fn run(cli: Cli) -> Result<()> {
                 let n = r.files.len();
                 println!("wrote {n} file{} to {}", if n == 1 { "" } else { "s" }, r.out.display());
             }
+            Ok(())
+        }
+        Command::Reproduce { claims, scale, seeds, engine } => {
+            use depthlab::report::{self, Suite};
+            let experiments = depthlab::lab::select(&claims).map_err(anyhow::Error::msg)?;
+            let suite = Suite { claims: experiments.iter().map(|e| e.id().to_string()).collect(), scale, seeds };
+            let out = engine.out.clone().unwrap_or_else(|| Path::new("reproduce").join(scale.name()));
+            let plan = suite.plan().map_err(anyhow::Error::msg)?;
+            let tasks = plan.shard(engine.shard);
+            if engine.plan {
+                engine.run(&out, &tasks)?;
+                return Ok(());
+            }
+            suite.save(&out).map_err(anyhow::Error::msg)?;
+            let started = std::time::Instant::now();
+            let ran = engine.run(&out, &tasks);
+            let inv = report::suite::Invocation {
+                shard: engine.shard.map(|s| s.to_string()),
+                jobs: engine.jobs(),
+                ran: ran.as_ref().ok().and_then(|r| r.as_ref()).map_or(0, |r| r.ran),
+                wall_s: started.elapsed().as_secs_f64(),
+            };
+            report::suite::record_invocation(&out, &inv).map_err(anyhow::Error::msg)?;
+            ran?;
+            if let Some(s) = engine.shard {
+                println!(
+                    "{}: shard {s} done; once every shard is, write the report with `depthlab report {}`",
+                    out.display(),
+                    out.display()
+                );
+                return Ok(());
+            }
+            let only: Vec<String> = suite.claims.clone();
+            let (sections, files) = report::report(&out, &only).map_err(anyhow::Error::msg)?;
+            if !engine.quiet {
+                for l in report::summary_lines(&sections) {
+                    println!("{l}");
+                }
+                println!("report: {}", files[0].display());
+            }
+            Ok(())
+        }
+        Command::Report { dir, claims } => {
+            let (sections, files) = depthlab::report::report(&dir, &claims).map_err(anyhow::Error::msg)?;
+            for l in depthlab::report::summary_lines(&sections) {
+                println!("{l}");
+            }
+            println!("report: {}", files[0].display());
             Ok(())
         }
         Command::Sweep { action: Some(SweepAction::Collect { dir, metric, by }), .. } => {

@@ -17,3 +17,11 @@ impl BandStub for crate::probe::svg::Series {
         self
     }
 }
+pub trait LogXStub {
+    fn log_x(self, on: bool) -> Self;
+}
+impl LogXStub for LinePlot {
+    fn log_x(self, _on: bool) -> Self {
+        self
+    }
+}

@@ -1,0 +1,171 @@
+//! The seed's claims as experiments (../shared/CLAIMS.md): one file per claim declares its runs
+//! at each scale (on the run engine of `sweep`), and an analysis that turns the finished runs
+//! into tables, figures and a [`Verdict`], computed by the claim's rule from the numbers
+//! measured. Nothing in a verdict is written in advance.
+
+pub mod figure;
+pub mod runs;
+pub mod stats;
+pub mod verdict;
+
+// mod c1_depth_efficiency;
+// mod c2_linear_chain;
+// mod c3_signal_propagation;
+mod c4_highway_vs_plain;
+// mod c5_gate_analysis;
+// mod c6_effective_depth;
+// mod c7_dense_connections;
+
+use serde::Serialize;
+
+use crate::sweep::RunRequest;
+pub use figure::{Figure, Table};
+pub use runs::{Run, RunSet};
+pub use verdict::{Measure, Outcome, Verdict};
+
+/// How big the experiments are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Scale {
+    /// The whole suite within minutes on a laptop's cores.
+    Quick,
+    /// The published setups, as far as this engine expresses them: hours, for a cluster.
+    Paper,
+}
+
+impl Scale {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scale::Quick => "quick",
+            Scale::Paper => "paper",
+        }
+    }
+}
+
+/// What every experiment is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Params {
+    pub scale: Scale,
+    /// Seeds per configuration, replacing each experiment's own default.
+    pub seeds: Option<usize>,
+}
+
+impl Params {
+    /// The seeds to run: 1..=n, n = `--seeds` or the experiment's default for this scale.
+    pub fn seeds(&self, default: usize) -> Vec<u64> {
+        (1..=self.seeds.unwrap_or(default).max(1) as u64).collect()
+    }
+}
+
+/// What an analysis found.
+#[derive(Clone, Debug, Default)]
+pub struct Analysis {
+    pub tables: Vec<Table>,
+    pub figures: Vec<Figure>,
+    pub verdict: Verdict,
+    /// What a reader should know: deviations from the published setup, caveats.
+    pub notes: Vec<String>,
+}
+
+/// One claim of the seed as an experiment.
+pub trait Experiment: Sync {
+    /// "C4"
+    fn id(&self) -> &'static str;
+    /// "highway-vs-plain"
+    fn slug(&self) -> &'static str;
+    /// A title in words.
+    fn title(&self) -> &'static str;
+    /// The seed's sentence the claim comes from.
+    fn quote(&self) -> &'static str;
+    /// The published numbers it is set beside.
+    fn anchor(&self) -> &'static str;
+    /// The verdict rule, as CLAIMS.md fixes it.
+    fn rule(&self) -> &'static str;
+    /// The setup at this scale, in words.
+    fn setup(&self, p: &Params) -> String;
+    /// The data sets it uses.
+    fn data(&self) -> &'static [&'static str];
+    /// Every run it needs.
+    fn runs(&self, p: &Params) -> Vec<RunRequest>;
+    /// Tables, figures and the verdict from the finished runs.
+    fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Analysis, String>;
+}
+
+/// Every experiment, in claim order.
+pub fn all() -> Vec<&'static dyn Experiment> {
+    vec![
+        // &c1_depth_efficiency::C1,
+        // &c2_linear_chain::C2,
+        // &c3_signal_propagation::C3,
+        &c4_highway_vs_plain::C4,
+        // &c5_gate_analysis::C5,
+        // &c6_effective_depth::C6,
+        // &c7_dense_connections::C7,
+    ]
+}
+
+/// Experiments by name: `C4`, `c4`, `highway-vs-plain` or `C4-highway-vs-plain`; none: all.
+pub fn select(names: &[String]) -> Result<Vec<&'static dyn Experiment>, String> {
+    if names.is_empty() {
+        return Ok(all());
+    }
+    let mut out: Vec<&'static dyn Experiment> = Vec::new();
+    for n in names {
+        let n = n.trim();
+        let e = all()
+            .into_iter()
+            .find(|e| {
+                n.eq_ignore_ascii_case(e.id())
+                    || n.eq_ignore_ascii_case(e.slug())
+                    || n.eq_ignore_ascii_case(&format!("{}-{}", e.id(), e.slug()))
+            })
+            .ok_or_else(|| {
+                let known: Vec<String> = all().iter().map(|e| format!("{} ({})", e.id(), e.slug())).collect();
+                format!("unknown claim `{n}`: the claims are {}", known.join(", "))
+            })?;
+        if !out.iter().any(|o| o.id() == e.id()) {
+            out.push(e);
+        }
+    }
+    out.sort_by_key(|e| claim_number(e.id()));
+    Ok(out)
+}
+
+fn claim_number(id: &str) -> u32 {
+    id.trim_start_matches('C').parse().unwrap_or(u32::MAX)
+}
+
+/// A config from a TOML text and `--set`-style overrides; the experiments' own configs are
+/// fixed text, so an error here is a bug in the experiment.
+pub fn config(base: &str, sets: &[String]) -> crate::config::Config {
+    crate::config::Config::parse(base, "experiment", sets).unwrap_or_else(|e| panic!("an experiment's config: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_are_found_by_id_and_slug() {
+        let names = |v: &[&str]| -> Vec<&'static str> {
+            select(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap().iter().map(|e| e.id()).collect()
+        };
+        assert_eq!(names(&["c4", "C2", "highway-vs-plain"]), ["C2", "C4"]);
+        assert_eq!(names(&[]).len(), all().len());
+        assert!(select(&["C99".into()]).err().unwrap().contains("C4 (highway-vs-plain)"));
+    }
+
+    #[test]
+    fn every_experiment_plans_runs_at_both_scales() {
+        for e in all() {
+            for scale in [Scale::Quick, Scale::Paper] {
+                let p = Params { scale, seeds: None };
+                let runs = e.runs(&p);
+                for r in &runs {
+                    r.config.validate().unwrap_or_else(|m| panic!("{} {}: {m}", e.id(), r.label));
+                }
+                assert!(!e.setup(&p).is_empty());
+            }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! The report a researcher reads: one self-contained HTML page (report.html, plots inline,
+//! no other file needed; it opens from the folder with a double click) and the verdicts as
+//! JSON (verdicts.json) for machines.
+
+mod html;
+pub mod machine;
+pub mod suite;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::files::write_atomic;
+use crate::lab::{Analysis, Experiment, Outcome, Params, RunSet};
+pub use suite::Suite;
+
+/// One claim's part of the report.
+pub struct Section {
+    pub id: &'static str,
+    pub slug: &'static str,
+    pub title: &'static str,
+    pub quote: &'static str,
+    pub anchor: &'static str,
+    pub rule: &'static str,
+    pub setup: String,
+    pub data: &'static [&'static str],
+    /// The analysis, or why there is none (runs missing, an analysis error).
+    pub analysis: Result<Analysis, String>,
+    /// Its runs: (id, label, status).
+    pub runs: Vec<(String, String, String)>,
+    pub missing: Vec<(String, String)>,
+}
+
+impl Section {
+    /// What the summary table shows.
+    pub fn state(&self) -> &'static str {
+        match &self.analysis {
+            Ok(a) => a.verdict.outcome.text(),
+            Err(_) if !self.missing.is_empty() => "incomplete",
+            Err(_) => "error",
+        }
+    }
+}
+
+/// The analysis of one experiment over the runs in `out`.
+pub fn section(e: &'static dyn Experiment, p: &Params, runs: &RunSet) -> Section {
+    let requests = e.runs(p);
+    let missing = runs.missing(&requests);
+    let mut listed: Vec<(String, String, String)> = Vec::new();
+    for r in &requests {
+        let id = r.id();
+        if listed.iter().any(|l| l.0 == id) {
+            continue;
+        }
+        let status = match runs.get(r) {
+            Ok(run) => run.summary.as_ref().map_or("probed at initialisation".into(), |s| s.status.clone()),
+            Err(_) => "missing".into(),
+        };
+        listed.push((id, r.label.clone(), status));
+    }
+    let analysis = if missing.is_empty() {
+        e.analyze(p, runs)
+    } else {
+        Err(format!("{} of its {} runs are not done", missing.len(), listed.len()))
+    };
+    Section {
+        id: e.id(),
+        slug: e.slug(),
+        title: e.title(),
+        quote: e.quote(),
+        anchor: e.anchor(),
+        rule: e.rule(),
+        setup: e.setup(p),
+        data: e.data(),
+        analysis,
+        runs: listed,
+        missing,
+    }
+}
+
+/// What the report says about how it was made.
+#[derive(Clone, Debug, Default)]
+pub struct Header {
+    pub machine: String,
+    pub versions: String,
+    pub scale: String,
+    pub seeds: String,
+    /// Wall time of the engine's invocations and the runs' own time (timings: they differ
+    /// between otherwise identical reports).
+    pub wall: String,
+}
+
+/// verdicts.json: each claim's state and verdict.
+#[derive(Serialize)]
+struct VerdictFile<'a> {
+    scale: &'a str,
+    claims: Vec<VerdictEntry<'a>>,
+}
+
+#[derive(Serialize)]
+struct VerdictEntry<'a> {
+    id: &'a str,
+    slug: &'a str,
+    state: &'a str,
+    verdict: Option<&'a crate::lab::Verdict>,
+    error: Option<&'a str>,
+    missing_runs: Vec<&'a str>,
+}
+
+/// Write OUT/report.html and OUT/verdicts.json; their paths.
+pub fn write(out: &Path, header: &Header, sections: &[Section]) -> Result<Vec<PathBuf>, String> {
+    let html_path = out.join("report.html");
+    write_atomic(&html_path, html::page(header, sections).as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", html_path.display()))?;
+    let v = VerdictFile {
+        scale: &header.scale,
+        claims: sections
+            .iter()
+            .map(|s| VerdictEntry {
+                id: s.id,
+                slug: s.slug,
+                state: s.state(),
+                verdict: s.analysis.as_ref().ok().map(|a| &a.verdict),
+                error: s.analysis.as_ref().err().map(|e| e.as_str()),
+                missing_runs: s.missing.iter().map(|m| m.0.as_str()).collect(),
+            })
+            .collect(),
+    };
+    let json_path = out.join("verdicts.json");
+    write_atomic(&json_path, (serde_json::to_string_pretty(&v).expect("json") + "\n").as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", json_path.display()))?;
+    Ok(vec![html_path, json_path])
+}
+
+/// `depthlab report OUT`: analyse the suite in OUT and write its report. Errs (after writing
+/// what it can) when runs are missing, listing them.
+pub fn report(out: &Path, claims: &[String]) -> Result<(Vec<Section>, Vec<PathBuf>), String> {
+    let mut suite = Suite::load(out)?;
+    if !claims.is_empty() {
+        suite.claims = crate::lab::select(claims)?.iter().map(|e| e.id().to_string()).collect();
+    }
+    let p = suite.params();
+    let runs = RunSet::new(out);
+    let sections: Vec<Section> = suite.experiments()?.into_iter().map(|e| section(e, &p, &runs)).collect();
+    let inv = suite::invocations(out);
+    let wall: f64 = inv.iter().map(|i| i.wall_s).sum();
+    let run_s: f64 = suite
+        .plan()?
+        .tasks
+        .iter()
+        .filter_map(|t| crate::sweep::final_summary(&crate::sweep::run_dir(out, &t.id)).map(|s| s.elapsed_s))
+        .sum();
+    let header = Header {
+        machine: machine::describe(),
+        versions: machine::versions(),
+        scale: suite.scale.name().to_string(),
+        seeds: suite.seeds.map_or("each claim's default".into(), |s| s.to_string()),
+        wall: format!(
+            "{} wall time over {} invocation{}; the runs' own training time {}",
+            crate::sweep::cost::fmt_duration(wall),
+            inv.len(),
+            if inv.len() == 1 { "" } else { "s" },
+            crate::sweep::cost::fmt_duration(run_s)
+        ),
+    };
+    let files = write(out, &header, &sections)?;
+    let missing: Vec<String> =
+        sections.iter().flat_map(|s| s.missing.iter().map(move |(id, l)| format!("  {}: {id} ({l})", s.id))).collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "{} runs are missing (the report covers the claims whose runs are all there: {}):\n{}",
+            missing.len(),
+            files[0].display(),
+            missing.join("\n")
+        ));
+    }
+    Ok((sections, files))
+}
+
+/// The summary line of each claim, for the terminal.
+pub fn summary_lines(sections: &[Section]) -> Vec<String> {
+    sections
+        .iter()
+        .map(|s| {
+            let extra = match &s.analysis {
+                Ok(a) if a.verdict.outcome == Outcome::DidNotHold => {
+                    let failed: Vec<String> = a
+                        .verdict
+                        .measured
+                        .iter()
+                        .filter(|m| m.met == Some(false))
+                        .map(|m| format!("{} = {} (needs {})", m.name, m.shown, m.condition))
+                        .collect();
+                    format!(": {}", failed.join("; "))
+                }
+                Err(e) => format!(": {e}"),
+                _ => String::new(),
+            };
+            format!("{} {}: {}{extra}", s.id, s.slug, s.state())
+        })
+        .collect()
+}

@@ -7,13 +7,12 @@
 //! `$DEPTHLAB_DATA`, then `./data` and `../shared/data`).
 
 use std::f64::consts::LN_2;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::idx::data_dir;
+use super::idx::{data_dir, gunzip_if_gz};
 use super::seq::{SeqDataset, SeqInputs, SeqTargets};
 use super::DataError;
 
@@ -31,22 +30,19 @@ pub fn bpc(mean_nats: f64) -> f64 {
 pub fn load_text(path: impl AsRef<Path>) -> Result<String, DataError> {
     let path = path.as_ref();
     let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    let bytes = if raw.len() >= 2 && raw[..2] == [0x1f, 0x8b] {
-        let mut out = Vec::with_capacity(raw.len() * 3);
-        flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| {
-            DataError::format(
-                path,
-                format!("gzip stream is corrupt or truncated ({} bytes compressed): {e}", raw.len()),
-            )
-        })?;
-        out
-    } else {
-        raw
-    };
-    String::from_utf8(bytes).map_err(|e| {
-        let off = e.utf8_error().valid_up_to();
-        DataError::format(path, format!("not UTF-8 text: invalid byte sequence at byte offset {off}"))
-    })
+    text_from_bytes(&raw, path)
+}
+
+/// [`load_text`] of a file's bytes (plain or gzipped); `origin` names it in errors.
+pub fn text_from_bytes(raw: &[u8], origin: &Path) -> Result<String, DataError> {
+    let bytes = gunzip_if_gz(raw, origin)?;
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => Ok(text.to_owned()),
+        Err(e) => Err(DataError::format(
+            origin,
+            format!("not UTF-8 text: invalid byte sequence at byte offset {}", e.valid_up_to()),
+        )),
+    }
 }
 
 /// Where the default text would be: `<dir>/`[`DEFAULT_TEXT`] for the first data folder of

@@ -40,16 +40,19 @@ pub fn save_tensors(
 /// Every tensor of a safetensors file as f32 (F64 is converted), in file order.
 pub fn load_tensors(path: &Path) -> Result<Vec<NamedTensor>, String> {
     let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let st = SafeTensors::deserialize(&data).map_err(|e| format!("{}: not a safetensors file: {e}", path.display()))?;
+    tensors_from_bytes(&data, &path.display().to_string())
+}
+
+/// [`load_tensors`] of a file's bytes; `origin` names it in errors.
+pub fn tensors_from_bytes(data: &[u8], origin: &str) -> Result<Vec<NamedTensor>, String> {
+    let st = SafeTensors::deserialize(data).map_err(|e| format!("{origin}: not a safetensors file: {e}"))?;
     let mut out = Vec::new();
     for (name, view) in st.tensors() {
         let raw = view.data();
         let values: Vec<f32> = match view.dtype() {
             Dtype::F32 => raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
             Dtype::F64 => raw.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
-            other => {
-                return Err(format!("{}: tensor `{name}` has dtype {other:?}; expected F32 or F64", path.display()))
-            }
+            other => return Err(format!("{origin}: tensor `{name}` has dtype {other:?}; expected F32 or F64")),
         };
         out.push((name, view.shape().to_vec(), values));
     }

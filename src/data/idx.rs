@@ -82,19 +82,22 @@ fn parse_idx<'a>(path: &Path, bytes: &'a [u8], magic: u32) -> Result<(Vec<usize>
         })
         .collect();
     let body = &bytes[header..];
-    let expected = dims.iter().product::<usize>();
+    // Three u32 sizes can multiply past u64, so the claim is sized in u128 and only trusted
+    // (as a usize) once the bytes present are shown to hold it.
+    let expected = dims.iter().map(|&d| d as u128).product::<u128>();
     let shape = dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(" x ");
-    if body.len() < expected {
+    if (body.len() as u128) < expected {
         return Err(DataError::format(
             path,
             format!(
                 "file is truncated: the header promises {shape} = {expected} data bytes, found {} ({} bytes in all, expected {})",
                 body.len(),
                 bytes.len(),
-                header + expected
+                header as u128 + expected
             ),
         ));
     }
+    let expected = expected as usize;
     if body.len() > expected {
         return Err(DataError::format(
             path,

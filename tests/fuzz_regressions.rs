@@ -8,6 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 use depthlab::data::idx::{idx_images_from_bytes, idx_labels_from_bytes};
+use depthlab::npy::Array;
 
 fn fixture_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz").join(target)
@@ -54,4 +55,13 @@ fn idx() {
             .map_err(|e| e.to_string())
         },
     );
+}
+
+#[test]
+fn npy() {
+    let expect = [
+        ("descr-size-overflows.npy", "dtype \"<f"),
+        ("shape-product-overflows.npy", "shape [861293337707628303, 3] of float64 needs more"),
+    ];
+    check("fuzz_npy", &expect, |bytes, origin| Array::from_bytes(bytes, origin).map(drop));
 }

@@ -7,8 +7,13 @@ use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
+use depthlab::config::Config;
+use depthlab::data::brown::{brown_from_bytes, BrownOptions};
 use depthlab::data::idx::{idx_images_from_bytes, idx_labels_from_bytes};
+use depthlab::data::text::text_from_bytes;
+use depthlab::grads::weights_from_bytes;
 use depthlab::npy::Array;
+use depthlab::train::checkpoint::tensors_from_bytes;
 
 fn fixture_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz").join(target)
@@ -64,4 +69,69 @@ fn npy() {
         ("shape-product-overflows.npy", "shape [861293337707628303, 3] of float64 needs more"),
     ];
     check("fuzz_npy", &expect, |bytes, origin| Array::from_bytes(bytes, origin).map(drop));
+}
+
+/// The files in `fuzz/corpus/<target>/`, by name.
+fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| {
+            let p = e.unwrap().path();
+            (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap())
+        })
+        .collect();
+    out.sort();
+    assert!(!out.is_empty(), "{} holds no seeds", dir.display());
+    out
+}
+
+/// Every seed is a valid input: a fuzzer started from inputs that fail at the first check
+/// explores little past that check.
+#[test]
+fn fuzz_seeds_are_accepted() {
+    let ok = |target: &str, name: &str, r: Result<(), String>| {
+        if let Err(e) = r {
+            panic!("fuzz/corpus/{target}/{name} is rejected: {e}");
+        }
+    };
+    for (name, bytes) in seeds("fuzz_config") {
+        // As fuzz/fuzz_targets/fuzz_config.rs reads it: after a NUL, one --set a line.
+        let input = String::from_utf8(bytes).unwrap();
+        let (text, sets) = match input.split_once('\0') {
+            Some((text, rest)) => (text, rest.lines().map(str::to_string).collect()),
+            None => (input.as_str(), Vec::new()),
+        };
+        ok("fuzz_config", &name, Config::parse(text, &name, &sets).map(drop).map_err(|e| e.to_string()));
+    }
+    for (name, bytes) in seeds("fuzz_idx") {
+        let origin = Path::new(&name);
+        let r = if name.starts_with("images") {
+            idx_images_from_bytes(&bytes, origin).map(drop)
+        } else {
+            idx_labels_from_bytes(&bytes, origin).map(drop)
+        };
+        ok("fuzz_idx", &name, r.map_err(|e| e.to_string()));
+    }
+    for (name, bytes) in seeds("fuzz_safetensors") {
+        ok(
+            "fuzz_safetensors",
+            &name,
+            tensors_from_bytes(&bytes, &name).map(drop).or_else(|e| {
+                // train refuses integer tensors; grads reads them.
+                weights_from_bytes(&bytes, &name).map(drop).map_err(|w| format!("{e} / {w}"))
+            }),
+        );
+    }
+    for (name, bytes) in seeds("fuzz_npy") {
+        ok("fuzz_npy", &name, Array::from_bytes(&bytes, &name).map(drop));
+    }
+    for (name, bytes) in seeds("fuzz_brown") {
+        let corpus = brown_from_bytes(&bytes, Path::new(&name), &BrownOptions::default());
+        let corpus = corpus.unwrap_or_else(|e| panic!("fuzz/corpus/fuzz_brown/{name} is rejected: {e}"));
+        assert_eq!((corpus.files.len(), corpus.genres.len()), (5, 3), "{name}");
+    }
+    for (name, bytes) in seeds("fuzz_text") {
+        ok("fuzz_text", &name, text_from_bytes(&bytes, Path::new(&name)).map(drop).map_err(|e| e.to_string()));
+    }
 }

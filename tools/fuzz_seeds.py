@@ -48,7 +48,7 @@ def idx_seeds():
     with gzip.open(os.path.join(DATA, "mnist", "train-images.idx3-ubyte.gz")) as f:
         f.read(16)
         first = f.read(28 * 28)
-    put("fuzz_idx", "mnist-first-image.gz", gz(idx(0x803, [1, 28, 28], first)))
+    put("fuzz_idx", "images-mnist-first.gz", gz(idx(0x803, [1, 28, 28], first)))
 
 
 def safetensors(tensors, metadata=None):

@@ -24,12 +24,16 @@ fuzz_target!(|data: &[u8]| {
     let n = text.chars().count();
     assert_eq!(c.train.len() + c.valid.len() + c.test.len(), n);
     assert_eq!(c.decode(&c.train), text.chars().take(c.train.len()).collect::<String>());
-    // Window lengths and strides from the text's own size, within what `windows` documents.
-    let len = 1 + data.first().map_or(0, |&b| b as usize % 8);
+    // Window lengths from the input, 0 and lengths past the text included: check_window must
+    // reject exactly the sizes that `windows` would panic on.
+    let len = data.first().map_or(0, |&b| b as usize % 64);
     for split in [TextSplit::Train, TextSplit::Valid, TextSplit::Test] {
-        c.windows(split, len, Windows::Stride(len), 0);
-        if c.part(split).len() > len {
-            c.windows(split, len, Windows::Random(4), 1);
+        match c.check_window(split, len) {
+            Ok(()) => {
+                c.windows(split, len, Windows::Random(4), 1);
+                assert!(!c.windows(split, len, Windows::Stride(len), 0).is_empty());
+            }
+            Err(_) => assert!(len == 0 || c.part(split).len() <= len),
         }
         let bpc = c.unigram_bpc(split);
         assert!(bpc.is_finite() && bpc >= 0.0, "{bpc}");

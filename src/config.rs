@@ -531,11 +531,17 @@ pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<Data, data::Da
             Data::Seq(s)
         }
         DataConfig::Text { file, window, train } => {
-            let text = match file {
-                Some(f) => text::load_text(f)?,
-                None => text::load_default_text(data_dir)?,
+            let path = match file {
+                Some(f) => f.clone(),
+                None => text::default_text_path(data_dir)?,
             };
-            let corpus = text::CharCorpus::new(&text);
+            let corpus = text::CharCorpus::new(&text::load_text(&path)?);
+            // windows() panics on sizes its caller should have checked; these come from the config.
+            for part in [text::TextSplit::Train, text::TextSplit::Test] {
+                corpus
+                    .check_window(part, *window)
+                    .map_err(|msg| data::DataError::format(&path, format!("{msg} (data.window = {window})")))?;
+            }
             Data::Seq(SeqSplit {
                 train: corpus.windows(text::TextSplit::Train, *window, text::Windows::Random(*train), cfg.seed),
                 test: corpus.windows(text::TextSplit::Test, *window, text::Windows::Stride(*window), cfg.seed),

@@ -74,7 +74,12 @@ pub struct WeightTensor {
 /// Every tensor of a safetensors file, whatever its dtype (checked against the model later).
 pub fn read_weights(path: &Path) -> Result<Vec<WeightTensor>, String> {
     let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let st = SafeTensors::deserialize(&data).map_err(|e| format!("{}: not a safetensors file: {e}", path.display()))?;
+    weights_from_bytes(&data, &path.display().to_string())
+}
+
+/// [`read_weights`] of a file's bytes; `origin` names it in errors.
+pub fn weights_from_bytes(data: &[u8], origin: &str) -> Result<Vec<WeightTensor>, String> {
+    let st = SafeTensors::deserialize(data).map_err(|e| format!("{origin}: not a safetensors file: {e}"))?;
     let mut out: Vec<WeightTensor> = st
         .tensors()
         .into_iter()

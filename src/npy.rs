@@ -162,13 +162,21 @@ impl Array {
             .filter(|s| !s.is_empty())
             .map(|s| s.parse::<usize>().map_err(|_| bad(format!("shape {shape_txt:?} is not a tuple of sizes"))))
             .collect::<Result<Vec<usize>, String>>()?;
-        let n: usize = shape.iter().product();
         let body = &bytes[start + hlen..];
-        if body.len() != n * dtype.size() {
+        // The shape is the file's own claim: sized with checked arithmetic, as a header can name
+        // more bytes than a usize counts.
+        let needed = shape.iter().try_fold(dtype.size(), |acc, &d| acc.checked_mul(d));
+        let Some(needed) = needed else {
             return Err(format!(
-                "{origin}: shape {shape:?} of {} needs {} bytes of data, the file holds {}",
+                "{origin}: shape {shape:?} of {} needs more bytes of data than any file can hold, the file holds {}",
                 dtype.name(),
-                n * dtype.size(),
+                body.len()
+            ));
+        };
+        if body.len() != needed {
+            return Err(format!(
+                "{origin}: shape {shape:?} of {} needs {needed} bytes of data, the file holds {}",
+                dtype.name(),
                 body.len()
             ));
         }
@@ -191,7 +199,7 @@ fn describe_descr(d: &str) -> String {
         Some("c") => "complex",
         _ => return "unsupported".into(),
     };
-    let bits = d.get(2..).and_then(|s| s.parse::<usize>().ok()).map(|b| b * 8);
+    let bits = d.get(2..).and_then(|s| s.parse::<usize>().ok()).and_then(|b| b.checked_mul(8));
     let end = if d.starts_with('>') { ", big-endian" } else { "" };
     match bits {
         Some(b) if kind != "bool" => format!("{kind}{b}{end}"),

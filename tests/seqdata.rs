@@ -8,6 +8,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use depthlab::config::{load_data, Config};
 use depthlab::data::brown::{
     base_tag, brown_path, load_brown, BrownCorpus, BrownOptions, BrownSplit, GenreTarget, TagSet,
 };
@@ -388,5 +389,28 @@ fn windows_random_are_deterministic_and_shifted() {
         // the target sequence is itself a window of the training part
         let t = c.decode(y);
         assert!(c.decode(&c.train).contains(&t));
+    }
+}
+
+#[test]
+fn text_too_short_for_the_window_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("short.txt");
+    std::fs::write(&path, "Far too short for windows of a hundred characters.\n").unwrap();
+    // window 0 would ask CharCorpus::windows for empty windows, window 100 for more text than there is
+    for (window, want) in [(100, "too few for a window of 100"), (0, "a window holds at least 1 character")] {
+        let toml = format!(
+            "[data]\nname = \"text\"\nfile = {:?}\nwindow = {window}\ntrain = 10\n\n[model]\narch = \"lstm\"\n\
+             depth = 1\nwidth = 8\n\n[optim]\nlr = 0.1\noptimizer = {{ kind = \"sgd\" }}\n\n[train]\nepochs = 1\n",
+            path.display().to_string()
+        );
+        let cfg = Config::parse(&toml, "short.toml", &[]).unwrap();
+        let loaded = std::panic::catch_unwind(|| load_data(&cfg, None).map(drop));
+        let msg = match loaded {
+            Err(_) => panic!("window {window}: load_data panicked instead of returning an error"),
+            Ok(Ok(())) => panic!("window {window}: a 52-character text was accepted"),
+            Ok(Err(e)) => e.to_string(),
+        };
+        assert!(msg.contains("short.txt") && msg.contains(want) && msg.contains("data.window"), "{msg}");
     }
 }

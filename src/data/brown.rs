@@ -209,8 +209,13 @@ pub fn load_brown_from(cli_dir: Option<&Path>, opts: &BrownOptions) -> Result<Br
 /// archive, the member inside it and, for a bad token, the line and token.
 pub fn load_brown(path: &Path, opts: &BrownOptions) -> Result<BrownCorpus, DataError> {
     let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    let members = read_members(path, &raw)?;
-    build(path, members, opts)
+    brown_from_bytes(&raw, path, opts)
+}
+
+/// [`load_brown`] of the archive's bytes; `origin` names it in errors.
+pub fn brown_from_bytes(raw: &[u8], origin: &Path, opts: &BrownOptions) -> Result<BrownCorpus, DataError> {
+    let members = read_members(origin, raw)?;
+    build(origin, members, opts)
 }
 
 /// The text of `cats.txt` and of each corpus file, keyed by file name, with the member path.

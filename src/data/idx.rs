@@ -8,6 +8,7 @@
 //!
 //! Each of those folders may hold the four MNIST files directly or in a `mnist/` subfolder.
 
+use std::borrow::Cow;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -23,21 +24,18 @@ pub const DATA_ENV: &str = "DEPTHLAB_DATA";
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// The whole file, gunzipped when it starts with the gzip magic bytes.
-fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
-    let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    if raw.len() >= 2 && raw[..2] == GZIP_MAGIC {
-        let mut out = Vec::with_capacity(raw.len() * 4);
-        flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| {
-            DataError::format(
-                path,
-                format!("gzip stream is corrupt or truncated ({} bytes compressed): {e}", raw.len()),
-            )
-        })?;
-        Ok(out)
-    } else {
-        Ok(raw)
+/// `raw` itself, or what it decompresses to when it starts with the gzip magic bytes. The
+/// output grows only as the stream yields bytes (a gzip trailer's size field is never trusted),
+/// so a small file cannot make this reserve more than a few times its own size up front.
+pub(crate) fn gunzip_if_gz<'a>(raw: &'a [u8], origin: &Path) -> Result<Cow<'a, [u8]>, DataError> {
+    if raw.len() < 2 || raw[..2] != GZIP_MAGIC {
+        return Ok(Cow::Borrowed(raw));
     }
+    let mut out = Vec::with_capacity(raw.len().saturating_mul(4));
+    flate2::read::MultiGzDecoder::new(raw).read_to_end(&mut out).map_err(|e| {
+        DataError::format(origin, format!("gzip stream is corrupt or truncated ({} bytes compressed): {e}", raw.len()))
+    })?;
+    Ok(Cow::Owned(out))
 }
 
 fn describe_magic(m: u32) -> String {
@@ -84,19 +82,22 @@ fn parse_idx<'a>(path: &Path, bytes: &'a [u8], magic: u32) -> Result<(Vec<usize>
         })
         .collect();
     let body = &bytes[header..];
-    let expected = dims.iter().product::<usize>();
+    // Three u32 sizes can multiply past u64, so the claim is sized in u128 and only trusted
+    // (as a usize) once the bytes present are shown to hold it.
+    let expected = dims.iter().map(|&d| d as u128).product::<u128>();
     let shape = dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(" x ");
-    if body.len() < expected {
+    if (body.len() as u128) < expected {
         return Err(DataError::format(
             path,
             format!(
                 "file is truncated: the header promises {shape} = {expected} data bytes, found {} ({} bytes in all, expected {})",
                 body.len(),
                 bytes.len(),
-                header + expected
+                header as u128 + expected
             ),
         ));
     }
+    let expected = expected as usize;
     if body.len() > expected {
         return Err(DataError::format(
             path,
@@ -114,8 +115,14 @@ fn parse_idx<'a>(path: &Path, bytes: &'a [u8], magic: u32) -> Result<(Vec<usize>
 /// and `rows`, `cols`.
 pub fn read_idx_images(path: impl AsRef<Path>) -> Result<(Mat<f32>, usize, usize), DataError> {
     let path = path.as_ref();
-    let bytes = read_bytes(path)?;
-    let (dims, body) = parse_idx(path, &bytes, MAGIC_IMAGES_U8)?;
+    let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    idx_images_from_bytes(&raw, path)
+}
+
+/// [`read_idx_images`] of a file's bytes (plain or gzipped); `origin` names it in errors.
+pub fn idx_images_from_bytes(raw: &[u8], origin: &Path) -> Result<(Mat<f32>, usize, usize), DataError> {
+    let bytes = gunzip_if_gz(raw, origin)?;
+    let (dims, body) = parse_idx(origin, &bytes, MAGIC_IMAGES_U8)?;
     let (n, rows, cols) = (dims[0], dims[1], dims[2]);
     let data = body.iter().map(|&b| b as f32 / 255.0).collect();
     Ok((Mat::from_vec(n, rows * cols, data), rows, cols))
@@ -124,8 +131,14 @@ pub fn read_idx_images(path: impl AsRef<Path>) -> Result<(Mat<f32>, usize, usize
 /// Read an IDX file of `u8` labels.
 pub fn read_idx_labels(path: impl AsRef<Path>) -> Result<Vec<u32>, DataError> {
     let path = path.as_ref();
-    let bytes = read_bytes(path)?;
-    let (_, body) = parse_idx(path, &bytes, MAGIC_LABELS_U8)?;
+    let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    idx_labels_from_bytes(&raw, path)
+}
+
+/// [`read_idx_labels`] of a file's bytes (plain or gzipped); `origin` names it in errors.
+pub fn idx_labels_from_bytes(raw: &[u8], origin: &Path) -> Result<Vec<u32>, DataError> {
+    let bytes = gunzip_if_gz(raw, origin)?;
+    let (_, body) = parse_idx(origin, &bytes, MAGIC_LABELS_U8)?;
     Ok(body.iter().map(|&b| b as u32).collect())
 }
 

@@ -7,13 +7,12 @@
 //! `$DEPTHLAB_DATA`, then `./data` and `../shared/data`).
 
 use std::f64::consts::LN_2;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::idx::data_dir;
+use super::idx::{data_dir, gunzip_if_gz};
 use super::seq::{SeqDataset, SeqInputs, SeqTargets};
 use super::DataError;
 
@@ -31,22 +30,19 @@ pub fn bpc(mean_nats: f64) -> f64 {
 pub fn load_text(path: impl AsRef<Path>) -> Result<String, DataError> {
     let path = path.as_ref();
     let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    let bytes = if raw.len() >= 2 && raw[..2] == [0x1f, 0x8b] {
-        let mut out = Vec::with_capacity(raw.len() * 3);
-        flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| {
-            DataError::format(
-                path,
-                format!("gzip stream is corrupt or truncated ({} bytes compressed): {e}", raw.len()),
-            )
-        })?;
-        out
-    } else {
-        raw
-    };
-    String::from_utf8(bytes).map_err(|e| {
-        let off = e.utf8_error().valid_up_to();
-        DataError::format(path, format!("not UTF-8 text: invalid byte sequence at byte offset {off}"))
-    })
+    text_from_bytes(&raw, path)
+}
+
+/// [`load_text`] of a file's bytes (plain or gzipped); `origin` names it in errors.
+pub fn text_from_bytes(raw: &[u8], origin: &Path) -> Result<String, DataError> {
+    let bytes = gunzip_if_gz(raw, origin)?;
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => Ok(text.to_owned()),
+        Err(e) => Err(DataError::format(
+            origin,
+            format!("not UTF-8 text: invalid byte sequence at byte offset {}", e.valid_up_to()),
+        )),
+    }
 }
 
 /// Where the default text would be: `<dir>/`[`DEFAULT_TEXT`] for the first data folder of
@@ -171,6 +167,23 @@ impl CharCorpus {
         }
     }
 
+    /// Whether one part holds a window of `len` characters: `len >= 1` and at least `len + 1`
+    /// characters (the last target is the character after the window). [`CharCorpus::windows`]
+    /// panics where this is an error, so a caller with sizes from a user checks here first.
+    pub fn check_window(&self, split: TextSplit, len: usize) -> Result<(), String> {
+        let n = self.part(split).len();
+        if len == 0 {
+            return Err("a window holds at least 1 character, not 0".into());
+        }
+        if n <= len {
+            return Err(format!(
+                "the {split:?} part has {n} characters, too few for a window of {len} (a window needs {})",
+                len + 1
+            ));
+        }
+        Ok(())
+    }
+
     /// Windows of `len` characters of one part: the input is `ids[o .. o+len]` and the target
     /// of each step the next character, `ids[o+1 .. o+len+1]` (`Tokens` inputs, `EachClass`
     /// targets, both over [`CharCorpus::vocab`] ids; every step is scored). A window needs
@@ -272,6 +285,17 @@ mod tests {
         assert_eq!(seqs.len(), 9); // 100 chars: starts 0..=89 step 10
         assert_eq!(seqs[1][..], c.valid[10..20]);
         assert!(c.windows(TextSplit::Test, 200, Windows::Stride(1), 0).is_empty());
+    }
+
+    #[test]
+    fn check_window_is_what_windows_needs() {
+        let c = CharCorpus::new(&"abcdefghij".repeat(20)); // test part: 10 characters
+        assert_eq!(c.test.len(), 10);
+        assert!(c.check_window(TextSplit::Test, 9).is_ok());
+        c.windows(TextSplit::Test, 9, Windows::Random(3), 0);
+        let e = c.check_window(TextSplit::Test, 10).unwrap_err();
+        assert!(e.contains("Test part has 10 characters") && e.contains("needs 11"), "{e}");
+        assert!(c.check_window(TextSplit::Train, 0).unwrap_err().contains("at least 1"));
     }
 
     #[test]

@@ -62,6 +62,24 @@ batch_size = 128
 eval_train = true
 "#;
 
+/// For the pipeline's test: a few steps of small nets on MNIST-1D.
+const TINY: &str = r#"
+[data]
+name = "mnist1d"
+num_samples = 300
+[model]
+arch = "highway"
+depth = 2
+width = 8
+[optim]
+lr = 0.005
+optimizer = { kind = "adam" }
+[train]
+epochs = 1
+batch_size = 64
+eval_train = true
+"#;
+
 /// Plain layers are wider so that every stack has about the parameters of a highway stack of
 /// width 50 (Srivastava: 71 units per plain layer).
 fn width(arch: &str) -> usize {
@@ -74,21 +92,29 @@ fn width(arch: &str) -> usize {
 
 /// The run of `arch` at `depth` with `seed` (C5 reads the highway ones too).
 pub fn run(p: &Params, arch: &str, depth: usize, seed: u64) -> RunRequest {
-    let base = if p.scale == Scale::Paper { PAPER } else { QUICK };
+    let (base, depth, width) = match p.scale {
+        Scale::Quick => (QUICK, depth, width(arch)),
+        Scale::Paper => (PAPER, depth, width(arch)),
+        // Depth 10, 20, 50, 100 become 1, 2, 5, 10.
+        Scale::Tiny => (TINY, depth / 10, 8),
+    };
     let cfg = config(
         base,
         &[
             format!("seed={seed}"),
             format!("model.arch=\"{arch}\""),
             format!("model.depth={depth}"),
-            format!("model.width={}", width(arch)),
+            format!("model.width={width}"),
         ],
     );
     RunRequest::train(cfg, format!("C4 {arch} depth {depth} seed {seed}"))
 }
 
 pub fn seeds(p: &Params) -> Vec<u64> {
-    p.seeds(if p.scale == Scale::Paper { 3 } else { 2 })
+    p.seeds(match p.scale {
+        Scale::Paper => 3,
+        _ => 2,
+    })
 }
 
 /// The training-set loss after the last epoch (evaluated over the whole set; NaN if diverged).
@@ -124,6 +150,7 @@ impl Experiment for C4 {
         match p.scale {
             Scale::Quick => format!("Plain (width 71), residual (two-layer branches), highway (coupled carry, gate bias -2) and dense (concatenation, growth 12) stacks of width 50, tanh, Gaussian init (sigma_w^2 = 1), at depth 10, 20, 50 and 100; the first 6,000 MNIST training images, 12 epochs of Adam (lr 5e-3, gradient norm clipped to 5, batch 128), {s} seeds. Training loss is evaluated on the whole training subset after the last epoch; test accuracy on the first 2,000 test images."),
             Scale::Paper => format!("As quick, on all 60,000 MNIST training images and the whole test set, 40 epochs of SGD with momentum 0.9 (lr 0.01 decaying by 0.9999 per step, clip 5), {s} seeds."),
+            Scale::Tiny => format!("Depth 1, 2, 5 and 10, width 8, one epoch on 300 MNIST-1D examples, {s} seeds: a test of the pipeline."),
         }
     }
     fn data(&self) -> &'static [&'static str] {

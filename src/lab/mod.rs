@@ -31,6 +31,10 @@ pub enum Scale {
     Quick,
     /// The published setups, as far as this engine expresses them: hours, for a cluster.
     Paper,
+    /// Seconds: every pipeline end to end on toy sizes, for the tests (its verdicts mean
+    /// nothing).
+    #[value(hide = true)]
+    Tiny,
 }
 
 impl Scale {
@@ -38,6 +42,7 @@ impl Scale {
         match self {
             Scale::Quick => "quick",
             Scale::Paper => "paper",
+            Scale::Tiny => "tiny",
         }
     }
 }
@@ -158,7 +163,7 @@ mod tests {
     #[test]
     fn every_experiment_plans_runs_at_both_scales() {
         for e in all() {
-            for scale in [Scale::Quick, Scale::Paper] {
+            for scale in [Scale::Quick, Scale::Paper, Scale::Tiny] {
                 let p = Params { scale, seeds: None };
                 let runs = e.runs(&p);
                 for r in &runs {

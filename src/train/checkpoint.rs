@@ -44,7 +44,7 @@ pub fn load_tensors(path: &Path) -> Result<Vec<NamedTensor>, String> {
     tensors_from_bytes(&data, &path.display().to_string())
 }
 
-/// As `load_tensors`, from the bytes of a file; `origin` names it in errors.
+/// [`load_tensors`] of a file's bytes; `origin` names it in errors.
 pub fn tensors_from_bytes(data: &[u8], origin: &str) -> Result<Vec<NamedTensor>, String> {
     let st = SafeTensors::deserialize(data).map_err(|e| format!("{origin}: not a safetensors file: {e}"))?;
     let mut out = Vec::new();

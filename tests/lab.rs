@@ -52,3 +52,15 @@ fn c4_highway_vs_plain() {
     let (_t, e) = reproduce_tiny("C4");
     assert_eq!(e["slug"], "highway-vs-plain");
 }
+
+#[test]
+fn c5_gate_analysis() {
+    let (_t, e) = reproduce_tiny("C5");
+    assert_eq!(e["slug"], "gate-analysis");
+    let names: Vec<&str> =
+        e["verdict"]["measured"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert!(
+        names.iter().any(|n| n.contains("gate bias fell")) && names.iter().any(|n| n.contains("idle")),
+        "{names:?}"
+    );
+}

@@ -12,7 +12,7 @@ pub mod verdict;
 // mod c2_linear_chain;
 // mod c3_signal_propagation;
 mod c4_highway_vs_plain;
-// mod c5_gate_analysis;
+mod c5_gate_analysis;
 // mod c6_effective_depth;
 // mod c7_dense_connections;
 
@@ -103,7 +103,7 @@ pub fn all() -> Vec<&'static dyn Experiment> {
         // &c2_linear_chain::C2,
         // &c3_signal_propagation::C3,
         &c4_highway_vs_plain::C4,
-        // &c5_gate_analysis::C5,
+        &c5_gate_analysis::C5,
         // &c6_effective_depth::C6,
         // &c7_dense_connections::C7,
     ]

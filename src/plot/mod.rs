@@ -25,3 +25,19 @@ impl LogXStub for LinePlot {
         self
     }
 }
+pub trait ColorStub {
+    fn color(self, i: usize) -> Self;
+}
+impl ColorStub for crate::probe::svg::Series {
+    fn color(self, _i: usize) -> Self {
+        self
+    }
+}
+pub trait YRangeStub {
+    fn y_range(self, lo: f64, hi: f64) -> Self;
+}
+impl YRangeStub for LinePlot {
+    fn y_range(self, _lo: f64, _hi: f64) -> Self {
+        self
+    }
+}

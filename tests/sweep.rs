@@ -127,3 +127,72 @@ fn bad_shards_and_sweeps_are_refused() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("widht"));
     assert!(!tmp.path().join("sweeps").exists());
 }
+
+/// The Slurm array script, run as Slurm runs an array: one process per task id, each with the
+/// array's variables set, all at once into one folder; the table is one process's.
+#[test]
+fn the_slurm_array_script_splits_a_sweep_into_shards() {
+    let tmp = setup();
+    let p = tmp.path();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/slurm/depthlab-array.sbatch");
+    let tasks: Vec<_> = (3..6)
+        .map(|id| {
+            Command::new("bash")
+                .arg(&script)
+                .args(["sweep", "s.toml", "--out", "array"])
+                .current_dir(p)
+                .env("CI", "1")
+                .env("DEPTHLAB", env!("CARGO_BIN_EXE_depthlab"))
+                .env("SLURM_ARRAY_TASK_ID", id.to_string())
+                .env("SLURM_ARRAY_TASK_MIN", "3")
+                .env("SLURM_ARRAY_TASK_COUNT", "3")
+                .env("SLURM_CPUS_PER_TASK", "1")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for t in tasks {
+        ok(t);
+    }
+    ok(depthlab(p, &["sweep", "s.toml", "--out", "one", "--jobs", "1"]));
+    assert_eq!(table(p, "array"), table(p, "one"));
+    // Outside an array it refuses to guess.
+    let o = Command::new("bash").arg(&script).args(["sweep", "s.toml"]).current_dir(p).output().unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("job array"));
+}
+
+/// The indexed Job's shard count is its completion count, and each pod's index is its shard.
+#[test]
+fn the_kubernetes_job_shards_by_its_completion_index() {
+    let yaml =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/kubernetes/indexed-job.yaml"))
+            .unwrap();
+    let field = |k: &str| -> usize {
+        let line = yaml.lines().find(|l| l.trim_start().starts_with(&format!("{k}:"))).unwrap();
+        line.split(':').nth(1).unwrap().split('#').next().unwrap().trim().parse().unwrap()
+    };
+    let (completions, parallelism) = (field("completions"), field("parallelism"));
+    assert!(yaml.contains("completionMode: Indexed"));
+    let cmd = yaml.lines().find(|l| l.contains("exec depthlab")).unwrap();
+    assert!(cmd.contains(&format!("--shard \"${{JOB_COMPLETION_INDEX}}/{completions}\"")), "{cmd}");
+    assert!(parallelism <= completions);
+    // The command line is one depthlab accepts (planned, not run).
+    let args: Vec<String> = cmd
+        .trim()
+        .trim_start_matches("- exec depthlab ")
+        .replace("\"${JOB_COMPLETION_INDEX}", "0")
+        .replace('"', "")
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let out = tmp.path().join("suite");
+    let i = a.iter().position(|x| *x == "--out").unwrap();
+    a[i + 1] = out.to_str().unwrap();
+    a.push("--plan");
+    let plan = ok(depthlab(tmp.path(), &a));
+    assert!(plan.contains(" runs: "), "{plan}");
+}

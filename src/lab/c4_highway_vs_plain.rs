@@ -251,8 +251,12 @@ impl Experiment for C4 {
         let slope = fit_line(
             &DEPTHS.iter().enumerate().map(|(d, depth)| ((*depth as f64).ln(), m(plain, d).ln())).collect::<Vec<_>>(),
         );
+        let accs =
+            |a: usize| DEPTHS.iter().enumerate().map(|(d, _)| pct(mean(&acc[a][d]))).collect::<Vec<_>>().join(" / ");
         let note = format!(
-            "Plain nets' training loss grows with depth (log-log slope {}); at depth 100 the highway net's is {} of the plain net's.",
+            "Test accuracy at depth 10 / 20 / 50 / 100: highway {}, plain {} (the CPU reference: highway .913 / .910 / .905 and plain .292 / .098 / .124 at depth 10 / 20 / 50). Plain nets' training loss grows with depth (log-log slope {}); at depth 100 the highway net's is {} of the plain net's.",
+            accs(highway),
+            accs(plain),
             slope.map_or("n/a".into(), |s| num(s.0)),
             num(ratio_hp)
         );

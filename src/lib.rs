@@ -25,6 +25,7 @@ pub mod grads;
 pub mod nn;
 pub mod npy;
 pub mod optim;
+pub mod plot;
 pub mod probe;
 pub mod seq;
 pub mod tensor;

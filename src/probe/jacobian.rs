@@ -295,7 +295,7 @@ pub fn compute<F: Real>(model: &mut Model<F>, x: &Mat<F>, opts: &JacobianOptions
 /// solid, layer-to-layer dashed; and the spectrum histogram (fraction per bin of log10 s) at the
 /// deepest input-output depth and the last layer.
 pub fn plot(j: &Jacobian) -> (String, String) {
-    use super::svg::{LinePlot, Series};
+    use crate::plot::{LinePlot, Series};
     let by = |v: &[Spectrum], f: &dyn Fn(&Spectrum) -> f64| v.iter().map(|s| (s.layer as f64, f(s))).collect();
     let lines = LinePlot::new(
         format!("singular values of the Jacobian ({}, width {})", j.arch, j.width),

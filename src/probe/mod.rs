@@ -25,7 +25,6 @@ pub mod lesion;
 pub mod meanfield;
 pub mod paths;
 pub mod svd;
-pub mod svg;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -35,6 +34,7 @@ use serde::Serialize;
 use crate::config::{load_data, Config, Data};
 use crate::data::Dataset;
 use crate::nn::{Arch, Model};
+use crate::plot::{fmt_num, HeatMap, LinePlot, Series};
 use crate::seq::batch::SeqBatch;
 use crate::seq::build::build_seq_model;
 use crate::seq::model::SeqModel;
@@ -42,7 +42,6 @@ use crate::train::{load_params, load_tensors, Batches};
 
 pub use diagnosis::Diagnosis;
 pub use lesion::LesionOptions;
-use svg::{HeatMap, LinePlot, Series};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
@@ -480,8 +479,8 @@ pub fn plot_meanfield(m: &meanfield::MeanfieldReport) -> String {
     LinePlot::new(
         format!(
             "mean field: sigma_w^2 = {}, sigma_b^2 = {}, chi_1 = {:.3}",
-            svg::fmt_num(m.theory.sigma_w2),
-            svg::fmt_num(m.theory.sigma_b2),
+            fmt_num(m.theory.sigma_w2),
+            fmt_num(m.theory.sigma_b2),
             m.theory.chi_1
         ),
         "layer",
@@ -584,6 +583,7 @@ pub fn plot_seq_gradflow(g: &gradflow::SeqGradflow) -> (String, String) {
         x_step: 1.0,
         values: g.series.iter().map(|s| s.by_distance.clone()).collect(),
         log: true,
+        ..Default::default()
     };
     (p.to_svg(), heat.to_svg())
 }

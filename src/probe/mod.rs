@@ -507,18 +507,16 @@ pub fn plot_lesion(l: &lesion::Lesion) -> (String, String) {
         .series(Series::new("one layer deleted", single).markers())
         .series(Series::new("no deletion", vec![(xs.0, base), (xs.1, base)]).dashed());
     let ks = (1.0, l.random.len().max(1) as f64);
-    let mut p2 = LinePlot::new(format!("{what} with k random layers deleted ({})", l.arch), "k", what)
-        .series(Series::new(
-            "mean over draws",
-            l.random.iter().map(|r| (r.k as f64, val(r.loss_mean, r.accuracy_mean))).collect(),
-        ))
+    let spread =
+        l.random.iter().map(|r| (r.k as f64, val(r.loss_min, r.accuracy_min), val(r.loss_max, r.accuracy_max)));
+    let mut p2 = LinePlot::new(format!("{what} with k random layers deleted ({})", l.arch), "layers deleted k", what)
         .series(
-            Series::new("min", l.random.iter().map(|r| (r.k as f64, val(r.loss_min, r.accuracy_min))).collect())
-                .dashed(),
-        )
-        .series(
-            Series::new("max", l.random.iter().map(|r| (r.k as f64, val(r.loss_max, r.accuracy_max))).collect())
-                .dashed(),
+            Series::new(
+                "mean over draws (band: min..max)",
+                l.random.iter().map(|r| (r.k as f64, val(r.loss_mean, r.accuracy_mean))).collect(),
+            )
+            .markers()
+            .band(spread.collect()),
         )
         .series(Series::new("no deletion", vec![(ks.0, base), (ks.1, base)]).dashed());
     if let (true, Some(c)) = (acc, l.chance_accuracy) {
@@ -583,6 +581,7 @@ pub fn plot_seq_gradflow(g: &gradflow::SeqGradflow) -> (String, String) {
         x_step: 1.0,
         values: g.series.iter().map(|s| s.by_distance.clone()).collect(),
         log: true,
+        value_label: "||dL/dh_t||".into(),
         ..Default::default()
     };
     (p.to_svg(), heat.to_svg())

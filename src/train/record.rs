@@ -151,6 +151,7 @@ pub(super) fn write_gradflow_heatmap(dir: &Path) -> std::io::Result<()> {
         x_step: step(1) - step(0),
         values,
         log: true,
+        value_label: "||dL/dh||".into(),
         ..Default::default()
     };
     write_atomic(&dir.join("gradflow_heatmap.svg"), map.to_svg().as_bytes())

@@ -7,6 +7,12 @@ use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 
 use super::style::text_width;
 
+/// A labelled tick: its position in drawing space and its label.
+pub(crate) type Tick = (f64, String);
+
+/// Whether a set of ticks is readable on the axis being laid out.
+pub(crate) type Readable<'a> = &'a dyn Fn(&[Tick]) -> bool;
+
 /// Whether a set of tick labels (positions in drawing space) is readable on an axis over
 /// [lo, hi]: the densest readable set is kept.
 pub(crate) type Fits<'a> = &'a dyn Fn(&[(f64, String)], f64, f64) -> bool;
@@ -110,7 +116,7 @@ impl Axis {
 }
 
 /// An axis of `n` cells labelled one label per cell (every k-th one if they crowd).
-pub(crate) fn categorical(labels: &[String], n: usize, upward: bool, fits: &dyn Fn(&[(f64, String)]) -> bool) -> Axis {
+pub(crate) fn categorical(labels: &[String], n: usize, upward: bool, fits: Readable) -> Axis {
     let at = |i: usize| if upward { (n - i) as f64 - 0.5 } else { i as f64 + 0.5 };
     let mut ticks = Vec::new();
     for every in 1..=n.max(1) {
@@ -201,7 +207,7 @@ fn sci(v: f64, step: f64) -> String {
         .unwrap_or_else(|| format!("{v:e}"))
 }
 
-fn linear_ticks(lo: f64, hi: f64, fits: &dyn Fn(&[(f64, String)]) -> bool) -> Vec<(f64, String)> {
+fn linear_ticks(lo: f64, hi: f64, fits: Readable) -> Vec<(f64, String)> {
     let mut best = Vec::new();
     for target in (2..=8).rev() {
         let values = nice_ticks(lo, hi, target);
@@ -235,7 +241,7 @@ pub(crate) fn pow10_label(k: i64) -> String {
 /// Decades where the axis holds at least three of them (every `n`-th one if all would
 /// crowd); else round multiples (1-2-3-5, 1-2-5, ...); else two decades; else round linear values. Positions in log10
 /// space.
-fn log_ticks(lo: f64, hi: f64, fits: &dyn Fn(&[(f64, String)]) -> bool) -> (Vec<(f64, String)>, Vec<f64>) {
+fn log_ticks(lo: f64, hi: f64, fits: Readable) -> (Vec<Tick>, Vec<f64>) {
     let (a, b) = ((lo - 1e-9).ceil() as i64, (hi + 1e-9).floor() as i64);
     // The integer multiples of each decade inside the axis, for unlabelled grid lines.
     let multiples = |keep: &dyn Fn(i64) -> bool| -> Vec<f64> {
@@ -248,7 +254,7 @@ fn log_ticks(lo: f64, hi: f64, fits: &dyn Fn(&[(f64, String)]) -> bool) -> (Vec<
             .filter(|p| *p >= lo && *p <= hi)
             .collect()
     };
-    let decades = |min: usize| -> Option<(Vec<(f64, String)>, Vec<f64>)> {
+    let decades = |min: usize| -> Option<(Vec<Tick>, Vec<f64>)> {
         for every in 1..=(b - a).max(1) {
             let ticks: Vec<(f64, String)> =
                 (a..=b).filter(|k| k.rem_euclid(every) == 0).map(|k| (k as f64, pow10_label(k))).collect();

@@ -4,8 +4,6 @@
 
 use super::stats::{fit_line, mean, mean_pm, num, pct};
 use super::{config, Analysis, Experiment, Figure, Measure, Params, RunSet, Scale, Table, Verdict};
-#[allow(unused_imports)]
-use crate::plot::{BandStub, LogXStub};
 use crate::plot::{LinePlot, Series};
 use crate::sweep::RunRequest;
 

@@ -6,8 +6,6 @@ use super::c4_highway_vs_plain as c4;
 use super::runs::num;
 use super::stats::{mean, mean_pm, num as fmt, pct};
 use super::{Analysis, Experiment, Figure, Measure, Params, RunSet, Scale, Table, Verdict};
-#[allow(unused_imports)]
-use crate::plot::{BandStub, ColorStub, YRangeStub};
 use crate::plot::{LinePlot, Series};
 use crate::probe::ProbeKind;
 use crate::sweep::RunRequest;

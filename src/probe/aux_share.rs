@@ -183,7 +183,7 @@ pub fn aux_share<F: Real>(model: &mut Model<F>, batches: &[Dataset]) -> Result<A
 /// aux_share.svg: the shares stacked by layer (each line is the running sum of the sources up
 /// to it, so the last is 1 wherever gradient arrives).
 pub fn plot(a: &AuxShare) -> String {
-    use super::svg::{LinePlot, Series};
+    use crate::plot::{LinePlot, Series};
     let mut p = LinePlot::new("share of each layer's gradient by loss (stacked)", "layer", "cumulative share");
     for (s, src) in a.sources.iter().enumerate() {
         let pts = a.layers.iter().map(|l| (l.layer as f64, l.shares[..=s].iter().sum::<f64>())).collect();

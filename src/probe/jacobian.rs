@@ -295,7 +295,7 @@ pub fn compute<F: Real>(model: &mut Model<F>, x: &Mat<F>, opts: &JacobianOptions
 /// solid, layer-to-layer dashed; and the spectrum histogram (fraction per bin of log10 s) at the
 /// deepest input-output depth and the last layer.
 pub fn plot(j: &Jacobian) -> (String, String) {
-    use super::svg::{LinePlot, Series};
+    use crate::plot::{LinePlot, Series};
     let by = |v: &[Spectrum], f: &dyn Fn(&Spectrum) -> f64| v.iter().map(|s| (s.layer as f64, f(s))).collect();
     let lines = LinePlot::new(
         format!("singular values of the Jacobian ({}, width {})", j.arch, j.width),
@@ -303,19 +303,23 @@ pub fn plot(j: &Jacobian) -> (String, String) {
         "singular value",
     )
     .log_y(true)
-    .series(Series::new("max s of dh_l/dh_0", by(&j.input_output, &|s| s.max)).markers())
-    .series(Series::new("min s of dh_l/dh_0", by(&j.input_output, &|s| s.min)).markers())
-    .series(Series::new("mean s^2 of dh_l/dh_0", by(&j.input_output, &|s| s.mean_sq)).markers())
-    .series(Series::new("max s of dh_l/dh_l-1", by(&j.layer_to_layer, &|s| s.max)).dashed())
-    .series(Series::new("min s of dh_l/dh_l-1", by(&j.layer_to_layer, &|s| s.min)).dashed())
-    .series(Series::new("mean s^2 of dh_l/dh_l-1", by(&j.layer_to_layer, &|s| s.mean_sq)).dashed())
+    // One colour per statistic; solid for input-output, dashed for layer-to-layer.
+    .series(Series::new("max s of dh_l/dh_0", by(&j.input_output, &|s| s.max)).markers().color(0))
+    .series(Series::new("min s of dh_l/dh_0", by(&j.input_output, &|s| s.min)).markers().color(1))
+    .series(Series::new("mean s^2 of dh_l/dh_0", by(&j.input_output, &|s| s.mean_sq)).markers().color(2))
+    .series(Series::new("max s of dh_l/dh_l-1", by(&j.layer_to_layer, &|s| s.max)).dashed().color(0))
+    .series(Series::new("min s of dh_l/dh_l-1", by(&j.layer_to_layer, &|s| s.min)).dashed().color(1))
+    .series(Series::new("mean s^2 of dh_l/dh_l-1", by(&j.layer_to_layer, &|s| s.mean_sq)).dashed().color(2))
     .to_svg();
     let w = (j.hist_hi - j.hist_lo) / j.hist_bins as f64;
     let hist = |s: &Spectrum| -> Vec<(f64, f64)> {
         let n = s.count.max(1) as f64;
-        s.hist.iter().enumerate().map(|(i, &c)| (j.hist_lo + (i as f64 + 0.5) * w, c as f64 / n)).collect()
+        s.hist.iter().enumerate().map(|(i, &c)| (10f64.powf(j.hist_lo + (i as f64 + 0.5) * w), c as f64 / n)).collect()
     };
-    let mut p = LinePlot::new("spectrum of the Jacobian at the last layer", "log10 s", "fraction of singular values");
+    // The bins are equal in log10 s: on a log axis of s they are evenly spaced and read as s.
+    let mut p =
+        LinePlot::new("spectrum of the Jacobian at the last layer", "singular value s", "fraction of singular values")
+            .log_x(true);
     if let Some(s) = j.input_output.last() {
         p = p.series(Series::new(format!("dh_{}/dh_0", s.layer), hist(s)).markers());
     }

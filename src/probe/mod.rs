@@ -25,7 +25,6 @@ pub mod lesion;
 pub mod meanfield;
 pub mod paths;
 pub mod svd;
-pub mod svg;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -35,6 +34,7 @@ use serde::Serialize;
 use crate::config::{load_data, Config, Data};
 use crate::data::Dataset;
 use crate::nn::{Arch, Model};
+use crate::plot::{fmt_num, HeatMap, LinePlot, Series};
 use crate::seq::batch::SeqBatch;
 use crate::seq::build::build_seq_model;
 use crate::seq::model::SeqModel;
@@ -42,7 +42,6 @@ use crate::train::{load_params, load_tensors, Batches};
 
 pub use diagnosis::Diagnosis;
 pub use lesion::LesionOptions;
-use svg::{HeatMap, LinePlot, Series};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
@@ -480,8 +479,8 @@ pub fn plot_meanfield(m: &meanfield::MeanfieldReport) -> String {
     LinePlot::new(
         format!(
             "mean field: sigma_w^2 = {}, sigma_b^2 = {}, chi_1 = {:.3}",
-            svg::fmt_num(m.theory.sigma_w2),
-            svg::fmt_num(m.theory.sigma_b2),
+            fmt_num(m.theory.sigma_w2),
+            fmt_num(m.theory.sigma_b2),
             m.theory.chi_1
         ),
         "layer",
@@ -508,18 +507,16 @@ pub fn plot_lesion(l: &lesion::Lesion) -> (String, String) {
         .series(Series::new("one layer deleted", single).markers())
         .series(Series::new("no deletion", vec![(xs.0, base), (xs.1, base)]).dashed());
     let ks = (1.0, l.random.len().max(1) as f64);
-    let mut p2 = LinePlot::new(format!("{what} with k random layers deleted ({})", l.arch), "k", what)
-        .series(Series::new(
-            "mean over draws",
-            l.random.iter().map(|r| (r.k as f64, val(r.loss_mean, r.accuracy_mean))).collect(),
-        ))
+    let spread =
+        l.random.iter().map(|r| (r.k as f64, val(r.loss_min, r.accuracy_min), val(r.loss_max, r.accuracy_max)));
+    let mut p2 = LinePlot::new(format!("{what} with k random layers deleted ({})", l.arch), "layers deleted k", what)
         .series(
-            Series::new("min", l.random.iter().map(|r| (r.k as f64, val(r.loss_min, r.accuracy_min))).collect())
-                .dashed(),
-        )
-        .series(
-            Series::new("max", l.random.iter().map(|r| (r.k as f64, val(r.loss_max, r.accuracy_max))).collect())
-                .dashed(),
+            Series::new(
+                "mean over draws (band: min..max)",
+                l.random.iter().map(|r| (r.k as f64, val(r.loss_mean, r.accuracy_mean))).collect(),
+            )
+            .markers()
+            .band(spread.collect()),
         )
         .series(Series::new("no deletion", vec![(ks.0, base), (ks.1, base)]).dashed());
     if let (true, Some(c)) = (acc, l.chance_accuracy) {
@@ -584,6 +581,8 @@ pub fn plot_seq_gradflow(g: &gradflow::SeqGradflow) -> (String, String) {
         x_step: 1.0,
         values: g.series.iter().map(|s| s.by_distance.clone()).collect(),
         log: true,
+        value_label: "||dL/dh_t||".into(),
+        ..Default::default()
     };
     (p.to_svg(), heat.to_svg())
 }

@@ -255,7 +255,7 @@ pub fn paths<F: Real>(model: &mut Model<F>, batches: &[Dataset], opts: &PathOpti
 /// paths.svg: the per-path magnitude m(k) against k (log scale); paths_mass.svg: the share of
 /// gradient mass m(k) C(n, k) and the share of paths C(n, k) / 2^n against k.
 pub fn plot(p: &Paths) -> (String, String) {
-    use super::svg::{LinePlot, Series};
+    use crate::plot::{LinePlot, Series};
     let by = |f: &dyn Fn(&PathLength) -> f64| p.lengths.iter().map(|l| (l.k as f64, f(l))).collect::<Vec<_>>();
     let per = LinePlot::new(
         format!("gradient through one path of length k ({} blocks, {})", p.blocks, p.arch),
@@ -271,7 +271,7 @@ pub fn plot(p: &Paths) -> (String, String) {
             "gradient mass by path length: {:.0}% in {a}..{b}, peak at {} (median length {})",
             100.0 * p.mass,
             p.peak,
-            super::svg::fmt_num(p.median_length)
+            crate::plot::fmt_num(p.median_length)
         ),
         "path length k",
         "share",

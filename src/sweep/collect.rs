@@ -11,8 +11,6 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::files::write_atomic;
-#[allow(unused_imports)]
-use crate::plot::BandStub;
 
 /// One row per run: column -> value (numbers, strings, booleans; absent when the run has none).
 #[derive(Clone, Debug, Default, PartialEq)]

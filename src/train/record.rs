@@ -142,7 +142,7 @@ pub(super) fn write_gradflow_heatmap(dir: &Path) -> std::io::Result<()> {
     let values: Vec<Vec<f64>> =
         rows.iter().map(|r| records.iter().map(|rec| rec["norms"][r].as_f64().unwrap_or(f64::NAN)).collect()).collect();
     let step = |i: usize| records.get(i).and_then(|r| r["step"].as_f64()).unwrap_or(0.0);
-    let map = crate::probe::svg::HeatMap {
+    let map = crate::plot::HeatMap {
         title: "||dL/dh|| during training".into(),
         x_label: "step".into(),
         y_label: "block output".into(),
@@ -151,6 +151,8 @@ pub(super) fn write_gradflow_heatmap(dir: &Path) -> std::io::Result<()> {
         x_step: step(1) - step(0),
         values,
         log: true,
+        value_label: "||dL/dh||".into(),
+        ..Default::default()
     };
     write_atomic(&dir.join("gradflow_heatmap.svg"), map.to_svg().as_bytes())
 }

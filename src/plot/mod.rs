@@ -25,3 +25,29 @@ impl LogXStub for LinePlot {
         self
     }
 }
+/// TEMPORARY: more of the plotters module's API, as no-ops, so that experiments written against
+/// it compile until it lands.
+pub trait SeriesStub {
+    fn error_bars(self, e: Vec<(f64, f64, f64)>) -> Self;
+    fn points_only(self) -> Self;
+    fn color(self, i: usize) -> Self;
+}
+impl SeriesStub for crate::probe::svg::Series {
+    fn error_bars(self, _e: Vec<(f64, f64, f64)>) -> Self {
+        self
+    }
+    fn points_only(self) -> Self {
+        self.markers()
+    }
+    fn color(self, _i: usize) -> Self {
+        self
+    }
+}
+pub trait YRangeStub {
+    fn y_range(self, lo: f64, hi: f64) -> Self;
+}
+impl YRangeStub for LinePlot {
+    fn y_range(self, _lo: f64, _hi: f64) -> Self {
+        self
+    }
+}

@@ -13,7 +13,7 @@ pub mod verdict;
 // mod c3_signal_propagation;
 mod c4_highway_vs_plain;
 // mod c5_gate_analysis;
-// mod c6_effective_depth;
+mod c6_effective_depth;
 // mod c7_dense_connections;
 
 use serde::Serialize;
@@ -104,7 +104,7 @@ pub fn all() -> Vec<&'static dyn Experiment> {
         // &c3_signal_propagation::C3,
         &c4_highway_vs_plain::C4,
         // &c5_gate_analysis::C5,
-        // &c6_effective_depth::C6,
+        &c6_effective_depth::C6,
         // &c7_dense_connections::C7,
     ]
 }

@@ -52,3 +52,15 @@ fn c4_highway_vs_plain() {
     let (_t, e) = reproduce_tiny("C4");
     assert_eq!(e["slug"], "highway-vs-plain");
 }
+
+#[test]
+fn c6_effective_depth() {
+    let (_t, e) = reproduce_tiny("C6");
+    assert_eq!(e["slug"], "effective-depth");
+}
+
+#[test]
+fn c7_dense_connections() {
+    let (_t, e) = reproduce_tiny("C7");
+    assert_eq!(e["slug"], "dense-connections");
+}

@@ -14,7 +14,7 @@ pub mod verdict;
 mod c4_highway_vs_plain;
 // mod c5_gate_analysis;
 mod c6_effective_depth;
-// mod c7_dense_connections;
+mod c7_dense_connections;
 
 use serde::Serialize;
 
@@ -105,7 +105,7 @@ pub fn all() -> Vec<&'static dyn Experiment> {
         &c4_highway_vs_plain::C4,
         // &c5_gate_analysis::C5,
         &c6_effective_depth::C6,
-        // &c7_dense_connections::C7,
+        &c7_dense_connections::C7,
     ]
 }
 

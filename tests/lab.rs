@@ -64,3 +64,15 @@ fn c5_gate_analysis() {
         "{names:?}"
     );
 }
+
+#[test]
+fn c6_effective_depth() {
+    let (_t, e) = reproduce_tiny("C6");
+    assert_eq!(e["slug"], "effective-depth");
+}
+
+#[test]
+fn c7_dense_connections() {
+    let (_t, e) = reproduce_tiny("C7");
+    assert_eq!(e["slug"], "dense-connections");
+}

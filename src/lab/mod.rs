@@ -13,8 +13,8 @@ pub mod verdict;
 // mod c3_signal_propagation;
 mod c4_highway_vs_plain;
 mod c5_gate_analysis;
-// mod c6_effective_depth;
-// mod c7_dense_connections;
+mod c6_effective_depth;
+mod c7_dense_connections;
 
 use serde::Serialize;
 
@@ -104,8 +104,8 @@ pub fn all() -> Vec<&'static dyn Experiment> {
         // &c3_signal_propagation::C3,
         &c4_highway_vs_plain::C4,
         &c5_gate_analysis::C5,
-        // &c6_effective_depth::C6,
-        // &c7_dense_connections::C7,
+        &c6_effective_depth::C6,
+        &c7_dense_connections::C7,
     ]
 }
 

@@ -52,3 +52,9 @@ fn c4_highway_vs_plain() {
     let (_t, e) = reproduce_tiny("C4");
     assert_eq!(e["slug"], "highway-vs-plain");
 }
+
+#[test]
+fn c2_linear_chain() {
+    let (_t, e) = reproduce_tiny("C2");
+    assert_eq!(e["slug"], "linear-chain");
+}

@@ -9,7 +9,7 @@ pub mod stats;
 pub mod verdict;
 
 // mod c1_depth_efficiency;
-// mod c2_linear_chain;
+mod c2_linear_chain;
 // mod c3_signal_propagation;
 mod c4_highway_vs_plain;
 // mod c5_gate_analysis;
@@ -100,7 +100,7 @@ pub trait Experiment: Sync {
 pub fn all() -> Vec<&'static dyn Experiment> {
     vec![
         // &c1_depth_efficiency::C1,
-        // &c2_linear_chain::C2,
+        &c2_linear_chain::C2,
         // &c3_signal_propagation::C3,
         &c4_highway_vs_plain::C4,
         // &c5_gate_analysis::C5,

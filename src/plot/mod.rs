@@ -40,6 +40,9 @@ pub struct HeatMap {
     pub col_labels: Option<Vec<String>>,
     pub overlay: Vec<crate::probe::svg::Series>,
     pub cell_text: Option<Vec<Vec<String>>>,
+    pub y_start: f64,
+    pub y_step: f64,
+    pub value_label: String,
 }
 impl HeatMap {
     pub fn to_svg(&self) -> String {

@@ -58,3 +58,9 @@ fn c2_linear_chain() {
     let (_t, e) = reproduce_tiny("C2");
     assert_eq!(e["slug"], "linear-chain");
 }
+
+#[test]
+fn c1_depth_efficiency() {
+    let (_t, e) = reproduce_tiny("C1");
+    assert_eq!(e["slug"], "depth-efficiency");
+}

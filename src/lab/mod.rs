@@ -8,7 +8,7 @@ pub mod runs;
 pub mod stats;
 pub mod verdict;
 
-// mod c1_depth_efficiency;
+mod c1_depth_efficiency;
 mod c2_linear_chain;
 // mod c3_signal_propagation;
 mod c4_highway_vs_plain;
@@ -99,7 +99,7 @@ pub trait Experiment: Sync {
 /// Every experiment, in claim order.
 pub fn all() -> Vec<&'static dyn Experiment> {
     vec![
-        // &c1_depth_efficiency::C1,
+        &c1_depth_efficiency::C1,
         &c2_linear_chain::C2,
         // &c3_signal_propagation::C3,
         &c4_highway_vs_plain::C4,

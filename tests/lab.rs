@@ -64,3 +64,9 @@ fn c1_depth_efficiency() {
     let (_t, e) = reproduce_tiny("C1");
     assert_eq!(e["slug"], "depth-efficiency");
 }
+
+#[test]
+fn c3_signal_propagation() {
+    let (_t, e) = reproduce_tiny("C3");
+    assert_eq!(e["slug"], "signal-propagation");
+}

@@ -333,10 +333,16 @@ impl Experiment for C1 {
         let (slope, slope_ok, slope_why) = judge(&smallest);
         // Deep nets from random init.
         let mut deep_acc = Vec::new();
+        // Deep runs whose last step's gradient norm is below 1e-6: stuck (ReLUs off on every
+        // point, or a flat constant output).
+        let (mut stuck, mut deep_runs) = (0usize, 0usize);
         for &k in &g.ks {
             let mut accs = Vec::new();
             for &s in &seeds {
-                accs.push(final_accuracy(&runs.get(&deep(p, k, s))?));
+                let r = runs.get(&deep(p, k, s))?;
+                accs.push(final_accuracy(&r));
+                deep_runs += 1;
+                stuck += (r.last("grad_norm") < 1e-6) as usize;
             }
             deep_acc.push((k, accs));
         }
@@ -499,7 +505,7 @@ impl Experiment for C1 {
             ..Default::default()
         };
         let note = format!(
-            "The construction classifies every point for k = {}..{} with {} parameters per extra k; the slope of log2(smallest zero-error width) against k is {} ({slope_why}). Deep nets of the construction's shape reach zero error from random init for {deep_solved} of {} k: representable is not trainable. A one-hidden-layer net cannot fit the points below 2^k - 2 units, so where training succeeds near that bound the slope is about 1 whatever the optimiser; what the experiment adds is whether gradient training finds such fits at all.",
+            "The construction classifies every point for k = {}..{} with {} parameters per extra k; the slope of log2(smallest zero-error width) against k is {} ({slope_why}). Deep nets of the construction's shape reach zero error from random init for {deep_solved} of {} k: representable is not trainable ({stuck} of {deep_runs} deep runs end with a gradient norm below 1e-6, stuck on a flat output). A one-hidden-layer net cannot fit the points below 2^k - 2 units, so where training succeeds near that bound the slope is about 1 whatever the optimiser; what the experiment adds is whether gradient training finds such fits at all.",
             g.ks[0],
             g.ks[g.ks.len() - 1],
             per_k,

@@ -10,7 +10,7 @@ use super::stats::{mean, num, pct};
 use super::{config, Analysis, Experiment, Figure, Measure, Params, RunSet, Scale, Table, Verdict};
 use crate::nn::{Activation, LossKind, Model, ModelConfig};
 #[allow(unused_imports)]
-use crate::plot::{BandStub, LogXStub};
+use crate::plot::{BandStub, LogXStub, PointsOnlyStub};
 use crate::plot::{HeatMap, LinePlot, Series};
 use crate::probe::jacobian::{self, JacobianOptions, Spectrum};
 use crate::probe::meanfield::{measure_slope, GaussHermite, MeanField, SlopeMeasurement};
@@ -373,7 +373,7 @@ impl Experiment for C3 {
                         "measured",
                         slopes.iter().map(|m| (m.theory.sigma_w2, m.measured_slope)).collect(),
                     )
-                    .markers(),
+                    .points_only(),
                 )
                 .to_svg(),
         ));
@@ -477,6 +477,7 @@ impl Experiment for C3 {
         let (jw, jd, ji, js) = s.jac.clone();
         let deepest = *jd.iter().max().ok_or("C3: no Jacobian depths")?;
         let mut ratios: Vec<Vec<Vec<f64>>> = Vec::new(); // [net][seed][depth]
+        let mut spreads: Vec<Vec<Vec<f64>>> = Vec::new(); // std of log10 s, the same way
         let mut hist: Vec<Spectrum> = Vec::new();
         let mut t_c = Table::new(
             format!("(c) Input-output Jacobian at depth {deepest}: singular values"),
@@ -487,10 +488,12 @@ impl Experiment for C3 {
         ));
         for net in &JAC_NETS {
             let mut per_seed = Vec::new();
+            let mut spread = Vec::new();
             let mut first: Option<Spectrum> = None;
             for &seed in &js {
                 let sp = spectra(net, jw, &jd, ji, seed)?;
                 per_seed.push(sp.iter().map(|x| x.ratio).collect::<Vec<f64>>());
+                spread.push(sp.iter().map(|x| x.std_log10).collect::<Vec<f64>>());
                 if first.is_none() {
                     first = sp.last().cloned();
                 }
@@ -507,6 +510,7 @@ impl Experiment for C3 {
             ]);
             hist.push(f);
             ratios.push(per_seed);
+            spreads.push(spread);
         }
         let at_deepest = |n: usize| -> Vec<f64> { ratios[n].iter().map(|r| *r.last().unwrap_or(&f64::NAN)).collect() };
         let worst = |v: Vec<f64>| {
@@ -582,7 +586,7 @@ impl Experiment for C3 {
                     (l as f64, mean(&ratios[n].iter().map(|r| r[i]).filter(|v| v.is_finite()).collect::<Vec<_>>()))
                 })
                 .collect();
-            p_ratio = p_ratio.series(Series::new(format!("{} (mean of finite seeds)", net.name), pts).markers());
+            p_ratio = p_ratio.series(Series::new(net.name, pts).markers());
         }
         p_ratio = p_ratio
             .series(
@@ -593,9 +597,28 @@ impl Experiment for C3 {
                 Series::new(format!("spread bar ({SPREAD_BAR})"), jd.iter().map(|&l| (l as f64, SPREAD_BAR)).collect())
                     .dashed(),
             );
+        let mut p_spread = LinePlot::new(
+            "(c) Width of the singular value spectrum",
+            "depth l",
+            "std of log10 s of dh_l/dh_0 (decades)",
+        )
+        .log_x(true);
+        for (n, net) in JAC_NETS.iter().enumerate() {
+            let pts = jd
+                .iter()
+                .enumerate()
+                .map(|(i, &l)| (l as f64, mean(&spreads[n].iter().map(|r| r[i]).collect::<Vec<_>>())))
+                .collect();
+            p_spread = p_spread.series(Series::new(net.name, pts).markers());
+        }
+        figures.push(Figure::new(
+            "(c) Spread of the spectra against depth",
+            "Standard deviation of log10 s over the singular values that are not numerically zero (mean over seeds): finite for ReLU too, whose max/min is infinite.",
+            p_spread.to_svg(),
+        ));
         figures.push(Figure::new(
             "(c) Jacobian spectra against depth",
-            "max/min singular value of dh_l/dh_0 (log-log); ReLU Jacobians have exactly zero singular values (units off), so their ratio is infinite and not drawn where every seed's is.",
+            "max/min singular value of dh_l/dh_0 (log-log; mean over the seeds where it is finite); ReLU Jacobians have exactly zero singular values (units off), so their ratio is infinite and is not drawn.",
             p_ratio.to_svg(),
         ));
         let mut p_hist = LinePlot::new(

@@ -64,7 +64,10 @@ fn seconds_per_step(exe: &Path, cfg: &Config, sample: usize, data_dir: Option<&P
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or_else(|| format!("the sample run did not checkpoint: {}", String::from_utf8_lossy(&out.stderr).trim()))?;
     let _ = std::fs::remove_dir_all(&tmp);
-    let (secs, done) = (state["elapsed_s"].as_f64().unwrap_or(f64::NAN), state["step"].as_f64().unwrap_or(0.0));
+    // CPU seconds, not wall seconds: the estimate should not depend on what else the machine
+    // runs while it is measured (a checkpoint from before `cpu_s` existed has only the wall time).
+    let secs = state["cpu_s"].as_f64().filter(|s| *s > 0.0).or_else(|| state["elapsed_s"].as_f64()).unwrap_or(f64::NAN);
+    let done = state["step"].as_f64().unwrap_or(0.0);
     if done < 1.0 {
         return Err("the sample run made no step".into());
     }

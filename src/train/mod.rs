@@ -325,6 +325,8 @@ fn run<B, M: Net<B>>(
     // Time spent before this process (a resumed run), plus this process's.
     let before = state.elapsed_s;
     let elapsed = || before + started.elapsed().as_secs_f64();
+    let (cpu_before, cpu_started) = (state.cpu_s, record::process_cpu_s());
+    let cpu = || cpu_before + record::process_cpu_s() - cpu_started;
     let total_steps = per_epoch * t.epochs;
     let bar = (!opts.quiet && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()).then(|| {
         let b = indicatif::ProgressBar::new(total_steps as u64);
@@ -363,6 +365,7 @@ fn run<B, M: Net<B>>(
             state.metrics_bytes = log.len();
             state.gradflow_bytes = flow.as_ref().map_or(0, |f| f.len());
             state.elapsed_s = elapsed();
+            state.cpu_s = cpu();
             let logs: Vec<&crate::files::AppendLog> =
                 std::iter::once(log.log()).chain(flow.as_ref().map(|f| f.log())).collect();
             checkpoint(folder, model, optim, state, &logs)

@@ -25,6 +25,10 @@ pub(super) struct State {
     #[serde(default)]
     pub(super) gradflow_bytes: u64,
     pub(super) elapsed_s: f64,
+    /// CPU seconds of training (every thread), beside the wall time: what a run costs on a
+    /// shared machine, where the wall time also counts the other processes.
+    #[serde(default)]
+    pub(super) cpu_s: f64,
     /// Running sums of the current epoch and of the current `log_every` window, so a resumed
     /// run logs the same means as an uninterrupted one.
     pub(super) sums: Sums,
@@ -199,4 +203,16 @@ pub(super) fn diverged(
     (s.final_train_loss, s.final_train_accuracy, s.test_loss, s.test_accuracy) = (f64::NAN, None, None, None);
     let _ = write_summary(dir, &s);
     err
+}
+
+/// CPU time of this process so far (all its threads), in seconds.
+pub(super) fn process_cpu_s() -> f64 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    if rc == 0 {
+        t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+    } else {
+        f64::NAN
+    }
 }

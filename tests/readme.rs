@@ -7,7 +7,9 @@ fn readme() -> String {
 #[test]
 fn readme_config_example_parses() {
     let text = readme();
-    let start = text.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    // The training config example: the first toml block after "## Training" (Sweeps has its own).
+    let training = text.find("## Training").expect("a Training section");
+    let start = training + text[training..].find("```toml\n").expect("a toml block") + "```toml\n".len();
     let end = start + text[start..].find("```").unwrap();
     let cfg = depthlab::config::Config::parse(&text[start..end], "README.md", &[]).unwrap();
     assert_eq!(cfg.model.depth, 50);

@@ -85,7 +85,9 @@ pub enum DataConfig {
     /// compound suffixes) or "full"; scored on the test files. Both tag sets are targets of
     /// the same tokens: `tags` is the main one, and a per-layer head may learn either by name
     /// (`model.layer_heads[j].target = "base"`). `train_subset` / `test_subset` keep the first
-    /// N sentences of the training / test split.
+    /// N sentences of the training / test split; `min_count` (default 1) keeps in the
+    /// vocabulary the word forms seen at least that often in the whole training split (the
+    /// rest read as `<unk>`).
     Brown {
         #[serde(default)]
         tags: BrownTags,
@@ -93,6 +95,8 @@ pub enum DataConfig {
         train_subset: Option<usize>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         test_subset: Option<usize>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min_count: Option<usize>,
     },
     /// Character-level language modelling: `train` random windows of `window` characters
     /// from the first 90% of the text, scored on the last 5% (tiled); loss in nats per
@@ -271,6 +275,10 @@ impl Config {
             )),
             DataConfig::Copy { t, .. } if *t == 0 => {
                 Err("data.t must be at least 1 for copy memory (the blanks between the symbols and the delimiter)"
+                    .into())
+            }
+            DataConfig::Brown { min_count: Some(0), .. } => {
+                Err("data.min_count must be at least 1 (training occurrences for a word to enter the vocabulary)"
                     .into())
             }
             DataConfig::Text { window, .. } if *window == 0 => {
@@ -559,8 +567,9 @@ pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<Data, data::Da
         DataConfig::Mnist1dSeq { seed } => {
             Data::Seq(seqtasks::as_sequence_split(&mnist1d(seed, None), 40, "mnist1d (40 steps)"))
         }
-        DataConfig::Brown { tags, train_subset, test_subset } => {
-            let corpus = brown::load_brown_from(data_dir, &brown::BrownOptions::default())?;
+        DataConfig::Brown { tags, train_subset, test_subset, min_count } => {
+            let opts = brown::BrownOptions { min_count: min_count.unwrap_or(1), ..Default::default() };
+            let corpus = brown::load_brown_from(data_dir, &opts)?;
             let tagset = match tags {
                 BrownTags::Base => brown::TagSet::Base,
                 BrownTags::Full => brown::TagSet::Full,

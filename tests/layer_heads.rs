@@ -291,3 +291,28 @@ fn grads_takes_head_targets_by_name() {
         assert!(names.iter().any(|m| m == n), "{n} not in {names:?}");
     }
 }
+
+#[test]
+fn brown_subsets_and_min_count_come_from_the_config() {
+    use depthlab::config::{load_data, Data};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_dir(tmp.path());
+    let load = |extra: &str| {
+        let text = brown_config(LSTM).replace("tags = \"full\"\n", &format!("tags = \"full\"\n{extra}"));
+        let cfg = Config::parse(&text, "b.toml", &[]).unwrap();
+        let Data::Seq(s) = load_data(&cfg, Some(&data)).unwrap() else { panic!("sequences expected") };
+        s
+    };
+    let all = load("");
+    let some = load("train_subset = 2\ntest_subset = 1\nmin_count = 2\n");
+    assert_eq!((all.train.len(), all.test.len()), (5, 2));
+    assert_eq!((some.train.len(), some.test.len()), (2, 1));
+    // Training forms seen once read as <unk> (id 0): "fast", "1/2" and others.
+    let vocab = |s: &depthlab::data::seq::SeqSplit| s.train.in_dim();
+    assert!(vocab(&some) < vocab(&all), "{} vs {}", vocab(&some), vocab(&all));
+    refused(
+        &brown_config(LSTM).replace("tags = \"full\"\n", "tags = \"full\"\nmin_count = 0\n"),
+        &[],
+        &["data.min_count"],
+    );
+}

@@ -109,6 +109,10 @@ enum Command {
         /// Seeds per configuration (default: each claim's own).
         #[arg(long)]
         seeds: Option<usize>,
+        /// Run nothing to the end: train each distinct run for this many steps, measure its
+        /// time per step, and print the core-hours each claim would take.
+        #[arg(long, value_name = "STEPS")]
+        measure_cost: Option<usize>,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -286,14 +290,58 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Reproduce { claims, scale, seeds, engine } => {
+        Command::Reproduce { claims, scale, seeds, measure_cost, engine } => {
             use depthlab::report::{self, Suite};
             let experiments = depthlab::lab::select(&claims).map_err(anyhow::Error::msg)?;
             let suite = Suite { claims: experiments.iter().map(|e| e.id().to_string()).collect(), scale, seeds };
+            if let Some(sample) = measure_cost {
+                let requests = suite.requests().map_err(anyhow::Error::msg)?;
+                let plan = depthlab::sweep::Plan::new(requests.iter().map(|(_, r)| r.clone()));
+                // Each task under the first claim that asked for it.
+                let tasks: Vec<(&str, &depthlab::sweep::Task)> = plan
+                    .tasks
+                    .iter()
+                    .map(|t| (requests.iter().find(|(_, r)| r.id() == t.id).map_or("?", |(c, _)| *c), t))
+                    .collect();
+                let exe = std::env::current_exe()?;
+                let costs = report::cost::measure(&exe, &tasks, sample, engine.data_dir.as_deref(), |m| {
+                    if !engine.quiet {
+                        eprintln!("{m}")
+                    }
+                })
+                .map_err(anyhow::Error::msg)?;
+                println!(
+                    "claim  runs of its own  training steps  core-hours ({} scale, measured over {sample} steps a run)",
+                    scale.name()
+                );
+                let total: f64 = costs.iter().map(|c| c.core_hours).sum();
+                for c in &costs {
+                    println!("{:<5} {:>16} {:>15} {:>11.2}", c.claim, c.runs, c.steps, c.core_hours);
+                }
+                println!(
+                    "all   {:>16} {:>15} {:>11.2}",
+                    costs.iter().map(|c| c.runs).sum::<usize>(),
+                    costs.iter().map(|c| c.steps).sum::<u64>(),
+                    total
+                );
+                return Ok(());
+            }
             let out = engine.out.clone().unwrap_or_else(|| Path::new("reproduce").join(scale.name()));
             let plan = suite.plan().map_err(anyhow::Error::msg)?;
             let tasks = plan.shard(engine.shard);
             if engine.plan {
+                let requests = suite.requests().map_err(anyhow::Error::msg)?;
+                println!("{} scale; the report will be {}", scale.name(), out.join("report.html").display());
+                for e in suite.experiments().map_err(anyhow::Error::msg)? {
+                    match requests.iter().filter(|(c, _)| *c == e.id()).count() {
+                        0 => println!(
+                            "  {} {}: no training runs (computed when the report is written)",
+                            e.id(),
+                            e.slug()
+                        ),
+                        n => println!("  {} {}: {n} runs", e.id(), e.slug()),
+                    }
+                }
                 engine.run(&out, &tasks)?;
                 return Ok(());
             }

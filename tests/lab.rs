@@ -66,6 +66,36 @@ fn c5_gate_analysis() {
 }
 
 #[test]
+fn c6_effective_depth() {
+    let (_t, e) = reproduce_tiny("C6");
+    assert_eq!(e["slug"], "effective-depth");
+}
+
+#[test]
+fn c7_dense_connections() {
+    let (_t, e) = reproduce_tiny("C7");
+    assert_eq!(e["slug"], "dense-connections");
+}
+
+#[test]
+fn c2_linear_chain() {
+    let (_t, e) = reproduce_tiny("C2");
+    assert_eq!(e["slug"], "linear-chain");
+}
+
+#[test]
+fn c1_depth_efficiency() {
+    let (_t, e) = reproduce_tiny("C1");
+    assert_eq!(e["slug"], "depth-efficiency");
+}
+
+#[test]
+fn c3_signal_propagation() {
+    let (_t, e) = reproduce_tiny("C3");
+    assert_eq!(e["slug"], "signal-propagation");
+}
+
+#[test]
 fn c13_intermediate_losses() {
     let (_t, e) = reproduce_tiny("C13");
     assert_eq!(e["slug"], "intermediate-losses");

@@ -8,14 +8,14 @@ pub mod runs;
 pub mod stats;
 pub mod verdict;
 
-// mod c1_depth_efficiency;
-// mod c2_linear_chain;
-// mod c3_signal_propagation;
+mod c13_intermediate_losses;
+mod c1_depth_efficiency;
+mod c2_linear_chain;
+mod c3_signal_propagation;
 mod c4_highway_vs_plain;
 mod c5_gate_analysis;
-// mod c6_effective_depth;
-// mod c7_dense_connections;
-mod c13_intermediate_losses;
+mod c6_effective_depth;
+mod c7_dense_connections;
 
 use serde::Serialize;
 
@@ -100,13 +100,13 @@ pub trait Experiment: Sync {
 /// Every experiment, in claim order.
 pub fn all() -> Vec<&'static dyn Experiment> {
     vec![
-        // &c1_depth_efficiency::C1,
-        // &c2_linear_chain::C2,
-        // &c3_signal_propagation::C3,
+        &c1_depth_efficiency::C1,
+        &c2_linear_chain::C2,
+        &c3_signal_propagation::C3,
         &c4_highway_vs_plain::C4,
         &c5_gate_analysis::C5,
-        // &c6_effective_depth::C6,
-        // &c7_dense_connections::C7,
+        &c6_effective_depth::C6,
+        &c7_dense_connections::C7,
         &c13_intermediate_losses::C13,
     ]
 }

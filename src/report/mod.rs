@@ -2,6 +2,7 @@
 //! no other file needed; it opens from the folder with a double click) and the verdicts as
 //! JSON (verdicts.json) for machines.
 
+pub mod cost;
 mod html;
 pub mod machine;
 pub mod suite;

@@ -40,7 +40,7 @@ pub fn task_cost(t: &Task) -> f64 {
 }
 
 /// The Brown corpus's training sentences and its tokens per sentence (src/data/brown.rs).
-const BROWN_TRAIN: usize = 45_608;
+pub(crate) const BROWN_TRAIN: usize = 45_608;
 const BROWN_MEAN_TOKENS: usize = 20;
 
 /// The fixed part of an optimizer step (the loop, the logs), in work units (about 25 us).

@@ -84,8 +84,7 @@ pub fn run(workload: &str, steps: usize, warmup: usize) -> Result<BenchResult, S
             let mut model = w2_model();
             let x = Seq::from_mat(100, 32, Mat::from_fn(3200, 32, |_, _| rng.random::<f32>()));
             let y = Mat::from_fn(32, 1, |_, _| rng.random::<f32>());
-            let batch =
-                SeqBatch { time: 100, batch: 32, inputs: BatchInputs::Real(x), targets: BatchTargets::LastValue(y) };
+            let batch = SeqBatch::new(100, 32, BatchInputs::Real(x), BatchTargets::LastValue(y));
             let mut sgd = Sgd::<f32>::plain();
             time_steps(steps, warmup, || {
                 model.zero_grad();

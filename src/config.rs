@@ -82,12 +82,21 @@ pub enum DataConfig {
         seed: Option<u64>,
     },
     /// POS tagging on the Brown corpus: `tags` = "base" (the tags without -tl/-hl/... and
-    /// compound suffixes) or "full"; scored on the test files.
+    /// compound suffixes) or "full"; scored on the test files. Both tag sets are targets of
+    /// the same tokens: `tags` is the main one, and a per-layer head may learn either by name
+    /// (`model.layer_heads[j].target = "base"`). `train_subset` / `test_subset` keep the first
+    /// N sentences of the training / test split; `min_count` (default 1) keeps in the
+    /// vocabulary the word forms seen at least that often in the whole training split (the
+    /// rest read as `<unk>`).
     Brown {
         #[serde(default)]
         tags: BrownTags,
         #[serde(default)]
         train_subset: Option<usize>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        test_subset: Option<usize>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min_count: Option<usize>,
     },
     /// Character-level language modelling: `train` random windows of `window` characters
     /// from the first 90% of the text, scored on the last 5% (tiled); loss in nats per
@@ -108,6 +117,25 @@ pub enum BrownTags {
     #[default]
     Base,
     Full,
+}
+
+impl DataConfig {
+    /// The config name of the data set (`brown`, `adding`).
+    pub fn name(&self) -> String {
+        toml::Value::try_from(self)
+            .ok()
+            .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(String::from))
+            .unwrap_or_default()
+    }
+
+    /// The targets the data set gives by name beside its main ones (for
+    /// `model.layer_heads[j].target`).
+    pub fn target_names(&self) -> &'static [&'static str] {
+        match self {
+            DataConfig::Brown { .. } => &["base", "full"],
+            _ => &[],
+        }
+    }
 }
 
 fn d_train() -> usize {
@@ -223,6 +251,20 @@ impl Config {
         if t.bptt_truncate == Some(0) {
             return Err("train.bptt_truncate must be at least 1 (steps of backpropagation through time)".into());
         }
+        let names = self.data.target_names();
+        for (j, h) in self.model.layer_heads.iter().enumerate() {
+            if let Some(name) = h.target.as_deref().filter(|n| !names.contains(n)) {
+                let has = if names.is_empty() {
+                    "gives only its main targets: leave the key out for a head on them".to_string()
+                } else {
+                    format!(
+                        "gives the targets {}",
+                        names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")
+                    )
+                };
+                return Err(format!("model.layer_heads[{j}].target = {name:?}: data set {} {has}", self.data.name()));
+            }
+        }
         match &self.data {
             DataConfig::Sawtooth { k } if !(1..=20).contains(k) => Err(format!("data.k must be in 1..=20, got {k}")),
             DataConfig::Parity { bits, train, test } if *bits == 0 || *train == 0 || *test == 0 => {
@@ -233,6 +275,10 @@ impl Config {
             )),
             DataConfig::Copy { t, .. } if *t == 0 => {
                 Err("data.t must be at least 1 for copy memory (the blanks between the symbols and the delimiter)"
+                    .into())
+            }
+            DataConfig::Brown { min_count: Some(0), .. } => {
+                Err("data.min_count must be at least 1 (training occurrences for a word to enter the vocabulary)"
                     .into())
             }
             DataConfig::Text { window, .. } if *window == 0 => {
@@ -290,7 +336,10 @@ fn parse_with<T: serde::de::DeserializeOwned>(
         let key = key.as_str();
         let touched = |a: &&String| {
             let k = set_key(a);
-            k == key || key.starts_with(&format!("{k}.")) || k.starts_with(&format!("{key}."))
+            k == key
+                || key.starts_with(&format!("{k}."))
+                || key.starts_with(&format!("{k}["))
+                || k.starts_with(&format!("{key}."))
         };
         match sets.iter().rev().find(touched) {
             Some(arg) => ConfigError::Set { arg: arg.clone(), msg },
@@ -518,15 +567,26 @@ pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<Data, data::Da
         DataConfig::Mnist1dSeq { seed } => {
             Data::Seq(seqtasks::as_sequence_split(&mnist1d(seed, None), 40, "mnist1d (40 steps)"))
         }
-        DataConfig::Brown { tags, train_subset } => {
-            let corpus = brown::load_brown_from(data_dir, &brown::BrownOptions::default())?;
+        DataConfig::Brown { tags, train_subset, test_subset, min_count } => {
+            let opts = brown::BrownOptions { min_count: min_count.unwrap_or(1), ..Default::default() };
+            let corpus = brown::load_brown_from(data_dir, &opts)?;
             let tagset = match tags {
                 BrownTags::Base => brown::TagSet::Base,
                 BrownTags::Full => brown::TagSet::Full,
             };
-            let mut s = corpus.seq_split(tagset, brown::BrownSplit::Test);
+            // Only the tag sets a head asks for (validation checked the names).
+            let also: Vec<brown::TagSet> = cfg
+                .model
+                .layer_heads
+                .iter()
+                .filter_map(|h| h.target.as_deref().and_then(brown::TagSet::parse))
+                .collect();
+            let mut s = corpus.seq_split_with(tagset, brown::BrownSplit::Test, &also);
             if let Some(n) = train_subset {
                 s.train = s.train.take(*n);
+            }
+            if let Some(n) = test_subset {
+                s.test = s.test.take(*n);
             }
             Data::Seq(s)
         }

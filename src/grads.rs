@@ -37,7 +37,7 @@ use safetensors::SafeTensors;
 
 use crate::config::ModelSpec;
 use crate::data::seq::{SeqDataset, SeqInputs, SeqSplit, SeqTargets, IGNORE};
-use crate::nn::loss::{mse, softmax_cross_entropy, LossKind};
+use crate::nn::loss::LossKind;
 use crate::nn::{join, Arch, Ctx, Model, ParamList, Target};
 use crate::npy::{self, Array, Data};
 use crate::seq::batch::{make_batch, SeqBatch};
@@ -59,7 +59,19 @@ pub struct GradsArgs {
     pub weights: PathBuf,
     pub input: PathBuf,
     pub target: Option<PathBuf>,
+    /// The targets named by per-layer heads (`model.layer_heads[j].target`): (name, file).
+    pub head_targets: Vec<(String, PathBuf)>,
     pub out: PathBuf,
+}
+
+/// `NAME=FILE` of `--head-target`.
+pub fn parse_head_target(arg: &str) -> Result<(String, PathBuf), String> {
+    match arg.split_once('=') {
+        Some((n, f)) if !n.trim().is_empty() && !f.trim().is_empty() => {
+            Ok((n.trim().to_string(), PathBuf::from(f.trim())))
+        }
+        _ => Err(format!("--head-target {arg}: expected NAME=FILE, e.g. --head-target base=target_base.npy")),
+    }
 }
 
 /// One tensor of a weight file: its values when its dtype is F32 or F64 (converted to f32).
@@ -109,6 +121,8 @@ pub struct Loaded {
     pub input_origin: String,
     pub target: Option<Array>,
     pub target_origin: String,
+    /// The targets of per-layer heads, by name: (name, array, origin).
+    pub head_targets: Vec<(String, Array, String)>,
     /// Model outputs when no weight file fixes them (classes; MSE targets give their own width).
     pub out_dim: Option<usize>,
 }
@@ -119,6 +133,11 @@ impl Loaded {
         let weights = read_weights(&args.weights)?;
         let input = npy::read(&args.input)?;
         let target = args.target.as_deref().map(npy::read).transpose()?;
+        let head_targets = args
+            .head_targets
+            .iter()
+            .map(|(n, p)| Ok((n.clone(), npy::read(p)?, p.display().to_string())))
+            .collect::<Result<Vec<_>, String>>()?;
         Ok(Loaded {
             weights: Some(weights),
             weights_origin: args.weights.display().to_string(),
@@ -126,6 +145,7 @@ impl Loaded {
             input_origin: args.input.display().to_string(),
             target,
             target_origin: args.target.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            head_targets,
             out_dim: None,
         })
     }
@@ -194,6 +214,15 @@ impl SeqBlock<f32> for Probe {
     }
     fn receptive_field(&self) -> Option<usize> {
         self.inner.receptive_field()
+    }
+    fn layers(&self) -> usize {
+        self.inner.layers()
+    }
+    fn layer_output(&self, k: usize) -> Option<Seq<f32>> {
+        self.inner.layer_output(k)
+    }
+    fn add_layer_grad(&mut self, k: usize, g: &Seq<f32>) {
+        self.inner.add_layer_grad(k, g)
     }
 }
 
@@ -392,29 +421,10 @@ fn setup_seq(cfg: &ModelSpec, loaded: &Loaded) -> Result<Problem, String> {
     let head = loaded.dim_of("head.weight", 0);
     let targets = match &loaded.target {
         None => SeqTargets::LastClass { labels: vec![0; n], n_classes: out_dim(loaded, None) },
-        Some(t) => {
-            let o = &loaded.target_origin;
-            if let Some(v) = ints(t) {
-                let classes = out_dim(loaded, v.iter().max().map(|&m| m.max(0) as usize + 1));
-                if t.shape == [n] {
-                    SeqTargets::LastClass { labels: labels(v, classes, o, false)?, n_classes: classes }
-                } else if t.shape == [n, time] {
-                    let l = labels(v, classes, o, true)?;
-                    SeqTargets::EachClass { labels: l.chunks(time).map(|c| c.to_vec()).collect(), n_classes: classes }
-                } else {
-                    return Err(format!(
-                        "{o}: class labels have shape {}; expected [{n}] (one per sequence) or [{n}, {time}] (one per step)",
-                        shape_str(&t.shape)
-                    ));
-                }
-            } else {
-                let note = " (one vector per sequence, read at the last step)";
-                let (out, values) = regression_targets(t, head.as_ref(), n, o, note)?;
-                SeqTargets::LastValue { dim: out, values }
-            }
-        }
+        Some(t) => seq_targets(t, head, loaded.out_dim, n, time, &loaded.target_origin)?,
     };
-    let train = SeqDataset { inputs, targets };
+    let mut train = SeqDataset::new(inputs, targets);
+    train.named = named_targets(cfg, loaded, n, time)?;
     // A learned position table as long as the weights': one dummy sequence of that length.
     let test_len = longest.map(|l| l.0).unwrap_or(time);
     let test = match &train.inputs {
@@ -423,7 +433,7 @@ fn setup_seq(cfg: &ModelSpec, loaded: &Loaded) -> Result<Problem, String> {
             SeqInputs::Real { n: 1, time: test_len, dim: *dim, values: vec![0.0; test_len * dim] }
         }
     };
-    let test = SeqDataset { inputs: test, targets: SeqTargets::LastClass { labels: vec![0], n_classes: 1 } };
+    let test = SeqDataset::new(test, SeqTargets::LastClass { labels: vec![0], n_classes: 1 });
     let split = SeqSplit { train, test, name: "grads batch".into() };
     let dims = Dims {
         input: split.train.in_dim(),
@@ -446,6 +456,71 @@ fn setup_seq(cfg: &ModelSpec, loaded: &Loaded) -> Result<Problem, String> {
         model.body.push((name, Box::new(Probe { inner, rec })));
     }
     Ok(Problem::Seq { model: Box::new(model), batch, has_target: loaded.target.is_some(), probes })
+}
+
+/// Sequence targets of an array: int64 `[n]` (one class per sequence), `[n, time]` (per step,
+/// -100 unscored) or float `[n, out]` (MSE). `head` is the weight fixing the outputs (classes
+/// or width), `fallback` the outputs when there is none and the labels do not say.
+fn seq_targets(
+    t: &Array,
+    head: Option<(usize, String)>,
+    fallback: Option<usize>,
+    n: usize,
+    time: usize,
+    o: &str,
+) -> Result<SeqTargets, String> {
+    if let Some(v) = ints(t) {
+        let classes =
+            head.as_ref().map(|h| h.0).or(fallback).or(v.iter().max().map(|&m| m.max(0) as usize + 1)).unwrap_or(1);
+        if t.shape == [n] {
+            Ok(SeqTargets::LastClass { labels: labels(v, classes, o, false)?, n_classes: classes })
+        } else if t.shape == [n, time] {
+            let l = labels(v, classes, o, true)?;
+            Ok(SeqTargets::EachClass { labels: l.chunks(time).map(|c| c.to_vec()).collect(), n_classes: classes })
+        } else {
+            Err(format!(
+                "{o}: class labels have shape {}; expected [{n}] (one per sequence) or [{n}, {time}] (one per step)",
+                shape_str(&t.shape)
+            ))
+        }
+    } else {
+        let note = " (one vector per sequence, read at the last step)";
+        let (out, values) = regression_targets(t, head.as_ref(), n, o, note)?;
+        Ok(SeqTargets::LastValue { dim: out, values })
+    }
+}
+
+/// The named targets the config's layer heads learn, from `--head-target` files. Without a
+/// main target nothing is scored (the loss is the sum of the main outputs), and a head's
+/// targets are then placeholders that fix only its output size.
+fn named_targets(cfg: &ModelSpec, loaded: &Loaded, n: usize, time: usize) -> Result<Vec<(String, SeqTargets)>, String> {
+    let heads = &cfg.model.layer_heads;
+    if let Some((name, _, origin)) =
+        loaded.head_targets.iter().find(|(name, _, _)| !heads.iter().any(|h| h.target.as_deref() == Some(name)))
+    {
+        return Err(format!(
+            "--head-target {name}={origin}: no head of the config learns targets named {name:?} (model.layer_heads[j].target)"
+        ));
+    }
+    let mut out: Vec<(String, SeqTargets)> = Vec::new();
+    for (j, h) in heads.iter().enumerate() {
+        let Some(name) = h.target.as_deref() else { continue };
+        if out.iter().any(|(k, _)| k == name) {
+            continue;
+        }
+        let weight = loaded.dim_of(&format!("layer_heads.{j}.weight"), 0);
+        let targets = match (loaded.head_targets.iter().find(|(k, _, _)| k == name), &loaded.target) {
+            (Some((_, t, origin)), _) => seq_targets(t, weight, None, n, time, origin)?,
+            (None, Some(_)) => {
+                return Err(format!(
+                    "model.layer_heads[{j}].target = {name:?}: give its targets with --head-target {name}=FILE"
+                ))
+            }
+            (None, None) => SeqTargets::LastClass { labels: vec![0; n], n_classes: weight.map_or(1, |w| w.0) },
+        };
+        out.push((name.to_string(), targets));
+    }
+    Ok(out)
 }
 
 /// Check dtypes, then copy the tensors into the parameters (all names, shapes checked).
@@ -540,22 +615,27 @@ impl Problem {
             Problem::Seq { model, batch, has_target, probes } => {
                 model.set_taps(collect);
                 let out = model.forward(batch, &Ctx::TRAIN);
-                let (loss, grad) = if *has_target {
-                    let l = match &batch.targets {
-                        crate::seq::batch::BatchTargets::LastValue(v) => mse(&out, v),
-                        crate::seq::batch::BatchTargets::LastClass(l)
-                        | crate::seq::batch::BatchTargets::EachClass(l) => softmax_cross_entropy(&out, l),
-                    };
-                    (l.loss, l.grad)
+                let (loss, grad, head_grads) = if *has_target {
+                    let l = model.losses(&out, batch);
+                    (l.step.loss, l.grad, l.head_grads)
                 } else {
-                    (out.data.iter().map(|&v| v as f64).sum(), Mat::from_vec(out.rows, out.cols, vec![1.0; out.len()]))
+                    let ones = Mat::from_vec(out.rows, out.cols, vec![1.0; out.len()]);
+                    (out.data.iter().map(|&v| v as f64).sum(), ones, Vec::new())
                 };
-                model.backward(&grad);
+                model.backward(&grad, &head_grads);
                 let mut t = Vec::new();
                 if collect {
                     let (s, v) = seq_output(model.readout, batch, &out);
                     t.push(("output".into(), s.clone(), v));
                     t.push(("act.head".into(), s, seq_output(model.readout, batch, &grad).1));
+                    for (j, hd) in model.heads.iter().enumerate() {
+                        let (s, v) = seq_output(hd.readout, batch, hd.logits());
+                        let g = head_grads
+                            .get(j)
+                            .map_or_else(|| vec![0.0; v.len()], |g| seq_output(hd.readout, batch, g).1);
+                        t.push((format!("output.layer_heads.{j}"), s.clone(), v));
+                        t.push((format!("act.layer_heads.{j}"), s, g));
+                    }
                     for (i, rec) in probes.iter().enumerate() {
                         let (dy, dx) = rec.lock().unwrap().clone();
                         let name = &model.body[i].0;

@@ -68,6 +68,9 @@ enum Command {
         /// Targets (.npy): int64 labels [batch] or [batch, time], or float [batch, out] (MSE).
         #[arg(long)]
         target: Option<PathBuf>,
+        /// The targets a per-layer head names (model.layer_heads[j].target = NAME), as --target's.
+        #[arg(long = "head-target", value_name = "NAME=FILE")]
+        head_targets: Vec<String>,
         /// Where to write the tensors (safetensors, written atomically).
         #[arg(long)]
         out: PathBuf,
@@ -260,8 +263,13 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Grads { config, sets, weights, input, target, out } => {
-            let args = depthlab::grads::GradsArgs { config, sets, weights, input, target, out };
+        Command::Grads { config, sets, weights, input, target, head_targets, out } => {
+            let head_targets = head_targets
+                .iter()
+                .map(|a| depthlab::grads::parse_head_target(a))
+                .collect::<Result<Vec<_>, String>>()
+                .map_err(anyhow::Error::msg)?;
+            let args = depthlab::grads::GradsArgs { config, sets, weights, input, target, head_targets, out };
             let (loss, n) = depthlab::grads::run(&args).map_err(anyhow::Error::msg)?;
             println!("{}: loss {loss:.6}, {n} tensors", args.out.display());
             Ok(())

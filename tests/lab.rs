@@ -94,3 +94,12 @@ fn c3_signal_propagation() {
     let (_t, e) = reproduce_tiny("C3");
     assert_eq!(e["slug"], "signal-propagation");
 }
+
+#[test]
+fn c13_intermediate_losses() {
+    let (_t, e) = reproduce_tiny("C13");
+    assert_eq!(e["slug"], "intermediate-losses");
+    let names: Vec<&str> =
+        e["verdict"]["measured"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert!(names.iter().any(|n| n.starts_with("(a)")) && names.iter().any(|n| n.starts_with("(b)")), "{names:?}");
+}

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use depthlab::nn::gradcheck::{check, Differentiable};
 use depthlab::nn::{Ctx, ParamList};
 use depthlab::seq::gradcheck::check_seq_block;
 use depthlab::seq::rnn::spectral_radius;
@@ -207,6 +208,89 @@ fn gradients_match_finite_differences() {
         }
         assert_eq!(report.len(), 1 + 4 * cfg.num_layers * cfg.directions());
     }
+}
+
+/// A stack seen with every layer's output as its output: the loss sum_k <r_k, y_k> reaches the
+/// lower layers through `add_layer_grad` and the top one through `backward`'s dy (or, with
+/// `top_by_add`, through `add_layer_grad` too).
+struct AllLayers<'a> {
+    rnn: &'a mut Rnn<f64>,
+    time: usize,
+    batch: usize,
+    top_by_add: bool,
+}
+
+impl Differentiable for AllLayers<'_> {
+    fn output(&mut self, x: &[f64]) -> Vec<f64> {
+        let s = Seq::from_mat(self.time, self.batch, Mat::from_vec(self.time * self.batch, 3, x.to_vec()));
+        let top = self.rnn.forward(&s, &Ctx::TRAIN);
+        let mut out = Vec::new();
+        for k in 0..self.rnn.layers() {
+            out.extend(self.rnn.layer_output(k).unwrap().data.data);
+        }
+        let n = top.data.len();
+        assert_eq!(&out[out.len() - n..], &top.data.data[..], "the top layer's output is the block's");
+        out
+    }
+    fn input_grad(&mut self, x: &[f64], r: &[f64]) -> Vec<f64> {
+        self.output(x);
+        let (t, b, w) = (self.time, self.batch, self.rnn.out_dim());
+        let n = t * b * w;
+        let layers = self.rnn.layers();
+        let part = |k: usize| Seq::from_mat(t, b, Mat::from_vec(t * b, w, r[k * n..(k + 1) * n].to_vec()));
+        for k in 0..layers - 1 {
+            self.rnn.add_layer_grad(k, &part(k));
+        }
+        let dy = if self.top_by_add {
+            // Half through dy, half added at the top layer: the two must add up.
+            let mut half = part(layers - 1);
+            half.data.scale(0.5);
+            self.rnn.add_layer_grad(layers - 1, &half);
+            half
+        } else {
+            part(layers - 1)
+        };
+        self.rnn.backward(&dy).data.data
+    }
+    fn params(&mut self) -> ParamList<'_, f64> {
+        let mut ps = Vec::new();
+        self.rnn.params("", &mut ps);
+        ps
+    }
+}
+
+#[test]
+fn gradients_at_every_layer_match_finite_differences() {
+    let mut n = 0;
+    for cell in CELLS {
+        for bidir in [false, true] {
+            let cfg = RnnConfig::new(cell, 3, 4).layers(3).bidirectional(bidir);
+            for top_by_add in [false, true] {
+                let mut m = model(&cfg, 70 + n);
+                if n % 2 == 1 {
+                    m.threads = 2;
+                    m.min_parallel_work = 0;
+                }
+                let x = random_seq(5, 3, 3, 90 + n);
+                let mut f = AllLayers { rnn: &mut m, time: 5, batch: 3, top_by_add };
+                let report = check(&mut f, &x.data.data, 40, 5 + n);
+                report.assert_below(TOL);
+                assert_eq!(report.tensors.len(), 1 + 4 * 3 * cfg.directions());
+                n += 1;
+            }
+        }
+    }
+    // A gradient given and then a forward: the forward drops it.
+    let mut m = model(&RnnConfig::new(CellKind::Gru, 3, 4).layers(2), 1);
+    let x = random_seq(4, 2, 3, 2);
+    let dy = random_seq(4, 2, 4, 3);
+    let y = m.forward(&x, &Ctx::TRAIN);
+    m.add_layer_grad(0, &random_seq(4, 2, 4, 4));
+    m.forward(&x, &Ctx::TRAIN);
+    let dx = m.backward(&dy);
+    let mut fresh = model(&RnnConfig::new(CellKind::Gru, 3, 4).layers(2), 1);
+    assert_eq!(fresh.forward(&x, &Ctx::TRAIN), y);
+    assert_eq!(fresh.backward(&dy), dx);
 }
 
 #[test]

@@ -52,8 +52,23 @@ fn args(dir: &Path, out: &Path) -> GradsArgs {
         weights: dir.join("weights.safetensors"),
         input: dir.join("input.npy"),
         target: target.is_file().then_some(target),
+        head_targets: head_targets(dir),
         out: out.to_owned(),
     }
+}
+
+/// The targets of layer heads: `target_<name>.npy`, by name.
+fn head_targets(dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut v: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?.strip_prefix("target_")?.strip_suffix(".npy")?.to_string();
+            Some((name, p))
+        })
+        .collect();
+    v.sort();
+    v
 }
 
 fn config(dir: &Path) -> ModelSpec {
@@ -113,7 +128,7 @@ fn compare(case: &str, got: &Tensors, want: &Tensors, tol: f64) -> (f64, String)
 #[test]
 fn every_fixture_agrees_with_pytorch() {
     let cases = torch_cases();
-    assert!(cases.len() >= 30, "only {} fixtures under {}", cases.len(), fixtures().display());
+    assert!(cases.len() >= 35, "only {} fixtures under {}", cases.len(), fixtures().display());
     let mut worst = (0.0, String::new());
     for dir in &cases {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
@@ -152,12 +167,26 @@ fn the_fixtures_cover_every_architecture() {
     for a in [Arch::RnnRelu, Arch::Lstm, Arch::Gru, Arch::Tcn, Arch::Attention] {
         assert!(any(&|c| m(c).arch == a && m(c).depth >= 2), "{a:?} stacked");
     }
+    // Per-layer heads: stacked LSTM and GRU, bidirectional, token inputs, two heads, heads on
+    // their own targets and on the main ones, below the top and at it.
+    let heads = |c: &ModelSpec| m(c).layer_heads;
+    for a in [Arch::Lstm, Arch::Gru, Arch::RnnTanh] {
+        assert!(any(&|c| m(c).arch == a && heads(c).len() >= 2 && m(c).depth >= 2), "{a:?} with two layer heads");
+    }
+    assert!(any(&|c| !heads(c).is_empty() && m(c).bidirectional == Some(true) && m(c).embed_dim.is_some()));
+    assert!(any(&|c| heads(c).iter().any(|h| h.target.is_some() && h.layer == 0)));
+    assert!(any(&|c| heads(c).iter().any(|h| h.target.is_none() && h.layer + 1 == m(c).depth)));
 }
 
 #[test]
 fn the_command_writes_what_the_reference_holds() {
     let tmp = tempfile::tempdir().unwrap();
-    for case in ["aux_highway", "lstm_stacked_bidirectional_tokens", "attention_learned_tokens_each"] {
+    for case in [
+        "aux_highway",
+        "lstm_stacked_bidirectional_tokens",
+        "attention_learned_tokens_each",
+        "layer_heads_lstm_stacked_tokens",
+    ] {
         let dir = fixtures().join(case);
         let out = tmp.path().join(format!("{case}.safetensors"));
         let a = args(&dir, &out);
@@ -168,6 +197,9 @@ fn the_command_writes_what_the_reference_holds() {
         }
         if let Some(t) = &a.target {
             cmd.extend(["--target".to_string(), t.display().to_string()]);
+        }
+        for (n, p) in &a.head_targets {
+            cmd.extend(["--head-target".to_string(), format!("{n}={}", p.display())]);
         }
         let r = depthlab(&cmd);
         assert_eq!(r.0, Some(0), "{case}: {}", r.2);
@@ -225,6 +257,7 @@ fn pytorch_made_weights_train_on_in_depthlab() {
         ("tcn_k2_dilated", 0.1),
         ("attention_sinusoidal", 0.1),
         ("gru_stacked_mse", 0.1),
+        ("layer_heads_lstm_stacked_tokens", 2.0),
     ] {
         let dir = fixtures().join(case);
         let mut p = problem(&dir);
@@ -288,6 +321,13 @@ fn made_cases() -> Vec<Made> {
             out_dim: 4,
         },
         Made {
+            name: "lstm_layer_heads_tokens_each",
+            config: "seed = 17\n\n[data]\nname = \"copy\"\nt = 5\n\n[model]\narch = \"lstm\"\ndepth = 3\nwidth = 4\nbidirectional = true\n\n[[model.layer_heads]]\nlayer = 0\nweight = 0.4\n\n[[model.layer_heads]]\nlayer = 1\nweight = 0.2\n",
+            input: |r| Array::i64(vec![3, 5], (0..15).map(|_| r.below(7)).collect()),
+            target: |r| Array::i64(vec![3, 5], (0..15).map(|_| r.below(4)).collect()),
+            out_dim: 4,
+        },
+        Made {
             name: "lstm_last",
             config: "seed = 14\n\n[data]\nname = \"adding\"\nt = 6\n\n[model]\narch = \"lstm\"\ndepth = 1\nwidth = 6\n",
             input: |r| Array::f32(vec![3, 6, 2], (0..36).map(|_| r.uniform()).collect()),
@@ -325,6 +365,7 @@ fn make(m: &Made, tmp: &Path) -> (BTreeMap<&'static str, Vec<u8>>, Vec<NamedTens
         input_origin: "input.npy".into(),
         target: Some(target.clone()),
         target_origin: "target.npy".into(),
+        head_targets: Vec::new(),
         out_dim: Some(m.out_dim),
     };
     let mut p = setup(&ModelSpec::from(&cfg), &loaded).unwrap();
@@ -377,6 +418,7 @@ fn depthlab_made_checkpoints_are_current() {
             weights: dir.join("model.safetensors"),
             input: dir.join("input.npy"),
             target: Some(dir.join("target.npy")),
+            head_targets: Vec::new(),
             out: tmp.path().join("unused"),
         };
         let mut p = setup(&config(&dir), &Loaded::read(&a).unwrap()).unwrap();

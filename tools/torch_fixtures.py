@@ -12,8 +12,11 @@ tests/fixtures/torch/:
                           or int64 tokens [batch, time]
     target.npy            (when the case has one) int64 labels [batch] / [batch, time], or
                           float32 [batch, out]
+    target_<name>.npy     the targets `name` of per-layer heads (model.layer_heads[j].target),
+                          as target.npy (`depthlab grads --head-target name=target_<name>.npy`)
     expected.safetensors  what `depthlab grads` must write: loss, output, grad.<param>,
-                          act.<block> (the gradient of the loss at every block output)
+                          act.<block> (the gradient of the loss at every block output), and
+                          for layer heads output.layer_heads.<j> and act.layer_heads.<j>
 
 The reference numbers are computed in float64 from the float32 weights and inputs (so they are
 the exact values the f32 computation approximates) and stored as float32.
@@ -262,7 +265,11 @@ RNNS = {"rnn_tanh": "RNN", "rnn_relu": "RNN", "lstm": "LSTM", "gru": "GRU"}
 
 
 class SeqNet(nn.Module):
-    def __init__(self, m, in_dim, out_dim, vocab=None, max_len=None):
+    """[embed ->] body -> head, and for recurrent bodies `layer_heads.{j}`: nn.Linear on the
+    output sequence of layer `layer` (both directions concatenated), read at every step or at
+    the last one, as its targets ask."""
+
+    def __init__(self, m, in_dim, out_dim, vocab=None, max_len=None, head_outs=()):
         super().__init__()
         arch, w, depth = m["arch"], m["width"], m["depth"]
         self.arch = arch
@@ -288,14 +295,22 @@ class SeqNet(nn.Module):
             )
             top = w
         self.head = nn.Linear(top, out_dim)
+        heads = m.get("layer_heads", [])
+        self.head_layers = [hd["layer"] for hd in heads]
+        self.head_weights = [hd.get("weight", 1.0) for hd in heads]
+        self.head_targets = [hd.get("target") for hd in heads]
+        if heads:
+            self.layer_heads = nn.ModuleList([nn.Linear(top, o) for o in head_outs])
 
-    def forward(self, x, taps, each):
+    def forward(self, x, taps, each, head_each=()):
+        """The main output; with layer heads, (output, [each head's output])."""
         h = x
+        layers = []
         if self.embed is not None:
             h = tap(taps, "act.embed", self.embed(x))
         if self.arch in RNNS:
             inp = h
-            h = self.rnn_unrolled(inp, taps)
+            h = self.rnn_unrolled(inp, taps, layers)
             with torch.no_grad():
                 ref, _ = self.rnn(inp)
             assert torch.allclose(h, ref, rtol=1e-5, atol=1e-6), "the unrolled recurrence differs from nn.RNN's"
@@ -311,9 +326,16 @@ class SeqNet(nn.Module):
             for i, layer in enumerate(self.attn):
                 h = tap(taps, f"act.attn.{i}", layer(h))
         out = self.head(h if each else h[:, -1])
-        return tap(taps, "act.head", out)
+        out = tap(taps, "act.head", out)
+        if not self.head_layers:
+            return out
+        outs = []
+        for j, (k, e) in enumerate(zip(self.head_layers, head_each)):
+            y = layers[k]
+            outs.append(tap(taps, f"act.layer_heads.{j}", self.layer_heads[j](y if e else y[:, -1])))
+        return out, outs
 
-    def rnn_unrolled(self, x, taps):
+    def rnn_unrolled(self, x, taps, layers):
         """nn.RNN / nn.LSTM / nn.GRU step by step with its own weights, so that every h_t (and
         c_t) is a tensor whose gradient can be kept."""
         r = self.rnn
@@ -352,6 +374,7 @@ class SeqNet(nn.Module):
                     steps[t] = h
                 outs.append(torch.stack(steps, dim=1))
             inp = torch.cat(outs, dim=2)
+            layers.append(inp)
         return inp
 
 
@@ -364,7 +387,9 @@ def build(m, shapes):
     """The PyTorch model for the [model] section `m`; `shapes` gives in/out sizes."""
     if m["arch"] in ("plain", "residual", "highway", "dense", "dense_to_output", "weighted_skip"):
         return FeedForward(m, shapes["in"], shapes["out"])
-    return SeqNet(m, shapes.get("in"), shapes["out"], shapes.get("vocab"), shapes.get("max_len"))
+    return SeqNet(
+        m, shapes.get("in"), shapes["out"], shapes.get("vocab"), shapes.get("max_len"), shapes.get("head_outs", ())
+    )
 
 
 def loss_of(out, y, kind, each):
@@ -377,26 +402,50 @@ def loss_of(out, y, kind, each):
     return F.cross_entropy(out, y)
 
 
-def reference(model, m, x, y, dtype):
-    """Loss, output, parameter gradients and block-output gradients, in `dtype`."""
+def target_kind(y):
+    """(loss kind, per step) of a target tensor (None: no target)."""
+    if y is None:
+        return None, False
+    if y.is_floating_point():
+        return "mse", False
+    return "ce", y.dim() == 2
+
+
+def reference(model, m, x, y, dtype, named=None):
+    """Loss, output, parameter gradients and block-output gradients, in `dtype`. `named`: the
+    targets of layer heads by name (a head without a name learns `y`)."""
+    named = named or {}
     model = model.to(dtype)
     model.zero_grad()
     x = x.to(dtype) if x.is_floating_point() else x
-    kind = None if y is None else ("ce" if not y.is_floating_point() else "mse")
-    yy = None if y is None else (y.to(dtype) if y.is_floating_point() else y)
+    cast = lambda t: None if t is None else (t.to(dtype) if t.is_floating_point() else t)
+    kind, each = target_kind(y)
+    yy = cast(y)
     taps = {}
-    each = y is not None and not y.is_floating_point() and y.dim() == 2
+    head_outs = []
     if isinstance(model, FeedForward):
         out, aux = model(x, taps)
         loss = loss_of(out, yy, kind, False)
         if kind is not None:
             for w, a in zip(model.aux_weights, aux):
                 loss = loss + w * loss_of(a, yy, kind, False)
+    elif model.head_layers:
+        # Without targets a head reads the main output's layout (its loss is not taken).
+        head_y = [named[t] if t is not None else y for t in model.head_targets]
+        head_each = [target_kind(t)[1] if kind is not None else each for t in head_y]
+        out, head_outs = model(x, taps, each, head_each)
+        loss = loss_of(out, yy, kind, each)
+        if kind is not None:
+            for w, t, o in zip(model.head_weights, head_y, head_outs):
+                k, e = target_kind(t)
+                loss = loss + w * loss_of(o, cast(t), k, e)
     else:
         out = model(x, taps, each)
         loss = loss_of(out, yy, kind, each)
     loss.backward()
     res = {"loss": loss.detach().reshape(1), "output": out.detach()}
+    for j, o in enumerate(head_outs):
+        res[f"output.layer_heads.{j}"] = o.detach()
     for name, p in model.named_parameters():
         res["grad." + name] = p.grad if p.grad is not None else torch.zeros_like(p)
     for name, t in taps.items():
@@ -433,6 +482,9 @@ def config_toml(case):
     lines = [f"# {case['about']}", "# Made by tools/torch_fixtures.py.", "seed = 0", "", "[data]"]
     seq = m["arch"] not in ("plain", "residual", "highway", "dense", "dense_to_output", "weighted_skip")
     data = {"name": "adding", "t": case["time"]} if seq else {"name": "mnist1d"}
+    if any(h.get("target") for h in m.get("layer_heads", [])):
+        # A data set that has named targets, so that the whole config is valid.
+        data = {"name": "brown", "tags": "full"}
     lines += [f"{k} = {toml_value(v)}" for k, v in data.items()]
     lines += ["", "[model]"] + [f"{k} = {toml_value(v)}" for k, v in m.items()]
     lines += ["", "[optim]", "lr = 0.01", 'optimizer = { kind = "sgd" }', "", "[train]", "epochs = 1"]
@@ -446,7 +498,10 @@ def make_case(case, gen):
     b, t, f, out = case.get("batch", 4), case.get("time"), case.get("features", 6), case.get("out", 5)
     seq = t is not None
     vocab = case.get("vocab")
-    shapes = {"in": f, "out": out, "vocab": vocab, "max_len": case.get("max_len", t)}
+    # Layer heads: the main targets, or the named ones of case["named"] ({name: (kind, classes)}).
+    named_kinds = case.get("named", {})
+    head_outs = [named_kinds[h["target"]][1] if h.get("target") else out for h in m.get("layer_heads", [])]
+    shapes = {"in": f, "out": out, "vocab": vocab, "max_len": case.get("max_len", t), "head_outs": head_outs}
     torch.manual_seed(case["seed"])
     model = build(m, shapes)
     # Weights: PyTorch's own initialisation, with biases and alpha moved off their defaults so
@@ -470,16 +525,23 @@ def make_case(case, gen):
         y[0, 1] = -100  # one unscored step
     elif kind == "mse":
         y = torch.randn(b, out, generator=gen)
+    named = {}
+    for name, (k, classes) in named_kinds.items():
+        if k == "each":
+            named[name] = torch.randint(0, classes, (b, t), generator=gen)
+            named[name][b - 1, 0] = -100
+        else:
+            named[name] = torch.randint(0, classes, (b,), generator=gen)
     state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
-    exp64 = reference(model, m, x, y, torch.float64)
+    exp64 = reference(model, m, x, y, torch.float64, named)
     model.load_state_dict(state)
-    exp32 = reference(model, m, x, y, torch.float32)
+    exp32 = reference(model, m, x, y, torch.float32, named)
     noise = max(rel_err(exp32[k], exp64[k]) for k in exp64)
-    return state, x, y, exp64, noise
+    return state, x, y, named, exp64, noise
 
 
 def write_case(name, case, gen):
-    state, x, y, expected, noise = make_case(case, gen)
+    state, x, y, named, expected, noise = make_case(case, gen)
     d = os.path.join(FIXTURES, name)
     if os.path.isdir(d):
         shutil.rmtree(d)
@@ -490,6 +552,8 @@ def write_case(name, case, gen):
     np.save(os.path.join(d, "input.npy"), x.numpy())
     if y is not None:
         np.save(os.path.join(d, "target.npy"), y.numpy())
+    for n, t in named.items():  # `depthlab grads --head-target n=target_n.npy`
+        np.save(os.path.join(d, f"target_{n}.npy"), t.numpy())
     save_file(expected, os.path.join(d, "expected.safetensors"))
     size = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))
     print(f"{name:36s} {len(expected):4d} tensors {size / 1024:6.1f} KiB   torch f32 vs f64: {noise:.1e}")
@@ -530,6 +594,12 @@ CASES = {
     "attention_sinusoidal": dict(SEQ, about="attention, 2 layers, 2 heads, sinusoidal positions, input projection", target="class", model=dict(arch="attention", depth=2, width=8, heads=2, positional="sinusoidal")),
     "attention_learned_tokens_each": dict(SEQ, vocab=7, max_len=7, about="attention, learned positions (table of 7), tokens, per-step classes", target="each", model=dict(arch="attention", depth=2, width=8, heads=2, positional="learned")),
     "attention_none_mse": dict(SEQ, time=6, features=8, out=2, about="attention, 1 head, no positions, no input projection, MSE", target="mse", model=dict(arch="attention", depth=1, width=8, heads=1, positional="none")),
+    # Per-layer heads of recurrent stacks (model.layer_heads), each on its own targets.
+    "layer_heads_lstm_stacked_tokens": dict(SEQ, vocab=7, about="nn.LSTM, 3 layers, bidirectional, tokens, per-step classes; heads on layer 0 (own per-step targets `base`, weight 0.5) and layer 2 (main targets, weight 0.3)", target="each", named={"base": ("each", 3)}, model=dict(arch="lstm", depth=3, width=4, bidirectional=True, embed_dim=5, layer_heads=[dict(layer=0, target="base", weight=0.5), dict(layer=2, weight=0.3)])),
+    "layer_heads_gru_bidirectional_each": dict(SEQ, about="nn.GRU, 2 layers, bidirectional, real inputs, per-step classes; heads on layers 0 and 1 learning `base` (weights 1, 0.25)", target="each", named={"base": ("each", 3)}, model=dict(arch="gru", depth=2, width=5, bidirectional=True, layer_heads=[dict(layer=0, target="base", weight=1.0), dict(layer=1, target="base", weight=0.25)])),
+    "layer_heads_lstm_last_class": dict(SEQ, about="nn.LSTM, 3 layers, last step, classes; a head on layer 1 reading every step (own per-step targets `tags`, weight 0.7) and one on layer 0 reading the last step (main targets, weight 0.2)", target="class", named={"tags": ("each", 6)}, model=dict(arch="lstm", depth=3, width=5, layer_heads=[dict(layer=1, target="tags", weight=0.7), dict(layer=0, weight=0.2)])),
+    "layer_heads_rnn_tanh_class_heads": dict(SEQ, about="nn.RNN tanh, 3 layers, per-step classes; heads on layers 0 and 1 reading the last step (own per-sequence targets `kind`, weights 0.6, 0.4)", target="each", named={"kind": ("class", 3)}, model=dict(arch="rnn_tanh", depth=3, width=5, layer_heads=[dict(layer=0, target="kind", weight=0.6), dict(layer=1, target="kind", weight=0.4)])),
+    "layer_heads_gru_no_target": dict(SEQ, about="nn.GRU, 2 layers, no target (loss = sum of last outputs): a head on layer 0 gets no gradient", model=dict(arch="gru", depth=2, width=5, layer_heads=[dict(layer=0, weight=0.5)])),
 }
 
 
@@ -568,9 +638,15 @@ def check_depthlab_made(tol=1e-4):
             shapes["in"] = x.shape[-1]
         if "attn.0.pos.weight" in state:
             shapes["max_len"] = state["attn.0.pos.weight"].shape[0]
+        heads = m.get("layer_heads", [])
+        shapes["head_outs"] = [state[f"layer_heads.{j}.weight"].shape[0] for j in range(len(heads))]
+        named = {}
+        for h in heads:
+            if h.get("target"):
+                named[h["target"]] = torch.from_numpy(np.load(os.path.join(d, f"target_{h['target']}.npy")))
         model = build(m, shapes)
         model.load_state_dict(state, strict=True)
-        got = reference(model, m, x, y, torch.float64)
+        got = reference(model, m, x, y, torch.float64, named)
         worst, missing = 0.0, [k for k in expected if k not in got]
         for k, v in expected.items():
             if k in got:

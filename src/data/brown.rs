@@ -79,6 +79,23 @@ pub enum TagSet {
     Base,
 }
 
+impl TagSet {
+    pub const ALL: [TagSet; 2] = [TagSet::Base, TagSet::Full];
+
+    /// `base` or `full`: how configs name the tag set.
+    pub fn name(self) -> &'static str {
+        match self {
+            TagSet::Full => "full",
+            TagSet::Base => "base",
+        }
+    }
+
+    /// The tag set called `name`.
+    pub fn parse(name: &str) -> Option<TagSet> {
+        TagSet::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
 /// Where the genre label goes in [`BrownCorpus::to_genre_dataset`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum GenreTarget {
@@ -494,10 +511,17 @@ impl BrownCorpus {
     /// `self.vocab.len()`) and `EachClass` tags of `tagset`.
     pub fn to_dataset(&self, split: BrownSplit, tagset: TagSet) -> SeqDataset {
         let (seqs, labels) = self.sentences_in(split).map(|s| (self.word_ids(s), self.tag_ids(s, tagset))).unzip();
-        SeqDataset {
-            inputs: SeqInputs::Tokens { seqs, vocab: self.vocab.len() },
-            targets: SeqTargets::EachClass { labels, n_classes: self.tags(tagset).len() },
-        }
+        SeqDataset::new(
+            SeqInputs::Tokens { seqs, vocab: self.vocab.len() },
+            SeqTargets::EachClass { labels, n_classes: self.tags(tagset).len() },
+        )
+    }
+
+    /// The tags of `tagset` for the sentences of `split`, in [`BrownCorpus::to_dataset`]'s
+    /// order: the same tokens tagged another way, for a second task on one data set.
+    pub fn tag_targets(&self, split: BrownSplit, tagset: TagSet) -> SeqTargets {
+        let labels = self.sentences_in(split).map(|s| self.tag_ids(s, tagset)).collect();
+        SeqTargets::EachClass { labels, n_classes: self.tags(tagset).len() }
     }
 
     /// Genre classification of single sentences: `Tokens` as in [`BrownCorpus::to_dataset`],
@@ -513,20 +537,31 @@ impl BrownCorpus {
                 n_classes,
             },
         };
-        SeqDataset { inputs: SeqInputs::Tokens { seqs, vocab: self.vocab.len() }, targets }
+        SeqDataset::new(SeqInputs::Tokens { seqs, vocab: self.vocab.len() }, targets)
     }
 
     /// POS tagging as a [`SeqSplit`]: the training split against `held_out` (dev while tuning,
     /// test for the final number).
     pub fn seq_split(&self, tagset: TagSet, held_out: BrownSplit) -> SeqSplit {
-        let ts = match tagset {
-            TagSet::Full => "full",
-            TagSet::Base => "base",
+        self.seq_split_with(tagset, held_out, &[])
+    }
+
+    /// [`BrownCorpus::seq_split`] with, beside the main `tagset`, the tags of each of `also`
+    /// as named targets of the same tokens (named by [`TagSet::name`]: `base`, `full`).
+    pub fn seq_split_with(&self, tagset: TagSet, held_out: BrownSplit, also: &[TagSet]) -> SeqSplit {
+        let part = |split| {
+            let mut d = self.to_dataset(split, tagset);
+            for &t in also {
+                if !d.named.iter().any(|(n, _)| n == t.name()) {
+                    d.named.push((t.name().to_string(), self.tag_targets(split, t)));
+                }
+            }
+            d
         };
         SeqSplit {
-            train: self.to_dataset(BrownSplit::Train, tagset),
-            test: self.to_dataset(held_out, tagset),
-            name: format!("Brown POS ({ts} tags, {held_out:?})"),
+            train: part(BrownSplit::Train),
+            test: part(held_out),
+            name: format!("Brown POS ({} tags, {held_out:?})", tagset.name()),
         }
     }
 

@@ -26,10 +26,52 @@ pub enum SeqTargets {
 #[derive(Clone, Debug, PartialEq)]
 pub struct SeqDataset {
     pub inputs: SeqInputs,
+    /// The main targets (what the model's head learns).
     pub targets: SeqTargets,
+    /// Other targets of the same sequences, by name (e.g. Brown's `base` tags beside its `full`
+    /// ones), for per-layer heads (`model.layer_heads[j].target`).
+    pub named: Vec<(String, SeqTargets)>,
+}
+
+impl SeqTargets {
+    /// Targets of the first `n` sequences.
+    pub fn take(&self, n: usize) -> SeqTargets {
+        match self {
+            SeqTargets::LastValue { dim, values } => {
+                SeqTargets::LastValue { dim: *dim, values: values[..(n * dim).min(values.len())].to_vec() }
+            }
+            SeqTargets::LastClass { labels, n_classes } => {
+                SeqTargets::LastClass { labels: labels[..n.min(labels.len())].to_vec(), n_classes: *n_classes }
+            }
+            SeqTargets::EachClass { labels, n_classes } => {
+                SeqTargets::EachClass { labels: labels[..n.min(labels.len())].to_vec(), n_classes: *n_classes }
+            }
+        }
+    }
+
+    /// Model outputs: classes, or the regression width.
+    pub fn out_dim(&self) -> usize {
+        match self {
+            SeqTargets::LastValue { dim, .. } => *dim,
+            SeqTargets::LastClass { n_classes, .. } | SeqTargets::EachClass { n_classes, .. } => *n_classes,
+        }
+    }
 }
 
 impl SeqDataset {
+    /// Inputs and their main targets, no named ones.
+    pub fn new(inputs: SeqInputs, targets: SeqTargets) -> Self {
+        SeqDataset { inputs, targets, named: Vec::new() }
+    }
+
+    /// The targets called `name` (None: the main ones).
+    pub fn targets_named(&self, name: Option<&str>) -> Option<&SeqTargets> {
+        match name {
+            None => Some(&self.targets),
+            Some(n) => self.named.iter().find(|(k, _)| k == n).map(|(_, t)| t),
+        }
+    }
+
     pub fn len(&self) -> usize {
         match &self.inputs {
             SeqInputs::Real { n, .. } => *n,
@@ -50,18 +92,8 @@ impl SeqDataset {
             }
             SeqInputs::Tokens { seqs, vocab } => SeqInputs::Tokens { seqs: seqs[..n].to_vec(), vocab: *vocab },
         };
-        let targets = match &self.targets {
-            SeqTargets::LastValue { dim, values } => {
-                SeqTargets::LastValue { dim: *dim, values: values[..n * dim].to_vec() }
-            }
-            SeqTargets::LastClass { labels, n_classes } => {
-                SeqTargets::LastClass { labels: labels[..n].to_vec(), n_classes: *n_classes }
-            }
-            SeqTargets::EachClass { labels, n_classes } => {
-                SeqTargets::EachClass { labels: labels[..n].to_vec(), n_classes: *n_classes }
-            }
-        };
-        SeqDataset { inputs, targets }
+        let named = self.named.iter().map(|(k, t)| (k.clone(), t.take(n))).collect();
+        SeqDataset { inputs, targets: self.targets.take(n), named }
     }
 
     /// Model inputs per step: the feature width, or the vocabulary for tokens.
@@ -74,10 +106,7 @@ impl SeqDataset {
 
     /// Model outputs: classes, or the regression width.
     pub fn out_dim(&self) -> usize {
-        match &self.targets {
-            SeqTargets::LastValue { dim, .. } => *dim,
-            SeqTargets::LastClass { n_classes, .. } | SeqTargets::EachClass { n_classes, .. } => *n_classes,
-        }
+        self.targets.out_dim()
     }
 
     /// Steps of sequence i.

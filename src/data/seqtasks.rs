@@ -57,10 +57,7 @@ pub fn adding(t: usize, n: usize, seed: u64) -> SeqDataset {
         seq[b * 2 + 1] = 1.0;
         targets.push(seq[a * 2] + seq[b * 2]);
     }
-    SeqDataset {
-        inputs: SeqInputs::Real { n, time: t, dim: 2, values },
-        targets: SeqTargets::LastValue { dim: 1, values: targets },
-    }
+    SeqDataset::new(SeqInputs::Real { n, time: t, dim: 2, values }, SeqTargets::LastValue { dim: 1, values: targets })
 }
 
 /// [`adding`] training (`n_train`, from `seed`) and test (`n_test`, from
@@ -166,10 +163,10 @@ pub fn copy_memory_with(t_blank: usize, n: usize, seed: u64, style: CopyStyle) -
         seqs.push(x);
         labels.push(y);
     }
-    SeqDataset {
-        inputs: SeqInputs::Tokens { seqs, vocab: COPY_VOCAB },
-        targets: SeqTargets::EachClass { labels, n_classes: COPY_VOCAB },
-    }
+    SeqDataset::new(
+        SeqInputs::Tokens { seqs, vocab: COPY_VOCAB },
+        SeqTargets::EachClass { labels, n_classes: COPY_VOCAB },
+    )
 }
 
 /// [`copy_memory`] training (from `seed`) and test (from `derive_seed(seed, 1)`) sets, named
@@ -213,10 +210,10 @@ pub fn as_sequence(ds: &Dataset, steps: usize) -> SeqDataset {
         steps > 0 && in_dim.is_multiple_of(steps),
         "as_sequence: {in_dim} features cannot be cut into {steps} steps of equal width"
     );
-    SeqDataset {
-        inputs: SeqInputs::Real { n: ds.len(), time: steps, dim: in_dim / steps, values: ds.x.data.clone() },
-        targets: seq_targets(&ds.y),
-    }
+    SeqDataset::new(
+        SeqInputs::Real { n: ds.len(), time: steps, dim: in_dim / steps, values: ds.x.data.clone() },
+        seq_targets(&ds.y),
+    )
 }
 
 /// [`as_sequence`] of both halves of a split.
@@ -237,7 +234,7 @@ fn permuted_pixels(ds: &Dataset, perm: Option<&[usize]>) -> SeqDataset {
             v
         }
     };
-    SeqDataset { inputs: SeqInputs::Real { n: ds.len(), time: d, dim: 1, values }, targets: seq_targets(&ds.y) }
+    SeqDataset::new(SeqInputs::Real { n: ds.len(), time: d, dim: 1, values }, seq_targets(&ds.y))
 }
 
 /// Sequential MNIST (Le, Jaitly & Hinton 2015): each image of the MNIST `split` (rows of 784

@@ -216,10 +216,10 @@ impl CharCorpus {
         };
         let seqs = starts.iter().map(|&o| ids[o..o + len].to_vec()).collect();
         let labels = starts.iter().map(|&o| ids[o + 1..o + len + 1].to_vec()).collect();
-        SeqDataset {
-            inputs: SeqInputs::Tokens { seqs, vocab: self.vocab() },
-            targets: SeqTargets::EachClass { labels, n_classes: self.vocab() },
-        }
+        SeqDataset::new(
+            SeqInputs::Tokens { seqs, vocab: self.vocab() },
+            SeqTargets::EachClass { labels, n_classes: self.vocab() },
+        )
     }
 
     /// Character frequencies of the training part plus one (Laplace smoothing, so the unknown

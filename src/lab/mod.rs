@@ -8,6 +8,7 @@ pub mod runs;
 pub mod stats;
 pub mod verdict;
 
+mod c13_intermediate_losses;
 mod c1_depth_efficiency;
 mod c2_linear_chain;
 mod c3_signal_propagation;
@@ -106,6 +107,7 @@ pub fn all() -> Vec<&'static dyn Experiment> {
         &c5_gate_analysis::C5,
         &c6_effective_depth::C6,
         &c7_dense_connections::C7,
+        &c13_intermediate_losses::C13,
     ]
 }
 

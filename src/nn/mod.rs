@@ -21,7 +21,7 @@ pub use highway::Highway;
 pub use init::{random_orthogonal, Init};
 pub use linear::{Linear, LinearAct};
 pub use loss::LossKind;
-pub use model::{Arch, AuxConfig, Carry, Model, ModelConfig, Positional, StepOut, Target};
+pub use model::{Arch, AuxConfig, Carry, HeadOut, LayerHeadConfig, Model, ModelConfig, Positional, StepOut, Target};
 pub use param::{Param, ParamList};
 pub use residual::Residual;
 pub use weighted::WeightedSkip;

@@ -113,6 +113,24 @@ pub struct AuxConfig {
     pub weight: f64,
 }
 
+/// A head on layer `layer` of a stacked recurrent body (0 = the lowest), with its own task:
+/// the data's targets named `target` (absent: the main targets), its loss added with `weight`.
+/// Parameters `layer_heads.{j}.weight` `[classes, width]` (width 2H when bidirectional) and
+/// `layer_heads.{j}.bias`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerHeadConfig {
+    pub layer: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(default = "d_one_f")]
+    pub weight: f64,
+}
+
+fn d_one_f() -> f64 {
+    1.0
+}
+
 fn d_tanh() -> Activation {
     Activation::Tanh
 }
@@ -163,6 +181,10 @@ pub struct ModelConfig {
     pub per_unit_alpha: bool,
     #[serde(default)]
     pub aux: Vec<AuxConfig>,
+    /// Recurrent archs: heads on layers of the stack, each with its own targets and weight
+    /// (`[[model.layer_heads]]` tables).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layer_heads: Vec<LayerHeadConfig>,
     /// Recurrent archs: both directions, outputs concatenated (taggers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bidirectional: Option<bool>,
@@ -217,7 +239,32 @@ impl ModelConfig {
         only(self.heads.is_some(), "heads", &[Arch::Attention])?;
         only(self.positional.is_some(), "positional", &[Arch::Attention])?;
         if seq && !self.aux.is_empty() {
-            return Err("model.aux: auxiliary heads attach to feed-forward stacks, not sequence models".into());
+            return Err("model.aux: auxiliary heads attach to feed-forward stacks, not sequence models (recurrent ones take model.layer_heads)".into());
+        }
+        if !self.layer_heads.is_empty() && !rnns.contains(&self.arch) {
+            return Err(format!(
+                "model.layer_heads: per-layer heads attach to the layers of recurrent stacks (rnn_tanh | rnn_relu | lstm | gru), not {:?}{}",
+                self.arch.name(),
+                if seq { "" } else { " (feed-forward stacks take model.aux)" }
+            ));
+        }
+        for (j, h) in self.layer_heads.iter().enumerate() {
+            if h.layer >= self.depth {
+                return Err(format!(
+                    "model.layer_heads[{j}].layer = {} is out of range: the stack has layers 0..{} (model.depth = {})",
+                    h.layer,
+                    self.depth.saturating_sub(1),
+                    self.depth
+                ));
+            }
+            if !h.weight.is_finite() || h.weight < 0.0 {
+                return Err(format!("model.layer_heads[{j}].weight must be a finite number >= 0, got {}", h.weight));
+            }
+            if h.target.as_deref().is_some_and(|t| t.trim().is_empty()) {
+                return Err(format!(
+                    "model.layer_heads[{j}].target must name a target of the data (or be left out for the main targets)"
+                ));
+            }
         }
         if let Some(h) = self.heads {
             if h == 0 || !self.width.is_multiple_of(h) {
@@ -282,6 +329,17 @@ pub enum Target<'a, F> {
     Values(&'a Mat<F>),
 }
 
+/// What one per-layer head measured on a batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct HeadOut {
+    /// Its (unweighted) mean loss.
+    pub loss: f64,
+    pub correct: usize,
+    pub count: usize,
+    /// Whether its targets are classes (accuracy means something).
+    pub classes: bool,
+}
+
 /// What one forward + backward pass measured.
 #[derive(Clone, Debug, Default)]
 pub struct StepOut {
@@ -291,6 +349,8 @@ pub struct StepOut {
     pub main_loss: f64,
     /// Each auxiliary head's (unweighted) loss.
     pub aux_losses: Vec<f64>,
+    /// Each per-layer head of a sequence model (`model.layer_heads`), in order.
+    pub heads: Vec<HeadOut>,
     pub correct: usize,
     /// Examples scored (rows of the batch; for per-step targets, the steps not ignored).
     pub count: usize,
@@ -407,9 +467,9 @@ impl<F: Real> Model<F> {
         let mut step = StepOut {
             loss: main.loss,
             main_loss: main.loss,
-            aux_losses: Vec::new(),
             correct: main.correct,
             count: main.count,
+            ..Default::default()
         };
         let mut aux_grads = Vec::with_capacity(self.aux.len());
         for a in &self.aux {
@@ -508,7 +568,7 @@ impl<F: Real> Model<F> {
     pub fn evaluate(&mut self, x: &Mat<F>, target: &Target<F>) -> StepOut {
         let out = self.forward(x, &Ctx::EVAL);
         let l = self.loss_of(&out, target);
-        StepOut { loss: l.loss, main_loss: l.loss, aux_losses: Vec::new(), correct: l.correct, count: l.count }
+        StepOut { loss: l.loss, main_loss: l.loss, correct: l.correct, count: l.count, ..Default::default() }
     }
 }
 

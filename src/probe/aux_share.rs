@@ -18,14 +18,17 @@ use serde::Serialize;
 use crate::data::{Dataset, Targets};
 use crate::nn::loss::{mse, softmax_cross_entropy};
 use crate::nn::{Ctx, Model};
+use crate::seq::batch::SeqBatch;
+use crate::seq::model::SeqModel;
 use crate::tensor::{matmul, Mat, Real, View};
 
 /// A gradient source: the main loss or an auxiliary head.
 #[derive(Clone, Debug, Serialize)]
 pub struct Source {
-    /// `main` or `aux.{j}`.
+    /// `main`, `aux.{j}` or `layer_heads.{j}`.
     pub name: String,
-    /// The stack layer the head reads (`layers.{layer}`); the main head: the last.
+    /// The stack layer the head reads (`layers.{layer}`, or recurrent layer `layer`); the main
+    /// head: the last.
     pub layer: usize,
     /// The loss weight (1 for the main loss).
     pub weight: f64,
@@ -156,14 +159,104 @@ pub fn aux_share<F: Real>(model: &mut Model<F>, batches: &[Dataset]) -> Result<A
     }
     model.set_taps(false);
     model.zero_grad();
-    let nb = batches.len().max(1) as f64;
-    let layers = (0..depth)
+    Ok(finish(batches.len(), sources, norm_sum, total_sum, cos_sum, |l| format!("layers.{l}"), started))
+}
+
+/// The same for a sequence model's per-layer heads (`model.layer_heads`): the sources are the
+/// main loss (on the top layer) and `layer_heads.{j}`; a layer's gradient is dL/dh_t of that
+/// recurrent layer at every step and in both directions (the `act.rnn.l{k}.h.{t}` taps: the
+/// total gradient at the hidden states, through the recurrence too), its norm taken over all
+/// of them. Each source's part comes from its own forward and backward with the other
+/// sources' output gradients zero. Layers are named `rnn.l{k}`.
+pub fn sequence<F: Real>(model: &mut SeqModel<F>, batches: &[SeqBatch<F>]) -> Result<AuxShare, String> {
+    let started = std::time::Instant::now();
+    if model.heads.is_empty() {
+        return Err("the aux_share probe needs a model with auxiliary heads (model.aux or model.layer_heads)".into());
+    }
+    let (block, depth) = model
+        .body
+        .iter()
+        .rev()
+        .find(|(_, b)| b.layers() > 0)
+        .map(|(n, b)| (n.clone(), b.layers()))
+        .ok_or("the aux_share probe needs a recurrent body for layer heads")?;
+    let mut sources = vec![Source { name: "main".into(), layer: depth - 1, weight: 1.0 }];
+    sources.extend(model.heads.iter().enumerate().map(|(j, h)| Source {
+        name: format!("layer_heads.{j}"),
+        layer: h.layer,
+        weight: h.weight,
+    }));
+    let ns = sources.len();
+    let mut norm_sum = vec![vec![0.0; ns]; depth];
+    let mut total_sum = vec![0.0; depth];
+    let mut cos_sum = vec![vec![(0.0, 0usize); ns - 1]; depth];
+    let prefix = format!("act.{block}.l");
+    model.set_taps(true);
+    for b in batches {
+        // Per source, per layer: every tap of the layer's hidden states, flattened.
+        let mut per_source: Vec<Vec<Vec<f64>>> = Vec::with_capacity(ns);
+        for s in 0..ns {
+            let out = model.forward(b, &Ctx::TRAIN);
+            let l = model.losses(&out, b);
+            let zero = |g: &Mat<F>| Mat::zeros(g.rows, g.cols);
+            let main = if s == 0 { l.grad.clone() } else { zero(&l.grad) };
+            let heads: Vec<Mat<F>> =
+                l.head_grads.iter().enumerate().map(|(j, g)| if s == j + 1 { g.clone() } else { zero(g) }).collect();
+            model.backward(&main, &heads);
+            let mut layers = vec![Vec::new(); depth];
+            for (name, g) in model.taps() {
+                let Some(rest) = name.strip_prefix(&prefix) else { continue };
+                let (k, what) = rest.split_once('.').unwrap_or((rest, ""));
+                let k = k.trim_end_matches("_reverse").parse::<usize>();
+                if let (Ok(k), true) = (k, what.starts_with("h.")) {
+                    if k < depth {
+                        layers[k].extend(g.data.iter().map(|v| v.f64()));
+                    }
+                }
+            }
+            per_source.push(layers);
+        }
+        let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        for l in 0..depth {
+            let mut total = per_source[0][l].clone();
+            for (s, src) in per_source.iter().enumerate() {
+                norm_sum[l][s] += norm(&src[l]);
+                if s > 0 {
+                    total.iter_mut().zip(&src[l]).for_each(|(t, v)| *t += v);
+                    let (a, bn) = (norm(&per_source[0][l]), norm(&src[l]));
+                    if a > 0.0 && bn > 0.0 {
+                        let dot: f64 = per_source[0][l].iter().zip(&src[l]).map(|(x, y)| x * y).sum();
+                        cos_sum[l][s - 1].0 += dot / (a * bn);
+                        cos_sum[l][s - 1].1 += 1;
+                    }
+                }
+            }
+            total_sum[l] += norm(&total);
+        }
+    }
+    model.set_taps(false);
+    model.zero_grad();
+    Ok(finish(batches.len(), sources, norm_sum, total_sum, cos_sum, |l| format!("{block}.l{l}"), started))
+}
+
+/// Means over batches, shares, cosines.
+fn finish(
+    batches: usize,
+    sources: Vec<Source>,
+    norm_sum: Vec<Vec<f64>>,
+    total_sum: Vec<f64>,
+    cos_sum: Vec<Vec<(f64, usize)>>,
+    name: impl Fn(usize) -> String,
+    started: std::time::Instant,
+) -> AuxShare {
+    let nb = batches.max(1) as f64;
+    let layers = (0..norm_sum.len())
         .map(|l| {
             let norms: Vec<f64> = norm_sum[l].iter().map(|s| s / nb).collect();
             let sum: f64 = norms.iter().sum();
             ShareLayer {
                 layer: l,
-                name: format!("layers.{l}"),
+                name: name(l),
                 shares: norms.iter().map(|v| if sum > 0.0 { v / sum } else { 0.0 }).collect(),
                 norms,
                 cos_main: cos_sum[l].iter().map(|&(s, c)| (c > 0).then(|| s / c as f64)).collect(),
@@ -171,13 +264,7 @@ pub fn aux_share<F: Real>(model: &mut Model<F>, batches: &[Dataset]) -> Result<A
             }
         })
         .collect();
-    Ok(AuxShare {
-        probe: "aux_share",
-        batches: batches.len(),
-        sources,
-        layers,
-        elapsed_s: started.elapsed().as_secs_f64(),
-    })
+    AuxShare { probe: "aux_share", batches, sources, layers, elapsed_s: started.elapsed().as_secs_f64() }
 }
 
 /// aux_share.svg: the shares stacked by layer (each line is the running sum of the sources up

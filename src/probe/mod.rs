@@ -121,7 +121,7 @@ impl ProbeKind {
             }
             ProbeKind::Gates => matches!(cfg.arch, Arch::Highway | Arch::Lstm | Arch::Gru),
             ProbeKind::Paths => matches!(cfg.arch, Arch::Residual | Arch::Highway),
-            ProbeKind::AuxShare => !cfg.aux.is_empty(),
+            ProbeKind::AuxShare => !cfg.aux.is_empty() || !cfg.layer_heads.is_empty(),
         };
         if ok {
             return Ok(());
@@ -133,7 +133,9 @@ impl ProbeKind {
             ),
             ProbeKind::Gates => format!("probe `gates` applies to highway, lstm and gru models, not {arch}"),
             ProbeKind::Paths => format!("probe `paths` applies to residual and highway stacks, not {arch}"),
-            ProbeKind::AuxShare => "probe `aux_share` applies to models with auxiliary heads (model.aux)".to_string(),
+            ProbeKind::AuxShare => {
+                "probe `aux_share` applies to models with auxiliary heads (model.aux or model.layer_heads)".to_string()
+            }
             ProbeKind::Jacobian => format!(
                 "probe `jacobian` applies to stacks of equal-width layers (plain, residual, highway, weighted_skip), not {arch}"
             ),
@@ -438,6 +440,12 @@ fn sequence(
             w.write("gates.svg", &plot_recurrent_gates(&g))?;
         }
         rg = Some(g);
+    }
+    if has(ProbeKind::AuxShare) {
+        let a = aux_share::sequence(model, batches).map_err(ProbeError::Input)?;
+        ran.push((ProbeKind::AuxShare, a.elapsed_s));
+        w.json("aux_share.json", &a)?;
+        w.write("aux_share.svg", &aux_share::plot(&a))?;
     }
     if has(ProbeKind::Diagnosis) {
         let t = Instant::now();

@@ -31,6 +31,10 @@ fn steps(cfg: &Config) -> u64 {
         | crate::config::DataConfig::Copy { train, .. }
         | crate::config::DataConfig::Text { train, .. } => *train,
         crate::config::DataConfig::Mnist1d { num_samples, .. } => num_samples.unwrap_or(5000) * 4 / 5,
+        // The training split's sentences, not the whole corpus's.
+        crate::config::DataConfig::Brown { train_subset, .. } => {
+            train_subset.unwrap_or(crate::sweep::cost::BROWN_TRAIN).min(crate::sweep::cost::BROWN_TRAIN)
+        }
         _ => d.examples,
     } as u64;
     train.div_ceil(cfg.train.batch_size as u64).max(1) * cfg.train.epochs as u64
@@ -128,4 +132,20 @@ pub fn measure(
     let mut v: Vec<ClaimCost> = claims.into_values().collect();
     v.sort_by_key(|c| c.claim.trim_start_matches('C').parse::<u32>().unwrap_or(u32::MAX));
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn brown_steps_count_the_training_sentences() {
+        let brown = |subset: &str| {
+            let text = format!("[data]\nname = \"brown\"\n{subset}\n[model]\narch = \"lstm\"\ndepth = 3\nwidth = 32\n[optim]\nlr = 0.01\noptimizer = {{ kind = \"adam\" }}\n[train]\nepochs = 6\nbatch_size = 32\n");
+            steps(&Config::parse(&text, "t.toml", &[]).unwrap())
+        };
+        assert_eq!(brown("train_subset = 3000"), 94 * 6);
+        assert_eq!(brown(""), 45_608u64.div_ceil(32) * 6);
+        assert_eq!(brown("train_subset = 100000"), 45_608u64.div_ceil(32) * 6);
+    }
 }

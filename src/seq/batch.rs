@@ -26,6 +26,23 @@ pub struct SeqBatch<F> {
     pub batch: usize,
     pub inputs: BatchInputs<F>,
     pub targets: BatchTargets<F>,
+    /// The data set's named targets for these sequences (`SeqDataset::named`).
+    pub named: Vec<(String, BatchTargets<F>)>,
+}
+
+impl<F> SeqBatch<F> {
+    /// A batch with main targets only.
+    pub fn new(time: usize, batch: usize, inputs: BatchInputs<F>, targets: BatchTargets<F>) -> Self {
+        SeqBatch { time, batch, inputs, targets, named: Vec::new() }
+    }
+
+    /// The targets called `name` (None: the main ones).
+    pub fn targets_named(&self, name: Option<&str>) -> Option<&BatchTargets<F>> {
+        match name {
+            None => Some(&self.targets),
+            Some(n) => self.named.iter().find(|(k, _)| k == n).map(|(_, t)| t),
+        }
+    }
 }
 
 /// The examples `idx` (all of one length) as a batch.
@@ -48,16 +65,21 @@ pub fn make_batch<F: Real>(ds: &SeqDataset, idx: &[usize]) -> SeqBatch<F> {
             BatchInputs::Tokens((0..time).flat_map(|t| idx.iter().map(move |&i| seqs[i][t])).collect())
         }
     };
-    let targets = match &ds.targets {
+    let targets = batch_targets(&ds.targets, idx, time);
+    let named = ds.named.iter().map(|(n, t)| (n.clone(), batch_targets(t, idx, time))).collect();
+    SeqBatch { time, batch, inputs, targets, named }
+}
+
+fn batch_targets<F: Real>(targets: &SeqTargets, idx: &[usize], time: usize) -> BatchTargets<F> {
+    match targets {
         SeqTargets::LastValue { dim, values } => {
-            BatchTargets::LastValue(Mat::from_fn(batch, *dim, |b, c| F::c(values[idx[b] * dim + c] as f64)))
+            BatchTargets::LastValue(Mat::from_fn(idx.len(), *dim, |b, c| F::c(values[idx[b] * dim + c] as f64)))
         }
         SeqTargets::LastClass { labels, .. } => BatchTargets::LastClass(idx.iter().map(|&i| labels[i]).collect()),
         SeqTargets::EachClass { labels, .. } => {
             BatchTargets::EachClass((0..time).flat_map(|t| idx.iter().map(move |&i| labels[i][t])).collect())
         }
-    };
-    SeqBatch { time, batch, inputs, targets }
+    }
 }
 
 /// The batches of one epoch: examples shuffled by (seed, epoch), grouped by length into

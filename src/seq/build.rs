@@ -2,7 +2,7 @@
 
 use rand::{rngs::StdRng, SeedableRng};
 
-use super::model::{Readout, SeqModel};
+use super::model::{LayerHead, Readout, SeqModel};
 use super::per_step::PerStep;
 use super::{AttentionConfig, CausalSelfAttention, PosEncoding, Tcn, TcnConfig};
 use super::{CellKind, Embedding, HhInit, Rnn, RnnConfig, SeqBlock};
@@ -82,5 +82,24 @@ pub fn build_seq_model<F: Real>(
         _ => Readout::Last,
     };
     let head = Linear::new(top, data.out_dim(), &Init::Glorot, &mut rng);
-    Ok(SeqModel::new(embed, body, head, readout))
+    let mut heads = Vec::with_capacity(cfg.layer_heads.len());
+    for (j, h) in cfg.layer_heads.iter().enumerate() {
+        let Some(targets) = data.targets_named(h.target.as_deref()) else {
+            let names: Vec<String> = data.named.iter().map(|(n, _)| format!("{n:?}")).collect();
+            return Err(format!(
+                "model.layer_heads[{j}].target = {:?}: data set {} has no targets of that name{}",
+                h.target.as_deref().unwrap_or(""),
+                split.name,
+                if names.is_empty() { String::new() } else { format!(" (it has {})", names.join(", ")) }
+            ));
+        };
+        let readout = match targets {
+            SeqTargets::EachClass { .. } => Readout::Each,
+            _ => Readout::Last,
+        };
+        // The head reads layer h.layer of the recurrent stack: its width is the stack's output.
+        let lin = Linear::new(top, targets.out_dim(), &Init::Glorot, &mut rng);
+        heads.push(LayerHead::new(h.layer, h.weight, h.target.clone(), readout, lin));
+    }
+    Ok(SeqModel::new(embed, body, head, readout).with_heads(heads))
 }

@@ -127,6 +127,21 @@ pub trait SeqBlock<F: Real>: Send {
     fn receptive_field(&self) -> Option<usize> {
         None
     }
+    /// Layers whose outputs a head may read (`layer_output`): the stacked layers of a
+    /// recurrent block; 0 for blocks that expose none.
+    fn layers(&self) -> usize {
+        0
+    }
+    /// The output sequence of layer `k < layers()` in the last forward (width H, or 2H when
+    /// bidirectional); the last layer's is the block's output.
+    fn layer_output(&self, _k: usize) -> Option<Seq<F>> {
+        None
+    }
+    /// Add `g` to dL/d(output of layer k) in the next backward, as a loss read off that layer
+    /// does (per-layer heads); consumed by that backward.
+    fn add_layer_grad(&mut self, k: usize, _g: &Seq<F>) {
+        panic!("{}: no layer {k} to take a gradient at (the block exposes no layers)", self.kind());
+    }
 }
 
 /// Finite-difference check of a `SeqBlock` in f64, through `nn::gradcheck::check`.

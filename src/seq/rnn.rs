@@ -223,6 +223,8 @@ pub struct Rnn<F> {
     taps_on: bool,
     /// Whether the last backward recorded taps.
     taps_valid: bool,
+    /// Per layer: a gradient at its output to add in the next backward (`add_layer_grad`).
+    pending: Vec<Option<Mat<F>>>,
     time: usize,
     batch: usize,
 }
@@ -262,6 +264,7 @@ impl<F: Real> Rnn<F> {
             dbuf: Vec::new(),
             taps_on: false,
             taps_valid: false,
+            pending: Vec::new(),
             time: 0,
             batch: 0,
         }
@@ -373,6 +376,7 @@ impl<F: Real> SeqBlock<F> for Rnn<F> {
         self.time = time;
         self.batch = batch;
         self.taps_valid = false;
+        self.pending.clear();
         self.x.clone_from(&x.data);
         self.cat.resize_with(if nd == 2 { self.cfg.num_layers } else { 0 }, Mat::default);
         for l in 0..self.cfg.num_layers {
@@ -422,6 +426,14 @@ impl<F: Real> SeqBlock<F> for Rnn<F> {
         assert!(trunc != Some(0), "rnn: bptt_truncate must be at least 1");
         let nl = self.cfg.num_layers;
         self.dbuf.resize_with(nl - 1, Mat::default);
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.resize_with(nl, || None);
+        // A gradient at the top layer's output joins dy; lower layers' join their dbuf below.
+        let dy_top = pending[nl - 1].take().map(|mut g| {
+            g.add_assign(&dy.data);
+            g
+        });
+        let dy_top = dy_top.as_ref().unwrap_or(&dy.data);
         let mut dx_out = Mat::zeros(time * batch, self.cfg.input_size);
         for l in (0..nl).rev() {
             let mut dx = if l == 0 { std::mem::take(&mut dx_out) } else { std::mem::take(&mut self.dbuf[l - 1]) };
@@ -434,7 +446,10 @@ impl<F: Real> SeqBlock<F> for Rnn<F> {
                 (_, 1) => &lower[l - 1].h,
                 _ => &self.cat[l - 1],
             };
-            let dy_l = if l == nl - 1 { &dy.data } else { &self.dbuf[l] };
+            if let (true, Some(g)) = (l + 1 < nl, pending[l].take()) {
+                self.dbuf[l].add_assign(&g);
+            }
+            let dy_l = if l == nl - 1 { dy_top } else { &self.dbuf[l] };
             let want_dx = l > 0 || self.input_grad;
             for (d, dir) in upper[..nd].iter_mut().enumerate() {
                 let dxo = if want_dx { Some(&mut dx) } else { None };
@@ -463,6 +478,34 @@ impl<F: Real> SeqBlock<F> for Rnn<F> {
 
     fn set_taps(&mut self, on: bool) {
         self.taps_on = on;
+    }
+
+    fn layers(&self) -> usize {
+        self.cfg.num_layers
+    }
+
+    /// Layer k's h_t at every step, `[h_fwd | h_bwd]` when bidirectional (the input of layer
+    /// k + 1).
+    fn layer_output(&self, k: usize) -> Option<Seq<F>> {
+        if k >= self.cfg.num_layers || self.dirs.is_empty() {
+            return None;
+        }
+        let m = if self.directions() == 2 { self.cat.get(k)?.clone() } else { self.dirs[k].h.clone() };
+        Some(Seq::from_mat(self.time, self.batch, m))
+    }
+
+    fn add_layer_grad(&mut self, k: usize, g: &Seq<F>) {
+        assert!(k < self.cfg.num_layers, "rnn: no layer {k} (the stack has {})", self.cfg.num_layers);
+        assert_eq!(
+            (g.time, g.batch, g.dim()),
+            (self.time, self.batch, self.out_dim()),
+            "rnn: the gradient at layer {k} differs in shape from its output"
+        );
+        self.pending.resize_with(self.cfg.num_layers, || None);
+        match &mut self.pending[k] {
+            Some(p) => p.add_assign(&g.data),
+            slot => *slot = Some(g.data.clone()),
+        }
     }
 
     /// dL/dh_t (total: the output gradient of step t plus what comes back through the

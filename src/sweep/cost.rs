@@ -14,21 +14,34 @@ use crate::train::budget::{dims, model_size};
 pub fn task_cost(t: &Task) -> f64 {
     let d = dims(&t.config);
     let (params, _) = model_size(&t.config.model, &d);
-    let train_examples = match &t.config.data {
+    // An embedding is a lookup: its rows cost no multiply-adds per example, though the
+    // optimizer still updates every row each step.
+    let m = &t.config.model;
+    let macs = if d.tokens { params - (d.input * m.embed_dim.unwrap_or(m.width)) as f64 } else { params };
+    let (train_examples, time) = match &t.config.data {
         crate::config::DataConfig::Mnist { train_subset, .. }
         | crate::config::DataConfig::FashionMnist { train_subset, .. }
-        | crate::config::DataConfig::SeqMnist { train_subset, .. } => train_subset.unwrap_or(60_000),
-        _ => d.examples,
-    } as f64;
+        | crate::config::DataConfig::SeqMnist { train_subset, .. } => (train_subset.unwrap_or(60_000), d.time),
+        // Sentences of the training split, of BROWN_MEAN_TOKENS on average (dims has the longest).
+        crate::config::DataConfig::Brown { train_subset, .. } => {
+            (train_subset.unwrap_or(BROWN_TRAIN).min(BROWN_TRAIN), BROWN_MEAN_TOKENS)
+        }
+        _ => (d.examples, d.time),
+    };
+    let train_examples = train_examples as f64;
     let seen = if t.train { train_examples * t.config.train.epochs as f64 } else { 0.0 };
     let steps = if t.train {
         (train_examples / t.config.train.batch_size.max(1) as f64).ceil() * t.config.train.epochs as f64
     } else {
         0.0
     };
-    let per_probe = 64.0 * params * d.time as f64 * 50.0;
-    6.0 * params * d.time as f64 * seen + steps * (20.0 * params + STEP) + per_probe * t.probes.len() as f64 + STARTUP
+    let per_probe = 64.0 * macs * time as f64 * 50.0;
+    6.0 * macs * time as f64 * seen + steps * (20.0 * params + STEP) + per_probe * t.probes.len() as f64 + STARTUP
 }
+
+/// The Brown corpus's training sentences and its tokens per sentence (src/data/brown.rs).
+pub(crate) const BROWN_TRAIN: usize = 45_608;
+const BROWN_MEAN_TOKENS: usize = 20;
 
 /// The fixed part of an optimizer step (the loop, the logs), in work units (about 25 us).
 const STEP: f64 = 2e5;
@@ -66,5 +79,28 @@ pub fn fmt_duration(s: f64) -> String {
         format!("{} min {:02} s", s / 60, s % 60)
     } else {
         format!("{s} s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(text: &str) -> Task {
+        let config = crate::config::Config::parse(text, "t.toml", &[]).unwrap();
+        Task { id: String::new(), config, train: true, probes: Vec::new(), labels: Vec::new() }
+    }
+
+    #[test]
+    fn brown_runs_cost_by_their_sentences_not_their_vocabulary() {
+        let brown = |subset: &str| {
+            task(&format!("[data]\nname = \"brown\"\n{subset}\n[model]\narch = \"lstm\"\ndepth = 3\nwidth = 32\nbidirectional = true\n[optim]\nlr = 0.01\noptimizer = {{ kind = \"adam\" }}\n[train]\nepochs = 6\nbatch_size = 32\n"))
+        };
+        let mnist = task("[data]\nname = \"mnist\"\ntrain_subset = 6000\n[model]\narch = \"plain\"\ndepth = 30\nwidth = 50\n[optim]\nlr = 0.005\noptimizer = { kind = \"adam\" }\n[train]\nepochs = 12\n");
+        let (small, whole) = (task_cost(&brown("train_subset = 3000")), task_cost(&brown("")));
+        assert!((whole / small - BROWN_TRAIN as f64 / 3000.0).abs() < 0.5, "{whole} / {small}");
+        // Measured: about 9 s and 4 s on one core; the estimate must not be orders apart.
+        let r = small / task_cost(&mnist);
+        assert!((0.5..20.0).contains(&r), "brown / mnist cost ratio {r}");
     }
 }

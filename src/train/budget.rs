@@ -212,8 +212,10 @@ pub fn model_size(m: &ModelConfig, d: &Dims) -> (f64, f64) {
         }
     };
     let top = if matches!(m.arch, Arch::RnnTanh | Arch::RnnRelu | Arch::Lstm | Arch::Gru) { dirs * w } else { w };
-    params += lin(top, out);
-    (params, t * (per_step + features + 2.0 * out))
+    // Layer heads counted at the main head's size (exact when they learn the main targets).
+    let heads = 1.0 + m.layer_heads.len() as f64;
+    params += heads * lin(top, out);
+    (params, t * (per_step + features + 2.0 * heads * out))
 }
 
 /// The estimate for the model `m` on batches of `d`, with `slots` optimizer values per
@@ -319,6 +321,11 @@ mod tests {
             ("adding", "tcn", "kernel_size = 3"),
             ("adding", "attention", "heads = 2\npositional = \"learned\""),
             ("copy", "gru", "embed_dim = 5"),
+            (
+                "copy",
+                "lstm",
+                "bidirectional = true\n[[model.layer_heads]]\nlayer = 0\n[[model.layer_heads]]\nlayer = 1",
+            ),
         ];
         for (data, arch, extra) in cases {
             let text = format!(

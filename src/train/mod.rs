@@ -99,18 +99,30 @@ pub struct RunOptions {
 /// Loss and accuracy of `net` over the held-out set (or the training set, with `train`); None
 /// when that set is empty.
 pub fn evaluate<B>(net: &mut impl Net<B>, data: &impl Batches<B>, train: bool) -> Option<(f64, Option<f64>)> {
+    evaluate_heads(net, data, train).0
+}
+
+/// [`evaluate`], and the sums of each per-layer head over the same examples.
+fn evaluate_heads<B>(
+    net: &mut impl Net<B>,
+    data: &impl Batches<B>,
+    train: bool,
+) -> (Option<(f64, Option<f64>)>, Vec<record::HeadSums>) {
     let (mut loss, mut correct, mut count) = (0.0, 0, 0);
+    let mut heads: Vec<record::HeadSums> = Vec::new();
     for idx in data.eval_order(train) {
         let out = net.eval_step(&data.eval_batch(train, &idx));
         loss += out.loss * out.count as f64;
         correct += out.correct;
         count += out.count;
+        heads.resize_with(out.heads.len(), Default::default);
+        heads.iter_mut().zip(&out.heads).for_each(|(s, h)| s.add(h));
     }
     if count == 0 {
-        return None;
+        return (None, heads);
     }
     let n = count as f64;
-    Some((loss / n, data.classes().then_some(correct as f64 / n)))
+    (Some((loss / n, data.classes().then_some(correct as f64 / n))), heads)
 }
 
 /// The order of the training examples in `epoch`.
@@ -474,7 +486,9 @@ fn run<B, M: Net<B>>(
         let mut rec = state.sums.record("epoch", epoch, state.step, lr, elapsed(), classes);
         let last = epoch + 1 == t.epochs;
         if (epoch + 1).is_multiple_of(t.eval_every) || last {
-            if let Some((tl, ta)) = evaluate(&mut model, data, false) {
+            let (test, heads) = evaluate_heads(&mut model, data, false);
+            record::head_fields(&mut rec, &heads, "test_");
+            if let Some((tl, ta)) = test {
                 rec["test_loss"] = json!(tl);
                 if let Some(a) = ta {
                     rec["test_accuracy"] = json!(a);
@@ -489,7 +503,9 @@ fn run<B, M: Net<B>>(
                 rec[k] = v.clone();
             }
             if t.eval_train {
-                if let Some((l, a)) = evaluate(&mut model, data, true) {
+                let (train, heads) = evaluate_heads(&mut model, data, true);
+                record::head_fields(&mut rec, &heads, "train_eval_");
+                if let Some((l, a)) = train {
                     rec["train_eval_loss"] = json!(l);
                     if let Some(a) = a {
                         rec["train_eval_accuracy"] = json!(a);

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::folder::{CheckpointFiles, RunFolder, SUMMARY};
 use super::{io, params_to_tensors, write_atomic, MetricsLog, Net, TrainError};
 use crate::files::AppendLog;
-use crate::nn::StepOut;
+use crate::nn::{HeadOut, StepOut};
 use crate::optim::Optimizer;
 use crate::train::checkpoint::tensors_to_bytes;
 
@@ -53,6 +53,41 @@ pub(super) struct Sums {
     pub(super) examples: usize,
     pub(super) grad_norm: f64,
     pub(super) steps: usize,
+    /// With per-layer heads: the main loss alone (summed as `loss`), and per head its
+    /// count-weighted loss, correct and scored examples.
+    #[serde(default)]
+    pub(super) main_loss: f64,
+    #[serde(default)]
+    pub(super) heads: Vec<HeadSums>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(super) struct HeadSums {
+    pub(super) loss: f64,
+    pub(super) correct: usize,
+    pub(super) count: usize,
+    #[serde(default)]
+    pub(super) classes: bool,
+}
+
+impl HeadSums {
+    pub(super) fn add(&mut self, h: &HeadOut) {
+        self.loss += h.loss * h.count as f64;
+        self.correct += h.correct;
+        self.count += h.count;
+        self.classes = h.classes;
+    }
+}
+
+/// `layer_heads.{j}.<prefix>loss` and, for class targets, `.<prefix>accuracy`, for every head.
+pub(super) fn head_fields(r: &mut serde_json::Value, heads: &[HeadSums], prefix: &str) {
+    for (j, h) in heads.iter().enumerate() {
+        let n = h.count.max(1) as f64;
+        r[format!("layer_heads.{j}.{prefix}loss")] = json!(h.loss / n);
+        if h.classes {
+            r[format!("layer_heads.{j}.{prefix}accuracy")] = json!(h.correct as f64 / n);
+        }
+    }
 }
 
 impl Sums {
@@ -62,6 +97,11 @@ impl Sums {
         self.examples += out.count;
         self.grad_norm += norm;
         self.steps += 1;
+        if !out.heads.is_empty() {
+            self.main_loss += out.main_loss * out.count as f64;
+            self.heads.resize_with(out.heads.len(), HeadSums::default);
+            self.heads.iter_mut().zip(&out.heads).for_each(|(s, h)| s.add(h));
+        }
     }
     pub(super) fn record(
         &self,
@@ -80,6 +120,11 @@ impl Sums {
         });
         if classes {
             r["accuracy"] = json!(self.correct as f64 / self.examples.max(1) as f64);
+        }
+        if !self.heads.is_empty() {
+            // `loss` is the optimised one (main + weighted heads).
+            r["main_loss"] = json!(self.main_loss / self.examples.max(1) as f64);
+            head_fields(&mut r, &self.heads, "");
         }
         r
     }

@@ -76,3 +76,15 @@ fn c7_dense_connections() {
     let (_t, e) = reproduce_tiny("C7");
     assert_eq!(e["slug"], "dense-connections");
 }
+
+#[test]
+fn c8_receptive_field() {
+    let (_t, e) = reproduce_tiny("C8");
+    assert_eq!(e["slug"], "receptive-field");
+    let names: Vec<&str> =
+        e["verdict"]["measured"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert!(
+        names.iter().any(|n| n.contains("coincides")) && names.iter().any(|n| n.contains("attention")),
+        "{names:?}"
+    );
+}

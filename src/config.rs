@@ -67,6 +67,20 @@ pub enum DataConfig {
         #[serde(default = "d_test")]
         test: usize,
     },
+    /// Lag-T recall: `len` (default 2t) symbols drawn uniformly from `alphabet` (default 8);
+    /// the target at every step s >= t is the symbol of step s - t.
+    Recall {
+        #[serde(deserialize_with = "recall_t")]
+        t: usize,
+        #[serde(default, deserialize_with = "recall_len_key")]
+        len: Option<usize>,
+        #[serde(default = "d_alphabet", deserialize_with = "recall_alphabet")]
+        alphabet: usize,
+        #[serde(default = "d_train", deserialize_with = "recall_train")]
+        train: usize,
+        #[serde(default = "d_test", deserialize_with = "recall_test")]
+        test: usize,
+    },
     /// MNIST pixel by pixel (784 steps), optionally in a fixed random order.
     SeqMnist {
         #[serde(default)]
@@ -147,6 +161,24 @@ fn d_test() -> usize {
 fn d_window() -> usize {
     100
 }
+fn d_alphabet() -> usize {
+    seqtasks::RECALL_ALPHABET
+}
+
+/// A deserializer that names its key in its errors: inside `[data]` (an internally tagged enum)
+/// serde reports a bad value (`t = -6`) against the section, without the key.
+macro_rules! keyed {
+    ($name:ident, $ty:ty, $key:literal) => {
+        fn $name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
+            <$ty>::deserialize(d).map_err(|e| serde::de::Error::custom(format!("{}: {e}", $key)))
+        }
+    };
+}
+keyed!(recall_t, usize, "data.t");
+keyed!(recall_len_key, Option<usize>, "data.len");
+keyed!(recall_alphabet, usize, "data.alphabet");
+keyed!(recall_train, usize, "data.train");
+keyed!(recall_test, usize, "data.test");
 
 /// Loaded data: flat examples for feed-forward models, sequences for sequence models.
 pub enum Data {
@@ -280,6 +312,14 @@ impl Config {
             DataConfig::Brown { min_count: Some(0), .. } => {
                 Err("data.min_count must be at least 1 (training occurrences for a word to enter the vocabulary)"
                     .into())
+            }
+            DataConfig::Recall { t, len, alphabet, train, test } => {
+                match seqtasks::recall_problem(*t, recall_len(*t, *len), *alphabet) {
+                    Some(p) => Err(p),
+                    None if *train == 0 => Err("data.train must be at least 1 for recall (training sequences)".into()),
+                    None if *test == 0 => Err("data.test must be at least 1 for recall (test sequences)".into()),
+                    None => Ok(()),
+                }
             }
             DataConfig::Text { window, .. } if *window == 0 => {
                 Err("data.window must be at least 1 (characters per training window)".into())
@@ -523,6 +563,11 @@ fn looks_numeric(s: &str) -> bool {
         && s.chars().all(|c| c.is_ascii_digit() || matches!(c, '_' | '.' | 'e' | 'E' | '+' | '-'))
 }
 
+/// `data.len` of a recall task: as given, else twice the lag.
+pub fn recall_len(t: usize, len: Option<usize>) -> usize {
+    len.unwrap_or(t.saturating_mul(2))
+}
+
 /// Where data files are looked for: `--data-dir`, else `$DEPTHLAB_DATA`, else ./data and
 /// ../shared/data.
 pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<Data, data::DataError> {
@@ -560,6 +605,9 @@ pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<Data, data::Da
         }),
         DataConfig::Adding { t, train, test } => Data::Seq(seqtasks::adding_split(*t, *train, *test, cfg.seed)),
         DataConfig::Copy { t, train, test } => Data::Seq(seqtasks::copy_split(*t, *train, *test, cfg.seed)),
+        DataConfig::Recall { t, len, alphabet, train, test } => {
+            Data::Seq(seqtasks::recall_split(*t, recall_len(*t, *len), *alphabet, *train, *test, cfg.seed))
+        }
         DataConfig::SeqMnist { permuted, train_subset, test_subset } => {
             let s = data::idx::load_mnist_subset_from(data_dir, *train_subset, *test_subset)?;
             Data::Seq(seqtasks::sequential_mnist(&s, permuted.then_some(cfg.seed)))

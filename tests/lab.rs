@@ -103,3 +103,15 @@ fn c13_intermediate_losses() {
         e["verdict"]["measured"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
     assert!(names.iter().any(|n| n.starts_with("(a)")) && names.iter().any(|n| n.starts_with("(b)")), "{names:?}");
 }
+
+#[test]
+fn c8_receptive_field() {
+    let (_t, e) = reproduce_tiny("C8");
+    assert_eq!(e["slug"], "receptive-field");
+    let names: Vec<&str> =
+        e["verdict"]["measured"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert!(
+        names.iter().any(|n| n.contains("coincides")) && names.iter().any(|n| n.contains("attention")),
+        "{names:?}"
+    );
+}

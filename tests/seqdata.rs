@@ -16,8 +16,8 @@ use depthlab::data::idx::load_mnist_from;
 use depthlab::data::mnist1d::{generate, Mnist1dConfig};
 use depthlab::data::seq::{SeqDataset, SeqInputs, SeqTargets, IGNORE};
 use depthlab::data::seqtasks::{
-    adding_mean_baseline_mse, adding_split, as_sequence, as_sequence_split, copy_split, permutation, sequential_mnist,
-    ADDING_MEAN_BASELINE_MSE, COPY_CHANCE_ACC,
+    adding_mean_baseline_mse, adding_split, as_sequence, as_sequence_split, copy_split, derive_seed, permutation,
+    recall, recall_chance, recall_split, sequential_mnist, ADDING_MEAN_BASELINE_MSE, COPY_CHANCE_ACC, RECALL_ALPHABET,
 };
 use depthlab::data::text::{bpc, default_text_path, load_text, CharCorpus, TextSplit, Windows};
 use depthlab::data::DataError;
@@ -70,6 +70,136 @@ fn copy_split_layout_and_chance() {
     }
     let acc = hits as f64 / scored as f64;
     assert!((acc - COPY_CHANCE_ACC).abs() < 0.015, "chance accuracy {acc}");
+}
+
+#[test]
+fn recall_is_deterministic_and_shaped() {
+    let s = recall_split(16, 40, 8, 100, 30, 5);
+    assert_eq!(s.name, "recall T=16");
+    assert_eq!((s.train.len(), s.test.len()), (100, 30));
+    for ds in [&s.train, &s.test] {
+        let (seqs, vocab) = tokens(ds);
+        let (labels, n_classes) = each_class(ds);
+        assert_eq!((vocab, n_classes), (8, 8));
+        assert_eq!((ds.in_dim(), ds.out_dim()), (8, 8));
+        for (x, y) in seqs.iter().zip(labels) {
+            assert_eq!((x.len(), y.len()), (40, 40));
+            assert!(x.iter().all(|&v| v < 8));
+            assert!(y[..16].iter().all(|&l| l == IGNORE), "steps before the lag have no target");
+            assert!(y[16..].iter().all(|&l| l < 8));
+        }
+    }
+    // the same seed gives the same sets; the test set is the second stream, whatever the sizes
+    assert_eq!(recall_split(16, 40, 8, 100, 30, 5).train, s.train);
+    assert_eq!(recall_split(16, 40, 8, 100, 7, 5).train, s.train);
+    assert_eq!(s.test, recall(16, 40, 8, 30, derive_seed(5, 1)));
+    assert_eq!(recall(16, 40, 8, 10, 5), s.train.take(10));
+    assert_ne!(recall_split(16, 40, 8, 100, 30, 6).train, s.train);
+    assert_ne!(tokens(&s.train).0[..30], tokens(&s.test).0[..]);
+}
+
+/// The accuracy on `test` of the best guess of the target at step s (for s >= `lag`) from the
+/// inputs at steps s - l for l in `lags`, tabulated on `train` (the most frequent target for each tuple of
+/// symbols): what any model that sees only those steps can do, at best, on fresh sequences.
+fn best_guess_from_lags(train: &SeqDataset, test: &SeqDataset, lag: usize, lags: &[usize]) -> f64 {
+    use std::collections::HashMap;
+    let key = |x: &[u32], s: usize| lags.iter().map(|&l| x[s - l]).collect::<Vec<u32>>();
+    let mut table: HashMap<Vec<u32>, [usize; 8]> = HashMap::new();
+    let (xs, _) = tokens(train);
+    let (ys, _) = each_class(train);
+    for (x, y) in xs.iter().zip(ys) {
+        for (s, &target) in y.iter().enumerate().skip(lag) {
+            table.entry(key(x, s)).or_insert([0; 8])[target as usize] += 1;
+        }
+    }
+    let guess = |k: &Vec<u32>| {
+        table.get(k).map_or(0, |c| (0..8u32).max_by_key(|&i| (c[i as usize], std::cmp::Reverse(i))).unwrap())
+    };
+    let (xs, _) = tokens(test);
+    let (ys, _) = each_class(test);
+    let (mut hits, mut n) = (0usize, 0usize);
+    for (x, y) in xs.iter().zip(ys) {
+        for (s, &target) in y.iter().enumerate().skip(lag) {
+            hits += (guess(&key(x, s)) == target) as usize;
+            n += 1;
+        }
+    }
+    hits as f64 / n as f64
+}
+
+#[test]
+fn recall_answer_is_at_lag_t_and_at_no_shorter_lag() {
+    let t = 12;
+    let s = recall_split(t, 3 * t, RECALL_ALPHABET, 2000, 1000, 3);
+    let (xs, _) = tokens(&s.train);
+    let (ys, _) = each_class(&s.train);
+    for (x, y) in xs.iter().zip(ys) {
+        for step in t..x.len() {
+            assert_eq!(y[step], x[step - t]);
+        }
+    }
+    let chance = recall_chance(RECALL_ALPHABET);
+    assert_eq!(chance, 0.125);
+    // seeing step s - T answers it; seeing any one step or pair of steps after it does not
+    assert_eq!(best_guess_from_lags(&s.train, &s.test, t, &[t]), 1.0);
+    for lags in [vec![0], vec![1], vec![t / 2], vec![t - 1], vec![0, t - 1], vec![t - 2, t - 1]] {
+        let acc = best_guess_from_lags(&s.train, &s.test, t, &lags);
+        assert!((acc - chance).abs() < 0.02, "lags {lags:?}: {acc} against chance {chance}");
+    }
+    // a lag beyond T is no help either: the symbols are independent
+    assert!((best_guess_from_lags(&s.train, &s.test, t + 1, &[t + 1]) - chance).abs() < 0.02);
+    // the targets are uniform over the alphabet
+    let mut counts = [0usize; 8];
+    ys.iter().flat_map(|y| &y[t..]).for_each(|&l| counts[l as usize] += 1);
+    let total: usize = counts.iter().sum();
+    assert_eq!(total, 2000 * 2 * t);
+    assert!(counts.iter().all(|&c| (c as f64 / total as f64 - chance).abs() < 0.01), "{counts:?}");
+}
+
+const RECALL: &str = "seed = 4\n[data]\nname = \"recall\"\nt = 6\ntrain = 20\ntest = 10\n[model]\narch = \"tcn\"\n\
+                      depth = 2\nwidth = 8\n[optim]\nlr = 0.01\noptimizer = { kind = \"adam\" }\n[train]\nepochs = 1\n";
+
+#[test]
+fn recall_from_a_config() {
+    let cfg = Config::parse(RECALL, "recall.toml", &[]).unwrap();
+    let depthlab::config::Data::Seq(s) = load_data(&cfg, None).unwrap() else { panic!("recall is a sequence task") };
+    // len defaults to 2t, the alphabet to 8
+    assert_eq!(s.train, recall(6, 12, 8, 20, 4));
+    assert_eq!(s.test, recall(6, 12, 8, 10, derive_seed(4, 1)));
+    let sets = ["data.len=9".to_string(), "data.alphabet=3".to_string()];
+    let cfg = Config::parse(RECALL, "recall.toml", &sets).unwrap();
+    let depthlab::config::Data::Seq(s) = load_data(&cfg, None).unwrap() else { panic!() };
+    assert_eq!(s.train, recall(6, 9, 3, 20, 4));
+}
+
+#[test]
+fn recall_bad_values_are_errors_naming_the_key() {
+    let bad = |text: &str, sets: &[&str]| -> String {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        match std::panic::catch_unwind(|| Config::parse(text, "recall.toml", &sets).map(drop)) {
+            Err(_) => panic!("{sets:?}: parsing panicked"),
+            Ok(Ok(())) => panic!("{sets:?}: accepted"),
+            Ok(Err(e)) => e.to_string(),
+        }
+    };
+    let has = |msg: String, needles: &[&str]| {
+        assert!(needles.iter().all(|n| msg.contains(n)), "{msg} lacks one of {needles:?}");
+    };
+    has(bad(&RECALL.replace("t = 6", "t = 0"), &[]), &["recall.toml:4", "data.t", "at least 1"]);
+    has(bad(RECALL, &["data.t=0"]), &["--set data.t=0", "data.t", "at least 1"]);
+    has(bad(&RECALL.replace("t = 6", "t = 6\nlen = 6"), &[]), &["recall.toml:5", "data.len = 6", "data.t = 6"]);
+    has(bad(RECALL, &["data.len=3"]), &["--set data.len=3", "data.len = 3", "greater than data.t = 6"]);
+    has(bad(RECALL, &["data.alphabet=1"]), &["data.alphabet", "at least 2", "got 1"]);
+    has(bad(RECALL, &["data.alphabet=0"]), &["data.alphabet", "got 0"]);
+    has(bad(RECALL, &["data.train=0"]), &["data.train", "at least 1"]);
+    has(bad(&RECALL.replace("test = 10", "test = 0"), &[]), &["recall.toml:6", "data.test", "at least 1"]);
+    has(bad(&RECALL.replace("t = 6", "t = -6"), &[]), &["recall.toml", "data.t", "-6", "usize"]);
+    has(bad(&RECALL.replace("t = 6", "t = \"six\""), &[]), &["recall.toml", "data.t", "six"]);
+    has(bad(RECALL, &["data.alphabet=-2"]), &["--set", "data.alphabet", "-2"]);
+    has(bad(RECALL, &["data.len=1.5"]), &["--set", "data.len", "1.5"]);
+    has(bad(&RECALL.replace("test = 10", "test = true"), &[]), &["recall.toml", "data.test", "true"]);
+    has(bad(&RECALL.replace("t = 6", "t = 6\nlag = 6"), &[]), &["recall.toml", "lag", "alphabet"]);
+    has(bad(&RECALL.replace("t = 6\n", ""), &[]), &["recall.toml", "missing field `t`"]);
 }
 
 #[test]

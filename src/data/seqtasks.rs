@@ -1,5 +1,6 @@
-//! Sequence tasks built from a seed (the adding problem, copy memory) or from flat data sets
-//! (pixel-by-pixel MNIST, permuted or not; any flat data set cut into steps, e.g. MNIST-1D).
+//! Sequence tasks built from a seed (the adding problem, copy memory, lag-T recall) or from flat
+//! data sets (pixel-by-pixel MNIST, permuted or not; any flat data set cut into steps, e.g.
+//! MNIST-1D).
 //!
 //! Every generator is deterministic for its seed. The `*_split` helpers draw the training set
 //! from `seed` and the test set from a second seed derived from it ([`derive_seed`]), so the two
@@ -176,6 +177,75 @@ pub fn copy_split(t_blank: usize, n_train: usize, n_test: usize, seed: u64) -> S
         train: copy_memory(t_blank, n_train, seed),
         test: copy_memory(t_blank, n_test, derive_seed(seed, 1)),
         name: format!("copy memory T={t_blank}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lag-T recall
+
+/// The default alphabet of [`recall`]: chance accuracy 1/8, as on copy memory.
+pub const RECALL_ALPHABET: usize = 8;
+
+/// Why `recall(lag, len, alphabet, ..)` cannot be built, naming the config key (`data.t`,
+/// `data.len`, `data.alphabet`); None when it can.
+pub fn recall_problem(lag: usize, len: usize, alphabet: usize) -> Option<String> {
+    if lag == 0 {
+        Some("data.t must be at least 1 for recall (the lag: the target at step s is the symbol of step s - t)".into())
+    } else if len <= lag {
+        Some(format!(
+            "data.len = {len} must be greater than data.t = {lag} for recall (only steps t..len have a target)"
+        ))
+    } else if alphabet < 2 {
+        Some(format!("data.alphabet must be at least 2 for recall (symbols 0..alphabet), got {alphabet}"))
+    } else if alphabet > u32::MAX as usize {
+        Some(format!("data.alphabet must be at most {} for recall (symbols are u32 tokens), got {alphabet}", u32::MAX))
+    } else {
+        None
+    }
+}
+
+/// Chance accuracy on [`recall`]: `1 / alphabet` (the symbols are uniform).
+pub fn recall_chance(alphabet: usize) -> f64 {
+    1.0 / alphabet as f64
+}
+
+/// Lag-`T` recall (`T = lag`): `n` token sequences of `len` symbols drawn uniformly and
+/// independently from `0..alphabet` (the vocabulary; there are no other tokens). The target at
+/// every step `s >= T` is the symbol of step `s - T`; steps `0..T` are [`IGNORE`]d
+/// (`EachClass`, `n_classes = alphabet`).
+///
+/// Because the symbols are independent, the target at step `s` is independent of every other
+/// input symbol: a causal model whose output at `s` sees only steps `s - T + 1 ..= s` (a
+/// receptive field of at most `T` steps) cannot beat chance, [`recall_chance`], on fresh
+/// sequences, and one that sees step `s - T` (a receptive field of at least `T + 1`) can score
+/// 100%. There are `len - T` scored steps per sequence.
+///
+/// Panics where [`recall_problem`] names a problem.
+pub fn recall(lag: usize, len: usize, alphabet: usize, n: usize, seed: u64) -> SeqDataset {
+    if let Some(p) = recall_problem(lag, len, alphabet) {
+        panic!("recall: {p}");
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    let top = alphabet as u32;
+    let mut seqs = Vec::with_capacity(n);
+    let mut labels = Vec::with_capacity(n);
+    for _ in 0..n {
+        let x: Vec<u32> = (0..len).map(|_| rng.random_range(0..top)).collect();
+        let mut y = vec![IGNORE; len];
+        y[lag..].copy_from_slice(&x[..len - lag]);
+        seqs.push(x);
+        labels.push(y);
+    }
+    SeqDataset::new(SeqInputs::Tokens { seqs, vocab: alphabet }, SeqTargets::EachClass { labels, n_classes: alphabet })
+}
+
+/// [`recall`] training (from `seed`) and test (from `derive_seed(seed, 1)`) sets, named
+/// "recall T=`lag`".
+pub fn recall_split(lag: usize, len: usize, alphabet: usize, n_train: usize, n_test: usize, seed: u64) -> SeqSplit {
+    SeqSplit {
+        train: recall(lag, len, alphabet, n_train, seed),
+        test: recall(lag, len, alphabet, n_test, derive_seed(seed, 1)),
+        name: format!("recall T={lag}"),
     }
 }
 

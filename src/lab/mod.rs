@@ -16,6 +16,7 @@ mod c4_highway_vs_plain;
 mod c5_gate_analysis;
 mod c6_effective_depth;
 mod c7_dense_connections;
+mod c8_receptive_field;
 
 use serde::Serialize;
 
@@ -107,6 +108,7 @@ pub fn all() -> Vec<&'static dyn Experiment> {
         &c5_gate_analysis::C5,
         &c6_effective_depth::C6,
         &c7_dense_connections::C7,
+        &c8_receptive_field::C8,
         &c13_intermediate_losses::C13,
     ]
 }

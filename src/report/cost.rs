@@ -29,6 +29,7 @@ fn steps(cfg: &Config) -> u64 {
         | crate::config::DataConfig::SeqMnist { train_subset, .. } => train_subset.unwrap_or(60_000),
         crate::config::DataConfig::Adding { train, .. }
         | crate::config::DataConfig::Copy { train, .. }
+        | crate::config::DataConfig::Recall { train, .. }
         | crate::config::DataConfig::Text { train, .. } => *train,
         crate::config::DataConfig::Mnist1d { num_samples, .. } => num_samples.unwrap_or(5000) * 4 / 5,
         // The training split's sentences, not the whole corpus's.

@@ -95,6 +95,9 @@ pub fn dims(cfg: &Config) -> Dims {
         DataConfig::Parity { bits, train, test } => flat(*bits, 2, train.saturating_add(*test)),
         DataConfig::Adding { t, train, test } => seq(2, false, 1, *t, train.saturating_add(*test)),
         DataConfig::Copy { t, train, test } => seq(10, true, 10, t.saturating_add(20), train.saturating_add(*test)),
+        DataConfig::Recall { t, len, alphabet, train, test } => {
+            seq(*alphabet, true, *alphabet, crate::config::recall_len(*t, *len), train.saturating_add(*test))
+        }
         DataConfig::SeqMnist { .. } => seq(1, false, 10, 784, mnist),
         DataConfig::Mnist1dSeq { .. } => seq(1, false, 10, 40, 5000),
         DataConfig::Brown { .. } => seq(BROWN_VOCAB, true, BROWN_TAGS, BROWN_SENTENCE, BROWN_TOKENS / 20),

@@ -102,7 +102,7 @@ enum Command {
     /// verdict rule and write one HTML report (OUT/report.html). Finished runs are kept: run it
     /// again to continue after an interruption.
     Reproduce {
-        /// Claims to run (C1 .. C7, or their names, e.g. highway-vs-plain); default all.
+        /// Claims to run (C1 .. C13, or their names, e.g. highway-vs-plain); default all.
         claims: Vec<String>,
         #[arg(long, value_enum, default_value = "quick")]
         scale: depthlab::lab::Scale,

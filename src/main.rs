@@ -48,6 +48,9 @@ enum Command {
         /// Stop after N steps with a checkpoint, as if interrupted (for testing --resume).
         #[arg(long, hide = true)]
         stop_after: Option<usize>,
+        /// Threads (default: train.threads, else every core); the results do not depend on it.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        threads: Option<u64>,
     },
     /// One forward and backward pass on a given batch, with weights by their PyTorch names:
     /// writes the loss, the outputs, every parameter gradient (`grad.<name>`) and the gradient
@@ -94,6 +97,10 @@ enum Command {
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
+        /// Threads (default: the config's train.threads, else every core); no probe's numbers
+        /// depend on it.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        threads: Option<u64>,
     },
     /// Reproduce the seed's claims (../shared/CLAIMS.md): run each claim's experiment, apply its
     /// verdict rule and write one HTML report (OUT/report.html). Finished runs are kept: run it
@@ -230,8 +237,9 @@ fn default_out(config: &Path) -> PathBuf {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Train { config, sets, out, resume, data_dir, quiet, max_memory, stop_after } => {
-            let opts = RunOptions { data_dir, stop_after, quiet, stop: Some(stop_on_signals()?), max_memory };
+        Command::Train { config, sets, out, resume, data_dir, quiet, max_memory, stop_after, threads } => {
+            let threads = threads.map(|t| t as usize);
+            let opts = RunOptions { data_dir, stop_after, quiet, stop: Some(stop_on_signals()?), max_memory, threads };
             let (summary, dir) = if let Some(dir) = resume {
                 (train::resume(&dir, &opts)?, dir)
             } else {
@@ -266,9 +274,10 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}: loss {loss:.6}, {n} tensors", args.out.display());
             Ok(())
         }
-        Command::Probe { input, what, out, batches, data_dir, quiet } => {
+        Command::Probe { input, what, out, batches, data_dir, quiet, threads } => {
             let what = depthlab::probe::parse_what(&what).map_err(anyhow::Error::msg)?;
-            let opts = depthlab::probe::ProbeOptions { what, out, batches, data_dir, ..Default::default() };
+            let threads = threads.map(|t| t as usize);
+            let opts = depthlab::probe::ProbeOptions { what, out, batches, data_dir, threads, ..Default::default() };
             let r = depthlab::probe::run(&input, &opts)?;
             if !quiet {
                 for (k, s) in &r.ran {

@@ -1,26 +1,93 @@
 //! Reference workloads for `depthlab bench` (compared against PyTorch by bench/torch_ref.py;
 //! the numbers live in BENCHMARKS.md).
+//!
+//! Each workload is one training step (zero the gradients, forward, loss, backward, optimiser
+//! update) timed on its own after untimed warm-up steps. Beside the times it reports the work
+//! a step does in matrix multiplies, counted as the products run (`tensor::matmul_macs`, two
+//! flops a multiply-add) rather than by a formula, and that work's rate against the measured
+//! rate of one large single-thread GEMM (`peak_gflops`): what the engine could reach if every
+//! step were one big product.
 
 use std::time::Instant;
 
 use rand::{rngs::StdRng, Rng, SeedableRng};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::data::seqtasks::adding_split;
 use crate::nn::{Init, Linear, LossKind, Model, ModelConfig, Target};
 use crate::optim::{Optimizer, Sgd, SgdConfig};
-use crate::seq::batch::{BatchInputs, BatchTargets, SeqBatch};
+use crate::seq::batch::{make_batch, BatchInputs, BatchTargets, SeqBatch};
 use crate::seq::model::{Readout, SeqModel};
-use crate::seq::{CellKind, Rnn, RnnConfig, Seq};
-use crate::tensor::Mat;
+use crate::seq::{CellKind, Rnn, RnnConfig, Seq, Tcn, TcnConfig};
+use crate::tensor::{matmul_into, matmul_macs, Mat, View};
 
-#[derive(Debug, Serialize)]
+/// The workloads, in order.
+pub const WORKLOADS: [&str; 4] = ["w1", "w2", "w3", "w4"];
+
+/// One line per workload, for `--help` and errors.
+pub const DESCRIPTIONS: [&str; 4] = [
+    "w1: 50-layer tanh highway MLP, 784 -> 64 -> 10, batch 128, cross-entropy, SGD momentum 0.9",
+    "w2: LSTM 32 -> 128, T = 100, batch 32, MSE on a readout of the last step, SGD",
+    "w3: TCN, input 2, 8 levels of 30 channels, kernel 7, T = 400, batch 32, adding problem (MSE on the last step), SGD",
+    "w4: GRU 32 -> 128, T = 100, batch 32, MSE on a readout of the last step, SGD",
+];
+
+/// The batch a workload runs at unless told otherwise.
+pub fn default_batch(workload: &str) -> Option<usize> {
+    match workload {
+        "w1" => Some(128),
+        "w2" | "w3" | "w4" => Some(32),
+        _ => None,
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// Timed steps, after `warmup` untimed ones.
+    pub steps: usize,
+    pub warmup: usize,
+    pub threads: usize,
+    /// The workload's own batch when None.
+    pub batch: Option<usize>,
+    /// One core's peak GFLOP/s, when already measured (`bench all` measures it once for every
+    /// workload); None: measure it.
+    pub peak_gflops: Option<f64>,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions { steps: 200, warmup: 20, threads: 1, batch: None, peak_gflops: None }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BenchResult {
     pub workload: String,
+    pub batch: usize,
+    pub threads: usize,
+    pub steps: usize,
+    pub warmup: usize,
+    /// Milliseconds per step: median, quartiles and extremes of the timed steps.
     pub median_ms: f64,
+    pub p25_ms: f64,
+    pub p75_ms: f64,
     pub min_ms: f64,
     pub max_ms: f64,
-    pub steps: usize,
-    pub threads: usize,
+    /// Matrix-multiply work of one step, GFLOP (2 x multiply-adds, as counted while it ran).
+    pub gflop_per_step: f64,
+    /// That work over the median step time.
+    pub gflops: f64,
+    /// One core's measured peak (see `peak_gflops`) and the fraction of `threads` such cores
+    /// that `gflops` is.
+    pub peak_gflops: f64,
+    pub peak_fraction: f64,
+    /// The process's peak resident memory (VmHWM) after the timed steps, MiB.
+    pub peak_rss_mib: Option<f64>,
+    /// Process CPU time over wall time across the timed steps: about `threads` when every
+    /// thread ran all the time, clearly less when the process was descheduled.
+    pub cpu_wall_ratio: Option<f64>,
+    /// The 1-minute load average at the end (other work on the machine; includes this).
+    pub loadavg_1m: Option<f64>,
     pub cpu: String,
 }
 
@@ -35,44 +102,145 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// The process's peak resident set (VmHWM of /proc/self/status), MiB.
+pub fn peak_rss_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn loadavg_1m() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
+}
+
+/// User + system CPU seconds of this process, all threads.
+fn cpu_seconds() -> Option<f64> {
+    // SAFETY: getrusage writes into the zeroed struct it is given.
+    unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut u) != 0 {
+            return None;
+        }
+        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+        Some(tv(u.ru_utime) + tv(u.ru_stime))
+    }
+}
+
+/// Side of the square GEMM that measures the peak: large enough that packing and edges are a
+/// small share, small enough to take ~20 ms.
+pub const PEAK_N: usize = 1024;
+
+/// One core's f32 GEMM rate, GFLOP/s: the best of 5 products `PEAK_N` cubed on this thread,
+/// through the same wrapper and kernels as the engine (after one untimed product).
+pub fn peak_gflops() -> f64 {
+    let n = PEAK_N;
+    let a = Mat::from_fn(n, n, |r, c| ((r * 7 + c * 3) % 17) as f32 * 0.01);
+    let b = Mat::from_fn(n, n, |r, c| ((r * 5 + c * 11) % 13) as f32 * 0.01);
+    let mut c = Mat::zeros(n, n);
+    let mut best = f64::INFINITY;
+    for i in 0..6 {
+        let t = Instant::now();
+        matmul_into(&mut c, 0, View::of(&a), View::of(&b), false);
+        if i > 0 {
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+    }
+    std::hint::black_box(&c);
+    2.0 * (n * n * n) as f64 / best / 1e9
+}
+
 /// W1: a 50-layer tanh highway MLP (input 784, width 64, gate bias -2, 10 classes), batch 128,
-/// softmax cross-entropy, SGD with momentum 0.9: forward, backward and update, one thread.
+/// softmax cross-entropy, SGD with momentum 0.9: forward, backward and update.
 pub fn w1_model() -> Model<f32> {
     let cfg: ModelConfig =
         toml::from_str("arch = \"highway\"\ndepth = 50\nwidth = 64\ninit = { kind = \"glorot\" }").unwrap();
     Model::build(&cfg, 784, 10, LossKind::CrossEntropy, 0).unwrap()
 }
 
-/// W2: LSTM (input 32, hidden 128), T = 100, batch 32, MSE on a linear readout of the last
-/// hidden state, plain SGD: forward, backward and update, one thread.
-pub fn w2_model() -> SeqModel<f32> {
+fn rnn_model(cell: CellKind, threads: usize) -> SeqModel<f32> {
     let mut rng = StdRng::seed_from_u64(0);
-    let mut rnn = Rnn::new(&RnnConfig::new(CellKind::Lstm, 32, 128), &mut rng);
-    rnn.threads = 1;
+    let mut rnn = Rnn::new(&RnnConfig::new(cell, 32, 128), &mut rng);
+    rnn.threads = threads;
     let head = Linear::new(128, 1, &Init::Glorot, &mut rng);
     SeqModel::new(None, vec![("rnn".into(), Box::new(rnn))], head, Readout::Last)
 }
 
-/// Median of timed steps after `warmup` untimed ones.
-fn time_steps(steps: usize, warmup: usize, mut step: impl FnMut()) -> Vec<f64> {
-    let mut times = Vec::with_capacity(steps);
-    for i in 0..warmup + steps {
-        let t = Instant::now();
-        step();
-        if i >= warmup {
-            times.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-    }
-    times
+/// W2: LSTM (input 32, hidden 128), T = 100, batch 32, MSE on a linear readout of the last
+/// hidden state, plain SGD: forward, backward and update.
+pub fn w2_model() -> SeqModel<f32> {
+    rnn_model(CellKind::Lstm, 1)
 }
 
-pub fn run(workload: &str, steps: usize, warmup: usize) -> Result<BenchResult, String> {
+/// W3: a TCN (Bai et al.), input 2, 8 levels of 30 channels, kernel 7, dilations 1..128, a
+/// linear readout of the last step.
+pub fn w3_model() -> SeqModel<f32> {
+    let mut rng = StdRng::seed_from_u64(0);
+    let tcn = Tcn::new(&TcnConfig::uniform(2, 30, 8, 7), &mut rng);
+    let head = Linear::new(30, 1, &Init::Glorot, &mut rng);
+    SeqModel::new(None, vec![("tcn".into(), Box::new(tcn))], head, Readout::Last)
+}
+
+/// W4: GRU with W2's sizes.
+pub fn w4_model() -> SeqModel<f32> {
+    rnn_model(CellKind::Gru, 1)
+}
+
+/// Times of `steps` steps after `warmup` untimed ones, the multiply-adds of one warm-up step,
+/// and the CPU/wall ratio over the timed steps.
+fn time_steps(steps: usize, warmup: usize, mut step: impl FnMut()) -> (Vec<f64>, u64, Option<f64>) {
+    let before = matmul_macs();
+    step();
+    let macs = matmul_macs() - before;
+    for _ in 1..warmup {
+        step();
+    }
+    let (wall0, cpu0) = (Instant::now(), cpu_seconds());
+    let mut times = Vec::with_capacity(steps);
+    for _ in 0..steps {
+        let t = Instant::now();
+        step();
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let wall = wall0.elapsed().as_secs_f64();
+    let ratio = cpu0.zip(cpu_seconds()).map(|(a, b)| (b - a) / wall);
+    (times, macs, ratio)
+}
+
+fn seq_step(model: &mut SeqModel<f32>, batch: &SeqBatch<f32>, sgd: &mut Sgd<f32>) {
+    model.zero_grad();
+    model.forward_backward(batch);
+    sgd.step(&mut model.params(), 0.01);
+}
+
+/// Real inputs `[batch, time, 32]` and one target per sequence, drawn once.
+fn random_seq_batch(rng: &mut StdRng, time: usize, batch: usize) -> SeqBatch<f32> {
+    let x = Seq::from_mat(time, batch, Mat::from_fn(time * batch, 32, |_, _| rng.random::<f32>()));
+    let y = Mat::from_fn(batch, 1, |_, _| rng.random::<f32>());
+    SeqBatch::new(time, batch, BatchInputs::Real(x), BatchTargets::LastValue(y))
+}
+
+/// Time `workload` ("w1" .. "w4").
+pub fn run(workload: &str, opts: &BenchOptions) -> Result<BenchResult, String> {
+    let Some(default) = default_batch(workload) else {
+        return Err(format!("unknown workload `{workload}`; known: {}", WORKLOADS.join(", ")));
+    };
+    if opts.steps == 0 {
+        return Err("--steps must be at least 1".into());
+    }
+    let batch = opts.batch.unwrap_or(default);
+    if batch == 0 {
+        return Err("--batch must be at least 1".into());
+    }
+    let threads = opts.threads.max(1);
+    let (steps, warmup) = (opts.steps, opts.warmup.max(1));
     let mut rng = StdRng::seed_from_u64(1);
-    let mut times = match workload {
+    let (mut times, macs, cpu_wall_ratio) = match workload {
         "w1" => {
             let mut model = w1_model();
-            let x = Mat::from_fn(128, 784, |_, _| rng.random::<f32>());
-            let labels: Vec<u32> = (0..128).map(|_| rng.random_range(0..10)).collect();
+            model.set_threads(threads);
+            let x = Mat::from_fn(batch, 784, |_, _| rng.random::<f32>());
+            let labels: Vec<u32> = (0..batch).map(|_| rng.random_range(0..10)).collect();
             let mut sgd = Sgd::<f32>::new(SgdConfig { momentum: 0.9, ..Default::default() })?;
             time_steps(steps, warmup, || {
                 model.zero_grad();
@@ -80,28 +248,135 @@ pub fn run(workload: &str, steps: usize, warmup: usize) -> Result<BenchResult, S
                 sgd.step(&mut model.params(), 0.01);
             })
         }
-        "w2" => {
-            let mut model = w2_model();
-            let x = Seq::from_mat(100, 32, Mat::from_fn(3200, 32, |_, _| rng.random::<f32>()));
-            let y = Mat::from_fn(32, 1, |_, _| rng.random::<f32>());
-            let batch = SeqBatch::new(100, 32, BatchInputs::Real(x), BatchTargets::LastValue(y));
+        "w2" | "w4" => {
+            let mut model = if workload == "w2" { w2_model() } else { w4_model() };
+            model.set_threads(threads);
+            let b = random_seq_batch(&mut rng, 100, batch);
             let mut sgd = Sgd::<f32>::plain();
-            time_steps(steps, warmup, || {
-                model.zero_grad();
-                model.forward_backward(&batch);
-                sgd.step(&mut model.params(), 0.01);
-            })
+            time_steps(steps, warmup, || seq_step(&mut model, &b, &mut sgd))
         }
-        other => return Err(format!("unknown workload `{other}`; known: w1, w2")),
+        _ => {
+            let mut model = w3_model();
+            model.set_threads(threads);
+            let split = adding_split(400, batch, 0, 1);
+            let idx: Vec<usize> = (0..batch).collect();
+            let b = make_batch(&split.train, &idx);
+            let mut sgd = Sgd::<f32>::plain();
+            time_steps(steps, warmup, || seq_step(&mut model, &b, &mut sgd))
+        }
     };
-    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    // Before the peak GEMM, whose buffers would count.
+    let peak_rss = peak_rss_mib();
+    times.sort_by(|a, b| a.total_cmp(b));
+    let q = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    let median_ms = q(0.5);
+    let gflop_per_step = 2.0 * macs as f64 / 1e9;
+    let gflops = gflop_per_step / (median_ms / 1e3);
+    let peak = opts.peak_gflops.unwrap_or_else(peak_gflops);
+    let cores = threads.min(crate::tensor::par::all_cores()) as f64;
     Ok(BenchResult {
         workload: workload.into(),
-        median_ms: times[times.len() / 2],
+        batch,
+        threads,
+        steps,
+        warmup,
+        median_ms,
+        p25_ms: q(0.25),
+        p75_ms: q(0.75),
         min_ms: times[0],
         max_ms: *times.last().unwrap(),
-        steps,
-        threads: 1,
+        gflop_per_step,
+        gflops,
+        peak_gflops: peak,
+        peak_fraction: gflops / (peak * cores),
+        peak_rss_mib: peak_rss,
+        cpu_wall_ratio,
+        loadavg_1m: loadavg_1m(),
         cpu: cpu_model(),
     })
+}
+
+/// The header of `table_row`'s table.
+pub fn table_header() -> String {
+    format!(
+        "{:<4} {:>5} {:>7} {:>9} {:>17} {:>10} {:>8} {:>8} {:>9} {:>8}",
+        "work",
+        "batch",
+        "threads",
+        "median ms",
+        "p25-p75 ms",
+        "GFLOP/step",
+        "GFLOP/s",
+        "of peak",
+        "RSS MiB",
+        "cpu/wall"
+    )
+}
+
+/// One human-readable line of a result.
+pub fn table_row(r: &BenchResult) -> String {
+    let opt = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
+    format!(
+        "{:<4} {:>5} {:>7} {:>9.2} {:>17} {:>10.3} {:>8.1} {:>7.0}% {:>9} {:>8}",
+        r.workload,
+        r.batch,
+        r.threads,
+        r.median_ms,
+        format!("{:.2}-{:.2}", r.p25_ms, r.p75_ms),
+        r.gflop_per_step,
+        r.gflops,
+        100.0 * r.peak_fraction,
+        opt(r.peak_rss_mib, 1),
+        opt(r.cpu_wall_ratio, 2),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quick(workload: &str, batch: usize) -> BenchResult {
+        let opts = BenchOptions { steps: 2, warmup: 1, threads: 1, batch: Some(batch), peak_gflops: Some(100.0) };
+        run(workload, &opts).unwrap()
+    }
+
+    /// The counted work is the models' own: W2's LSTM does, per step of T = 100 at batch B,
+    /// 4H x (32 + H) multiply-adds per row forward, the same again for dh and the weight
+    /// gradients (no dL/dx: the input is data), and the readout's few; W4's GRU 3H where LSTM
+    /// has 4H.
+    #[test]
+    fn counts_the_recurrent_models_matrix_work() {
+        let (h, t) = (128u64, 100u64);
+        for (w, g) in [("w2", 4u64), ("w4", 3u64)] {
+            let b = 4u64;
+            let r = quick(w, b as usize);
+            // Forward: x W_ih^T for all steps, h W_hh^T for T - 1 steps. Backward: dh for T - 1
+            // steps, dW_hh over T - 1 steps, dW_ih over T.
+            let fwd = t * b * 32 * g * h + (t - 1) * b * h * g * h;
+            let bwd = (t - 1) * b * g * h * h + (t - 1) * b * g * h * h + t * b * g * h * 32;
+            let want = 2.0 * (fwd + bwd) as f64 / 1e9;
+            // The readout (B x 128 x 1 each way) is all that may come on top.
+            let extra = r.gflop_per_step - want;
+            assert!(
+                (0.0..1e-4).contains(&extra),
+                "{w}: counted {} GFLOP, the recurrence alone {want}",
+                r.gflop_per_step
+            );
+            assert_eq!(r.batch, b as usize);
+            assert!(r.median_ms > 0.0 && r.min_ms <= r.p25_ms && r.p25_ms <= r.median_ms);
+            assert!(r.median_ms <= r.p75_ms && r.p75_ms <= r.max_ms);
+            assert!((r.peak_fraction - r.gflops / 100.0).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn every_workload_runs_at_a_small_batch_and_unknown_ones_are_named() {
+        for w in WORKLOADS {
+            let r = quick(w, 2);
+            assert!(r.gflop_per_step > 0.0 && r.gflops.is_finite(), "{w}: {r:?}");
+            assert!(r.peak_rss_mib.is_some_and(|m| m > 0.0));
+        }
+        let e = run("w9", &BenchOptions::default()).unwrap_err();
+        assert!(e.contains("w9") && e.contains("w1, w2, w3, w4"), "{e}");
+    }
 }

@@ -223,6 +223,11 @@ pub struct TrainConfig {
     /// Loss: cross-entropy for classes (default), mse for regression targets.
     #[serde(default)]
     pub loss: Option<LossKind>,
+    /// Threads one run may use (default: every core; `--threads` on the command line wins).
+    /// The results do not depend on it, bit for bit, so it is not part of a run's identity
+    /// (`sweep::run_id` leaves it out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
 }
 
 /// The `[probe]` section: what to record while training.
@@ -296,6 +301,9 @@ impl Config {
                 };
                 return Err(format!("model.layer_heads[{j}].target = {name:?}: data set {} {has}", self.data.name()));
             }
+        }
+        if t.threads == Some(0) {
+            return Err("train.threads must be at least 1 (leave it out for every core)".into());
         }
         match &self.data {
             DataConfig::Sawtooth { k } if !(1..=20).contains(k) => Err(format!("data.k must be in 1..=20, got {k}")),

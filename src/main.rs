@@ -48,6 +48,9 @@ enum Command {
         /// Stop after N steps with a checkpoint, as if interrupted (for testing --resume).
         #[arg(long, hide = true)]
         stop_after: Option<usize>,
+        /// Threads (default: train.threads, else every core); the results do not depend on it.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        threads: Option<u64>,
     },
     /// One forward and backward pass on a given batch, with weights by their PyTorch names:
     /// writes the loss, the outputs, every parameter gradient (`grad.<name>`) and the gradient
@@ -97,6 +100,10 @@ enum Command {
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
+        /// Threads (default: the config's train.threads, else every core); no probe's numbers
+        /// depend on it.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        threads: Option<u64>,
     },
     /// Reproduce the seed's claims (../shared/CLAIMS.md): run each claim's experiment, apply its
     /// verdict rule and write one HTML report (OUT/report.html). Finished runs are kept: run it
@@ -136,17 +143,33 @@ enum Command {
         #[command(flatten)]
         engine: EngineArgs,
     },
-    /// Time one training step of a reference workload (see BENCHMARKS.md).
+    /// Time training steps of the reference workloads (BENCHMARKS.md): median and quartiles of
+    /// ms per step after warm-up, the matrix-multiply GFLOP/s and its fraction of one core's
+    /// measured GEMM peak, peak RSS.
     Bench {
         /// w1: 50-layer highway MLP, 784 -> 64, batch 128, tanh, cross-entropy, SGD momentum;
-        /// w2: LSTM 32 -> 128, T = 100, batch 32, MSE on the last step, SGD.
-        #[arg(value_parser = ["w1", "w2"])]
+        /// w2: LSTM 32 -> 128, T = 100, batch 32, MSE on the last step, SGD; w3: TCN, input 2,
+        /// 8 levels x 30 channels, kernel 7, T = 400, batch 32, adding problem; w4: GRU with
+        /// W2's sizes; all: each in turn (each in its own process, so that peak RSS is its own).
+        #[arg(value_parser = ["w1", "w2", "w3", "w4", "all"])]
         workload: String,
         /// Timed steps (after warm-up).
         #[arg(long, default_value_t = 200)]
         steps: usize,
         #[arg(long, default_value_t = 20)]
         warmup: usize,
+        /// Threads (default 1, the setting the published comparisons start from).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        threads: u64,
+        /// Batch size (default: the workload's own).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        batch: Option<u64>,
+        /// One JSON line per workload instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// One core's peak GFLOP/s, already measured (what `all` passes to each workload).
+        #[arg(long, hide = true)]
+        peak_gflops: Option<f64>,
     },
     /// Data sets: `depthlab data fetch mnist|fashion-mnist [--dir DIR]` downloads and verifies one.
     Data(depthlab::data::cli::DataArgs),
@@ -233,8 +256,9 @@ fn default_out(config: &Path) -> PathBuf {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Train { config, sets, out, resume, data_dir, quiet, max_memory, stop_after } => {
-            let opts = RunOptions { data_dir, stop_after, quiet, stop: Some(stop_on_signals()?), max_memory };
+        Command::Train { config, sets, out, resume, data_dir, quiet, max_memory, stop_after, threads } => {
+            let threads = threads.map(|t| t as usize);
+            let opts = RunOptions { data_dir, stop_after, quiet, stop: Some(stop_on_signals()?), max_memory, threads };
             let (summary, dir) = if let Some(dir) = resume {
                 (train::resume(&dir, &opts)?, dir)
             } else {
@@ -274,9 +298,10 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}: loss {loss:.6}, {n} tensors", args.out.display());
             Ok(())
         }
-        Command::Probe { input, what, out, batches, data_dir, quiet } => {
+        Command::Probe { input, what, out, batches, data_dir, quiet, threads } => {
             let what = depthlab::probe::parse_what(&what).map_err(anyhow::Error::msg)?;
-            let opts = depthlab::probe::ProbeOptions { what, out, batches, data_dir, ..Default::default() };
+            let threads = threads.map(|t| t as usize);
+            let opts = depthlab::probe::ProbeOptions { what, out, batches, data_dir, threads, ..Default::default() };
             let r = depthlab::probe::run(&input, &opts)?;
             if !quiet {
                 for (k, s) in &r.ran {
@@ -414,13 +439,66 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Bench { workload, steps, warmup } => {
-            let r = depthlab::bench::run(&workload, steps, warmup).map_err(anyhow::Error::msg)?;
-            println!("{}", serde_json::to_string(&r)?);
+        Command::Bench { workload, steps, warmup, threads, batch, json, peak_gflops } => {
+            let opts = depthlab::bench::BenchOptions {
+                steps,
+                warmup,
+                threads: threads as usize,
+                batch: batch.map(|b| b as usize),
+                peak_gflops,
+            };
+            let results = if workload == "all" {
+                bench_all(&opts)?
+            } else {
+                vec![depthlab::bench::run(&workload, &opts).map_err(anyhow::Error::msg)?]
+            };
+            if !json {
+                println!("{}", depthlab::bench::table_header());
+            }
+            for r in &results {
+                if json {
+                    println!("{}", serde_json::to_string(r)?);
+                } else {
+                    println!("{}", depthlab::bench::table_row(r));
+                }
+            }
+            if !json {
+                if let Some(r) = results.first() {
+                    let load = r.loadavg_1m.map_or("-".into(), |l| format!("{l:.2}"));
+                    println!(
+                        "peak: {:.1} GFLOP/s, the best of 5 single-thread f32 GEMMs {n} x {n} x {n}; load average {load}; {}",
+                        r.peak_gflops,
+                        r.cpu,
+                        n = depthlab::bench::PEAK_N
+                    );
+                }
+            }
             Ok(())
         }
         Command::Data(args) => Ok(args.run()?),
     }
+}
+
+/// `bench all`: each workload in a child process of this executable (so that its peak RSS is
+/// its own), with one core's peak measured once here.
+fn bench_all(opts: &depthlab::bench::BenchOptions) -> Result<Vec<depthlab::bench::BenchResult>> {
+    let peak = opts.peak_gflops.unwrap_or_else(depthlab::bench::peak_gflops);
+    let exe = std::env::current_exe()?;
+    let mut out = Vec::new();
+    for w in depthlab::bench::WORKLOADS {
+        let mut c = std::process::Command::new(&exe);
+        c.args(["bench", w, "--json", "--steps", &opts.steps.to_string(), "--warmup", &opts.warmup.to_string()]);
+        c.args(["--threads", &opts.threads.to_string(), "--peak-gflops", &peak.to_string()]);
+        if let Some(b) = opts.batch {
+            c.args(["--batch", &b.to_string()]);
+        }
+        let o = c.stderr(std::process::Stdio::inherit()).output()?;
+        if !o.status.success() {
+            bail!("bench {w} failed ({})", o.status);
+        }
+        out.push(serde_json::from_slice(&o.stdout)?);
+    }
+    Ok(out)
 }
 
 /// SIGINT and SIGTERM ask a run to stop at the end of its step, with a checkpoint; a second

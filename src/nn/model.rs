@@ -515,6 +515,11 @@ impl<F: Real> Model<F> {
         self.taps = per_block.into_iter().rev().flatten().collect();
     }
 
+    /// Threads the model may use. The feed-forward stacks run on one thread whatever this says:
+    /// their products are small (W1's are 128 x 64 x 128, about 10 us), no longer than handing
+    /// work to another thread costs. It is here so that every model takes the same setting.
+    pub fn set_threads(&mut self, _threads: usize) {}
+
     /// Record dL/d(output) of every block (and every layer inside dense stacks) in backward.
     pub fn set_taps(&mut self, on: bool) {
         self.tap = on;

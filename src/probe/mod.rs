@@ -176,11 +176,21 @@ pub struct ProbeOptions {
     pub batches: usize,
     pub data_dir: Option<PathBuf>,
     pub lesion: LesionOptions,
+    /// Threads the model uses; wins over the config's `train.threads` (default: every core).
+    /// No probe's numbers depend on it.
+    pub threads: Option<usize>,
 }
 
 impl Default for ProbeOptions {
     fn default() -> Self {
-        ProbeOptions { what: Vec::new(), out: None, batches: 4, data_dir: None, lesion: LesionOptions::default() }
+        ProbeOptions {
+            what: Vec::new(),
+            out: None,
+            batches: 4,
+            data_dir: None,
+            lesion: LesionOptions::default(),
+            threads: None,
+        }
     }
 }
 
@@ -303,6 +313,7 @@ pub fn run(input: &Path, opts: &ProbeOptions) -> Result<ProbeRun, ProbeError> {
             }
             let mut model: SeqModel<f32> =
                 build_seq_model(&cfg.model, &split, cfg.train.bptt_truncate, cfg.seed).map_err(ProbeError::Input)?;
+            model.set_threads(opts.threads.or(cfg.train.threads).unwrap_or_else(crate::tensor::par::all_cores));
             if let Some(t) = &tensors {
                 load_params(&mut model.params(), t, &origin).map_err(ProbeError::Input)?;
             }

@@ -55,11 +55,21 @@ fn seconds_per_step(exe: &Path, cfg: &Config, sample: usize, data_dir: Option<&P
     std::fs::write(&cfg_path, cfg.to_toml()).map_err(|e| e.to_string())?;
     let run = tmp.join("run");
     let mut c = Command::new(exe);
-    c.args(["train", cfg_path.to_str().unwrap(), "--out", run.to_str().unwrap(), "-q", "--stop-after"])
-        .arg(sample.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .env("CI", "1");
+    // One thread, as the engine's workers run.
+    c.args([
+        "train",
+        cfg_path.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "-q",
+        "--threads",
+        "1",
+        "--stop-after",
+    ])
+    .arg(sample.to_string())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .env("CI", "1");
     if let Some(d) = data_dir {
         c.arg("--data-dir").arg(d);
     }

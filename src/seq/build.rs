@@ -42,8 +42,8 @@ pub fn build_seq_model<F: Real>(
             .forget_bias(if cell == CellKind::Lstm { Some(cfg.forget_bias.unwrap_or(1.0)) } else { None })
             .bptt_truncate(bptt_truncate);
         let mut rnn = Rnn::new(&rc, &mut rng);
-        // One thread: runs stay bit-identical whatever the machine, and benchmarks compare
-        // single-threaded code.
+        // One thread until the caller says otherwise (`SeqModel::set_threads`): a library user
+        // building many models at once should not get every core for each.
         rnn.threads = 1;
         body.push(("rnn".into(), Box::new(rnn)));
     } else if cfg.arch == Arch::Tcn {

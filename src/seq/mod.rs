@@ -123,6 +123,9 @@ pub trait SeqBlock<F: Real>: Send {
     /// `{prefix}.l{layer}.h.{t}` (`.c.{t}` for cell states; `_reverse` for the backward
     /// direction), e.g. `act.rnn.l0.h.17`.
     fn taps(&self, _prefix: &str, _out: &mut Vec<(String, Mat<F>)>) {}
+    /// Threads the block's forward and backward may use. A block's results must not depend on
+    /// it (bit for bit): it only says how many threads share work cut from the shapes.
+    fn set_threads(&mut self, _threads: usize) {}
     /// Steps of input that one output step can see (convolutions; None when unbounded).
     fn receptive_field(&self) -> Option<usize> {
         None

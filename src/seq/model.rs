@@ -237,6 +237,11 @@ impl<F: Real> SeqModel<F> {
         }
     }
 
+    /// Threads every block may use (results do not depend on it; see `SeqBlock::set_threads`).
+    pub fn set_threads(&mut self, threads: usize) {
+        self.body.iter_mut().for_each(|(_, b)| b.set_threads(threads));
+    }
+
     /// Record per-step gradients of the recurrent states in the next backward.
     pub fn set_taps(&mut self, on: bool) {
         self.tap = on;

@@ -19,8 +19,8 @@
 //! nonlinearities and the state update. The backward is one fused pass per step giving the
 //! gate pre-activation gradients and one GEMM for dL/dh_{t-1}; after the loop, one GEMM each
 //! for dW_hh (all steps stacked), dW_ih and dL/dx. Buffers live in the struct and are reused.
-//! Sequences of a batch are independent, so the time loops are split by batch rows across
-//! `threads` threads, with no synchronisation inside the loop (see `Rnn::threads`).
+//! Sequences of a batch are independent, so the time loops are split by batch rows into lanes
+//! run on up to `threads` threads, with no synchronisation inside the loop (see `Rnn::threads`).
 //!
 //! Truncated backpropagation through time (`bptt_truncate = Some(k)`): in each direction the
 //! steps, in the order that direction processes them, are cut into blocks of k counted from the
@@ -202,12 +202,16 @@ pub struct Rnn<F> {
     /// Truncated BPTT window (see the module docs); None: full backpropagation through time.
     pub bptt_truncate: Option<usize>,
     /// Threads the forward and backward may use (default: the machine's parallelism). The time
-    /// loops split the batch rows, the other phases the output rows of their GEMMs. Results
-    /// with different thread counts agree to rounding (GEMMs of other shapes), not bit for bit.
+    /// loops run lanes of batch rows, the other phases blocks of the output rows of their GEMMs.
+    /// Lanes and blocks follow from the shapes, `min_parallel_work` and `lane_rows` only, so
+    /// results are bit-identical whatever the thread count.
     pub threads: usize,
-    /// Multiply-adds a phase must have per thread before it is split (default 2^22, about 40 us
-    /// of work; 0 splits whenever there are rows to split, as the tests do).
+    /// Multiply-adds a phase must have per block (or lane) before it is cut (default 2^22, about
+    /// 40 us of work; 0 cuts whenever there are rows to cut, as the tests do).
     pub min_parallel_work: usize,
+    /// Batch rows per lane of the time loops, at most (default 16: a batch of 32 gives two
+    /// threads work; on one thread W2's two lanes of 16 cost ~3% more CPU time than one of 32).
+    pub lane_rows: usize,
     /// Whether `backward` computes dL/dx (default true). Set it to false when the input is data
     /// rather than the output of a trainable block: the first layer's dx GEMM is then skipped
     /// and `backward` returns zeros.
@@ -255,8 +259,9 @@ impl<F: Real> Rnn<F> {
         Rnn {
             cfg: cfg.clone(),
             bptt_truncate: cfg.bptt_truncate,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads: crate::tensor::par::all_cores(),
             min_parallel_work: 1 << 22,
+            lane_rows: 16,
             input_grad: true,
             dirs,
             x: Mat::default(),
@@ -291,7 +296,7 @@ impl<F: Real> Rnn<F> {
     }
 
     fn par(&self) -> Par {
-        Par { threads: self.threads.max(1), min_work: self.min_parallel_work }
+        Par { threads: self.threads.max(1), min_work: self.min_parallel_work, lane_rows: self.lane_rows }
     }
 
     fn dir(&self, layer: usize, direction: usize) -> &Dir<F> {
@@ -506,6 +511,10 @@ impl<F: Real> SeqBlock<F> for Rnn<F> {
             Some(p) => p.add_assign(&g.data),
             slot => *slot = Some(g.data.clone()),
         }
+    }
+
+    fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
     }
 
     /// dL/dh_t (total: the output gradient of step t plus what comes back through the

@@ -1,7 +1,8 @@
 //! Running a plan's tasks with N worker processes: each task is `depthlab train --resume` of its
 //! run folder (which starts a run that has no checkpoint from its config.toml, and continues
 //! one that has) and then `depthlab probe` for the probes it lacks. Each run is one
-//! single-threaded process, so results do not depend on how many run at once.
+//! single-threaded process (`--threads 1`): N workers fill N cores without oversubscribing
+//! them. Results depend neither on how many run at once nor on the thread count.
 //!
 //! Children run in their own process group (a Ctrl-C reaches the engine, which passes one
 //! SIGINT or SIGTERM on to each child: they checkpoint and stop) and get SIGTERM if the engine
@@ -204,7 +205,7 @@ fn run_task(t: &Task, opts: &ExecOptions, mut running: impl FnMut(Option<u32>)) 
     }
     let dir_s = dir.display().to_string();
     if t.train && matches!(progress(&opts.out, t), Progress::Missing | Progress::Started) {
-        child(opts, &["train", "--resume", &dir_s, "-q"], &mut running)?;
+        child(opts, &["train", "--resume", &dir_s, "-q", "--threads", "1"], &mut running)?;
     }
     let status = match progress(&opts.out, t) {
         Progress::Done { status } => return Ok(status),
@@ -220,7 +221,7 @@ fn run_task(t: &Task, opts: &ExecOptions, mut running: impl FnMut(Option<u32>)) 
     let probes_dir = dir.join("probes").display().to_string();
     let cfg_s = cfg_path.display().to_string();
     let input = if t.train { &dir_s } else { &cfg_s };
-    child(opts, &["probe", input, "--what", &what, "--out", &probes_dir, "-q"], &mut running)?;
+    child(opts, &["probe", input, "--what", &what, "--out", &probes_dir, "-q", "--threads", "1"], &mut running)?;
     Ok(if t.train { format!("{status}, probed") } else { "probed at initialisation".into() })
 }
 

@@ -66,9 +66,11 @@ impl RunRequest {
 
 /// The folder name of a run: the first 16 hex digits of the SHA-256 of its resolved config
 /// (with a marker for runs probed at initialisation, which are different runs of the same
-/// config).
+/// config). `train.threads` is left out: it changes how fast a run goes, never what it gives.
 pub fn run_id(cfg: &Config, train: bool) -> String {
     let mut h = Sha256::new();
+    let mut cfg = cfg.clone();
+    cfg.train.threads = None;
     h.update(cfg.to_toml().as_bytes());
     if !train {
         h.update(b"\n# probed at initialisation\n");

@@ -1,7 +1,28 @@
 //! The one matrix multiply of the engine, over row-major matrices or strided column blocks of
 //! them (dense stacks read a growing prefix of a wide buffer without copying).
 
+use std::cell::Cell;
+
 use super::{Mat, Real};
+
+thread_local! {
+    /// Multiply-adds of this thread's products: `depthlab bench` reads it around a step to count
+    /// the model's matrix-multiply work as it was done rather than by a formula. Per thread, so
+    /// that other threads (tests running side by side) do not count; `par::par_for` adds its
+    /// threads' counts to the caller's.
+    static MACS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Multiply-adds (m * n * k) of the `matmul*` calls this thread (and the `par_for` threads it
+/// started) made so far.
+pub fn matmul_macs() -> u64 {
+    MACS.with(|m| m.get())
+}
+
+/// Add `macs` to this thread's count (the work of threads it started and joined).
+pub(crate) fn add_macs(macs: u64) {
+    MACS.with(|m| m.set(m.get() + macs));
+}
 
 /// A read-only view of `rows x cols` values starting at `ptr`, with row stride `rs` (column
 /// stride 1) — or, transposed, the same memory read as its transpose.
@@ -72,6 +93,7 @@ pub fn matmul_strided_into<F: Real>(out: &mut [F], c_rs: usize, c_cs: usize, a: 
     if m == 0 || n == 0 {
         return;
     }
+    add_macs((m * n * k) as u64);
     assert!((m - 1) * c_rs + (n - 1) * c_cs < out.len(), "matmul: output region out of bounds");
     if k == 0 {
         if !accumulate {

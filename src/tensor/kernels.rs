@@ -156,13 +156,106 @@ mod tests {
         }
     }
 
+    /// The derivatives the backward passes use are computed from the outputs (tanh' = 1 - y^2,
+    /// sigmoid' = s (1 - s)): their error is that of the outputs, at most twice over.
     #[test]
-    fn saturates_without_nan() {
-        let mut v = vec![-1e30, -100.0, 100.0, 1e30, f32::MAX, f32::MIN];
+    fn derivatives_from_the_outputs_match_libm() {
+        for x in grid() {
+            let (t, s) = (tanh_one(x), sigmoid_one(x));
+            let xd = x as f64;
+            let dt = 1.0 - xd.tanh().powi(2);
+            let sd = 1.0 / (1.0 + (-xd).exp());
+            let ds = sd * (1.0 - sd);
+            assert!((((1.0 - t * t) as f64) - dt).abs() < 1e-6, "tanh'({x}): {} want {dt}", 1.0 - t * t);
+            assert!((((s * (1.0 - s)) as f64) - ds).abs() < 5e-7, "sigmoid'({x}): {} want {ds}", s * (1.0 - s));
+        }
+    }
+
+    /// Near 0 the error is absolute, not relative (1 - 2/(e^2x + 1) cancels): tanh(1e-6) is
+    /// right to about 1e-7, i.e. 10%. No block feeds tanh's output on to anything where that
+    /// matters more than the rounding of the pre-activation itself.
+    #[test]
+    fn tanh_near_zero_has_a_small_absolute_error() {
+        for i in -10_000..=10_000 {
+            let x = i as f32 * 1e-7;
+            let y = tanh_one(x);
+            assert!(((y as f64) - (x as f64).tanh()).abs() < 1.2e-7, "tanh({x}) = {y}");
+        }
+        assert_eq!(tanh_one(0.0), 0.0);
+        assert_eq!(sigmoid_one(0.0), 0.5);
+        assert_eq!(exp_one(0.0), 1.0);
+    }
+
+    /// The sigmoid's tail (what an LSTM's closed gates and highway's carry depend on) keeps a
+    /// small relative error down to e^-80, where exp_one's relative bound carries over.
+    #[test]
+    fn sigmoid_tail_relative_error_is_small() {
+        for i in 0..=100_000 {
+            let x = -80.0 + i as f32 * 1e-3;
+            let y = sigmoid_one(x) as f64;
+            let want = 1.0 / (1.0 + (-(x as f64)).exp());
+            assert!(((y - want) / want).abs() < 1e-6, "sigmoid({x}) = {y}, want {want}");
+        }
+    }
+
+    /// Outputs stay in range and in order: |tanh| <= 1, sigmoid in [0, 1], exp > 0, all three
+    /// non-decreasing over [-100, 100] (a gradient through them never changes sign by rounding).
+    #[test]
+    fn outputs_are_bounded_and_monotone() {
+        let xs: Vec<f32> = (0..=2_000_000).map(|i| -100.0 + i as f32 * 1e-4).collect();
+        let (mut pt, mut ps, mut pe) = (f32::NEG_INFINITY, f32::NEG_INFINITY, 0.0f32);
+        for &x in &xs {
+            let (t, s, e) = (tanh_one(x), sigmoid_one(x), exp_one(x));
+            assert!((-1.0..=1.0).contains(&t) && (0.0..=1.0).contains(&s) && e > 0.0, "x = {x}: {t} {s} {e}");
+            assert!(t >= pt && s >= ps && e >= pe, "not monotone at x = {x}");
+            (pt, ps, pe) = (t, s, e);
+        }
+    }
+
+    /// The ends: tanh and sigmoid saturate exactly; exp saturates at e^-87 and e^88 (finite:
+    /// its callers, the softmaxes, subtract the row's maximum first, so their arguments are
+    /// <= 0 and e^-87 ~ 1.6e-38 beside a sum >= 1 is nothing); NaN stays NaN in all three, as
+    /// in PyTorch, so a diverged run is seen.
+    #[test]
+    fn saturates_at_the_ends_and_keeps_nan() {
+        let mut v = vec![-1e30, -100.0, -10.0, 10.0, 100.0, 1e30, f32::MAX, f32::MIN, f32::INFINITY, f32::NEG_INFINITY];
         tanh_f32(&mut v);
-        assert_eq!(v, vec![-1.0, -1.0, 1.0, 1.0, 1.0, -1.0]);
-        let mut s = vec![-1e30, 1e30];
+        assert_eq!(v, vec![-1.0, -1.0, -1.0, 1.0, 1.0, 1.0, 1.0, -1.0, 1.0, -1.0]);
+        let mut s = vec![-1e30, f32::NEG_INFINITY, 1e30, 20.0, f32::INFINITY];
         sigmoid_f32(&mut s);
-        assert!(s[0] >= 0.0 && s[0] < 1e-30 && s[1] == 1.0);
+        assert!(s[0] >= 0.0 && s[0] < 1e-30 && s[1] >= 0.0 && s[1] < 1e-30, "{s:?}");
+        assert_eq!(&s[2..], &[1.0, 1.0, 1.0]);
+        let mut e = vec![f32::NEG_INFINITY, -1000.0, -87.0, 88.0, 1000.0, f32::INFINITY];
+        exp_f32(&mut e);
+        let lo = (-87.0f64).exp();
+        let hi = 88.0f64.exp();
+        for &v in &e[..3] {
+            assert!(((v as f64 - lo) / lo).abs() < 1e-6, "{e:?}");
+        }
+        for &v in &e[3..] {
+            assert!(v.is_finite() && ((v as f64 - hi) / hi).abs() < 1e-6, "{e:?}");
+        }
+        for f in [exp_f32, tanh_f32, sigmoid_f32] {
+            let mut n = vec![f32::NAN; 19];
+            f(&mut n);
+            assert!(n.iter().all(|v| v.is_nan()), "{n:?}");
+        }
+        assert!(exp_one(f32::NAN).is_nan() && tanh_one(f32::NAN).is_nan() && sigmoid_one(f32::NAN).is_nan());
+    }
+
+    /// The vectorised slices (AVX-512 or AVX2 where the CPU has them) and the scalar kernels
+    /// give the same bits: a run's numbers do not depend on which vector unit computed them.
+    #[test]
+    fn vector_and_scalar_kernels_agree_bit_for_bit() {
+        let xs: Vec<f32> = (0..=200_001).map(|i| -100.0 + i as f32 * 1e-3).collect();
+        for (f, one) in
+            [(exp_f32 as fn(&mut [f32]), exp_one as fn(f32) -> f32), (tanh_f32, tanh_one), (sigmoid_f32, sigmoid_one)]
+        {
+            let mut v = xs.clone();
+            f(&mut v);
+            for (x, y) in xs.iter().zip(&v) {
+                assert_eq!(y.to_bits(), std::hint::black_box(one)(*x).to_bits(), "at x = {x}");
+            }
+        }
     }
 }

@@ -3,8 +3,9 @@
 mod gemm;
 pub mod kernels;
 mod mat;
+pub mod par;
 mod real;
 
-pub use gemm::{matmul, matmul_into, matmul_strided_into, View};
+pub use gemm::{matmul, matmul_into, matmul_macs, matmul_strided_into, View};
 pub use mat::Mat;
 pub use real::Real;

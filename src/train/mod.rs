@@ -94,6 +94,14 @@ pub struct RunOptions {
     /// Refuse configs whose estimated memory exceeds this many bytes (default: the memory the
     /// machine has available).
     pub max_memory: Option<u64>,
+    /// Threads the run uses; wins over `train.threads` (default: every core). The results do
+    /// not depend on it.
+    pub threads: Option<usize>,
+}
+
+/// The threads a run of `cfg` uses: `--threads`, else `train.threads`, else every core.
+pub fn threads(cfg: &Config, opts: &RunOptions) -> usize {
+    opts.threads.or(cfg.train.threads).unwrap_or_else(crate::tensor::par::all_cores).max(1)
 }
 
 /// Loss and accuracy of `net` over the held-out set (or the training set, with `train`); None
@@ -164,8 +172,10 @@ fn with_model<R>(cfg: &Config, opts: &RunOptions, go: impl Job<R>) -> Result<R, 
                 )));
             }
             check_targets(cfg, &split)?;
-            let model = Model::build(&cfg.model, split.train.in_dim(), split.train.y.out_dim(), cfg.loss(), cfg.seed)
-                .map_err(TrainError::Setup)?;
+            let mut model =
+                Model::build(&cfg.model, split.train.in_dim(), split.train.y.out_dim(), cfg.loss(), cfg.seed)
+                    .map_err(TrainError::Setup)?;
+            model.set_threads(threads(cfg, opts));
             go.run(&split, model)
         }
         Data::Seq(split) => {
@@ -179,8 +189,9 @@ fn with_model<R>(cfg: &Config, opts: &RunOptions, go: impl Job<R>) -> Result<R, 
             if cfg.train.loss.is_some() {
                 return Err(TrainError::Setup("train.loss: sequence tasks choose their loss from their targets (mse for values, cross-entropy for classes); remove the key".into()));
             }
-            let model =
+            let mut model =
                 build_seq_model(&cfg.model, &split, cfg.train.bptt_truncate, cfg.seed).map_err(TrainError::Setup)?;
+            model.set_threads(threads(cfg, opts));
             go.run(&split, model)
         }
     }

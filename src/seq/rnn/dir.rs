@@ -1,53 +1,48 @@
 //! One direction of one layer: its four parameters, its forward and backward through time, and
 //! the buffers both keep (reused across calls).
 //!
-//! Threads: sequences of a batch are independent, so the recurrence is split by batch rows —
-//! each thread runs the whole time loop for its rows, without synchronisation. The phases
+//! Threads: sequences of a batch are independent, so the recurrence is split by batch rows into
+//! lanes — each lane runs the whole time loop for its rows, without synchronisation. The phases
 //! around the loop (the input projection, the weight and input gradients) are split by output
-//! rows. A phase uses as many threads as give each at least `Par::min_work` multiply-adds.
+//! rows into blocks. Lanes and blocks are cut from the problem's shape alone, never from the
+//! thread count, and every reduction over them runs in block order: the threads only decide who
+//! computes which block, so results are bit-identical whatever the number of threads (a GEMM's
+//! rounding depends on its shape, so cutting by thread count would not be).
 
 use super::cell::{col_sums, gru_bwd, gru_fwd, lstm_bwd, lstm_fwd, rnn_bwd, rnn_fwd, StepGrad};
 use super::CellKind;
 use crate::nn::Param;
+use crate::tensor::par::{par_for, ranges};
 use crate::tensor::{matmul_strided_into, Mat, Real, View};
 
-/// How much parallelism a phase may use.
+/// Most blocks a phase is cut into: enough for the few cores of the machines this runs on, few
+/// enough that one thread does not pay much for the smaller GEMMs (W2 on one thread: 8 blocks
+/// cost ~3% more CPU time than one, measured paired on a loaded machine).
+const MAX_BLOCKS: usize = 4;
+
+/// How a phase is cut and how many threads may work on it.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Par {
     pub threads: usize,
-    /// Multiply-adds each thread of a phase must get; 0: split whenever there are rows.
+    /// Multiply-adds a block of a phase should get; 0: cut whenever there are rows.
     pub min_work: usize,
+    /// Batch rows per lane of the recurrence (at most).
+    pub lane_rows: usize,
 }
 
 impl Par {
-    /// Into how many parts to split `n` independent rows of a phase of `work` multiply-adds.
-    fn ways(&self, n: usize, work: usize) -> usize {
-        let most = self.threads.min(n).max(1);
+    /// Into how many blocks to cut `n` independent rows of a phase of `work` multiply-adds.
+    fn blocks(&self, n: usize, work: usize) -> usize {
+        let most = MAX_BLOCKS.min(n).max(1);
         work.checked_div(self.min_work).map_or(most, |w| w.clamp(1, most))
     }
-}
 
-/// `0..n` in `p` contiguous, nearly equal ranges.
-fn ranges(n: usize, p: usize) -> Vec<(usize, usize)> {
-    (0..p).map(|i| (i * n / p, (i + 1) * n / p)).collect()
-}
-
-/// Run `f` on every item, the first on this thread and the others on scoped threads.
-fn par_for<T: Send>(items: Vec<T>, f: impl Fn(T) + Sync) {
-    let mut it = items.into_iter();
-    let Some(first) = it.next() else { return };
-    let rest: Vec<T> = it.collect();
-    if rest.is_empty() {
-        f(first);
-        return;
+    /// Into how many lanes to cut `batch` rows of a recurrence of `work` multiply-adds.
+    fn lanes(&self, batch: usize, work: usize) -> usize {
+        let by_rows = batch.div_ceil(self.lane_rows.max(1)).max(1);
+        let by_work = work.checked_div(self.min_work).map_or(by_rows, |w| w.max(1));
+        by_rows.min(by_work)
     }
-    std::thread::scope(|s| {
-        let f = &f;
-        for item in rest {
-            s.spawn(move || f(item));
-        }
-        f(first);
-    });
 }
 
 /// The row ranges (consecutive, covering `data`) of a `rows x cols` buffer as disjoint slices;
@@ -67,7 +62,7 @@ fn split_rows<'a, F>(data: &'a mut [F], cols: usize, ranges: &[(usize, usize)]) 
 }
 
 /// A time-major `(time * batch) x cols` buffer cut, for each batch range in `parts`, into its
-/// `time` per-step blocks (`rows x cols` each): what one thread of the recurrence may write.
+/// `time` per-step blocks (`rows x cols` each): what one lane of the recurrence may write.
 fn lanes<'a, F>(
     data: &'a mut [F],
     time: usize,
@@ -137,7 +132,7 @@ pub(super) struct Dir<F> {
     /// Backward: the gradient carried into h_{t-1} and c_{t-1}, `B x H`.
     dh: Mat<F>,
     dc: Mat<F>,
-    /// Per thread of the backward loop, its bias-gradient sums (`threads x G*H`).
+    /// Per lane of the backward loop, its bias-gradient sums (`lanes x G*H`), added in lane order.
     db: Mat<F>,
     dbh: Mat<F>,
     zeros: Vec<F>,
@@ -160,7 +155,7 @@ struct Fwd<'a, F> {
     zeros: &'a [F],
 }
 
-/// What one thread of the forward recurrence writes: its batch rows of every step.
+/// What one lane of the forward recurrence writes: its batch rows of every step.
 struct FwdLane<'a, F> {
     rows: usize,
     gates: Vec<&'a mut [F]>,
@@ -243,7 +238,7 @@ struct BwdLane<'a, F> {
     tap_c: Vec<&'a mut [F]>,
     dh: &'a mut [F],
     dc: &'a mut [F],
-    /// This thread's sums over its rows of dz (the bias gradient of bias_ih) and, for GRU,
+    /// This lane's sums over its rows of dz (the bias gradient of bias_ih) and, for GRU,
     /// of dz_hh (bias_hh's), `G*H` each.
     db: &'a mut [F],
     dbh: &'a mut [F],
@@ -385,15 +380,15 @@ impl<F: Real> Dir<F> {
         }
 
         // The input projection of all steps: one GEMM, (T*B) x in times in x G*H.
-        let rows = ranges(tb, par.ways(tb, tb * nin * gh));
+        let rows = ranges(tb, par.blocks(tb, tb * nin * gh));
         let w_ih = View::of(&self.w_ih.value).t();
         let items: Vec<_> = split_rows(&mut self.gates.data, gh, &rows).into_iter().zip(rows.iter().copied()).collect();
-        par_for(items, |(out, (r0, r1))| {
+        par_for(par.threads, items, |(out, (r0, r1))| {
             matmul_strided_into(out, gh, 1, View::new(&x.data[r0 * nin..], r1 - r0, nin, nin, 1), w_ih, false);
         });
 
-        // The recurrence, batch rows split across threads.
-        let parts = ranges(batch, par.ways(batch, tb * hs * gh));
+        // The recurrence, batch rows cut into lanes.
+        let parts = ranges(batch, par.lanes(batch, tb * hs * gh));
         let gates = lanes(&mut self.gates.data, time, batch, gh, &parts);
         let h = lanes(&mut self.h.data, time, batch, hs, &parts);
         let c = lanes(&mut self.c.data, time, batch, hs, &parts);
@@ -422,7 +417,7 @@ impl<F: Real> Dir<F> {
             bhn: &self.bhn,
             zeros: &self.zeros,
         };
-        par_for(items, |lane| fwd.run(lane));
+        par_for(par.threads, items, |lane| fwd.run(lane));
     }
 
     /// Backward through time for the last forward. `x` is that forward's input, `dy` the
@@ -461,7 +456,7 @@ impl<F: Real> Dir<F> {
         }
 
         // The recurrence, backwards: per step one fused pass and one GEMM for dL/dh_{t-1}.
-        let parts = ranges(batch, par.ways(batch, tb * hs * gh));
+        let parts = ranges(batch, par.lanes(batch, tb * hs * gh));
         let dg = lanes(&mut self.dg.data, time, batch, gh, &parts);
         let dgh = lanes(&mut self.dgh.data, time, batch, gh, &parts);
         let tap_h = lanes(&mut self.taps_h.data, time, batch, hs, &parts);
@@ -507,7 +502,7 @@ impl<F: Real> Dir<F> {
             dy,
             dcol,
         };
-        par_for(items, |lane| bwd.run(lane));
+        par_for(par.threads, items, |lane| bwd.run(lane));
         let dbh = if gru { &self.dbh } else { &self.db };
         for (bias, sums) in [(&mut self.b_ih.grad.data, &self.db), (&mut self.b_hh.grad.data, dbh)] {
             for row in sums.data.chunks_exact(gh) {
@@ -522,7 +517,7 @@ impl<F: Real> Dir<F> {
         let dgh = if gru { &self.dgh } else { &self.dg };
         let k_rows = (time - 1) * batch;
         let (g_row0, h_row0) = if self.reverse { (0, batch) } else { (batch, 0) };
-        let pg = ranges(gh, par.ways(gh, tb * gh * (hs + 2 * nin)));
+        let pg = ranges(gh, par.blocks(gh, tb * gh * (hs + 2 * nin)));
         let pr = ranges(tb, pg.len());
         let it = split_rows(&mut self.w_hh.grad.data, hs, &pg).into_iter();
         let it = it.zip(split_rows(&mut self.w_ih.grad.data, nin, &pg));
@@ -531,7 +526,7 @@ impl<F: Real> Dir<F> {
         let dx_data = dx.map_or(&mut none, |d| &mut d.data);
         let it = it.zip(split_rows(dx_data, nin, &pr)).zip(pg.iter().copied()).zip(pr.iter().copied());
         let items: Vec<_> = it.collect();
-        par_for(items, |((((gw_hh, gw_ih), dxr), (g0, g1)), (r0, r1))| {
+        par_for(par.threads, items, |((((gw_hh, gw_ih), dxr), (g0, g1)), (r0, r1))| {
             let gw = g1 - g0;
             if k_rows > 0 && gw > 0 {
                 let a = View::new(&dgh.data[g_row0 * gh + g0..], k_rows, gw, gh, 1).t();

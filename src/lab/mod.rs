@@ -4,6 +4,7 @@
 //! measured. Nothing in a verdict is written in advance.
 
 pub mod figure;
+pub mod recurrent;
 pub mod runs;
 pub mod stats;
 pub mod verdict;

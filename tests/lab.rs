@@ -76,3 +76,9 @@ fn c7_dense_connections() {
     let (_t, e) = reproduce_tiny("C7");
     assert_eq!(e["slug"], "dense-connections");
 }
+
+#[test]
+fn c10_gated_memory() {
+    let (_t, e) = reproduce_tiny("C10");
+    assert_eq!(e["slug"], "gated-memory");
+}

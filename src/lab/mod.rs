@@ -12,6 +12,7 @@ pub mod verdict;
 // mod c1_depth_efficiency;
 // mod c2_linear_chain;
 // mod c3_signal_propagation;
+mod c10_gated_memory;
 mod c4_highway_vs_plain;
 mod c5_gate_analysis;
 mod c6_effective_depth;
@@ -107,6 +108,7 @@ pub fn all() -> Vec<&'static dyn Experiment> {
         &c5_gate_analysis::C5,
         &c6_effective_depth::C6,
         &c7_dense_connections::C7,
+        &c10_gated_memory::C10,
     ]
 }
 

@@ -78,6 +78,15 @@ fn c7_dense_connections() {
 }
 
 #[test]
+fn c9_bptt_vanishing() {
+    let (_t, e) = reproduce_tiny("C9");
+    assert_eq!(e["slug"], "bptt-vanishing");
+    let names: Vec<&str> =
+        e["verdict"]["measured"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert!(names.iter().any(|n| n.contains("far-to-near")), "{names:?}");
+}
+
+#[test]
 fn c10_gated_memory() {
     let (_t, e) = reproduce_tiny("C10");
     assert_eq!(e["slug"], "gated-memory");

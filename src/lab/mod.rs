@@ -17,6 +17,7 @@ mod c4_highway_vs_plain;
 mod c5_gate_analysis;
 mod c6_effective_depth;
 mod c7_dense_connections;
+mod c9_bptt_vanishing;
 
 use serde::Serialize;
 
@@ -108,6 +109,7 @@ pub fn all() -> Vec<&'static dyn Experiment> {
         &c5_gate_analysis::C5,
         &c6_effective_depth::C6,
         &c7_dense_connections::C7,
+        &c9_bptt_vanishing::C9,
         &c10_gated_memory::C10,
     ]
 }

@@ -91,3 +91,12 @@ fn c10_gated_memory() {
     let (_t, e) = reproduce_tiny("C10");
     assert_eq!(e["slug"], "gated-memory");
 }
+
+#[test]
+fn c11_temporal_depth() {
+    let (_t, e) = reproduce_tiny("C11");
+    assert_eq!(e["slug"], "temporal-depth");
+    let names: Vec<&str> =
+        e["verdict"]["measured"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert!(names.iter().any(|n| n.contains("effective temporal depth")), "{names:?}");
+}

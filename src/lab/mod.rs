@@ -13,6 +13,7 @@ pub mod verdict;
 // mod c2_linear_chain;
 // mod c3_signal_propagation;
 mod c10_gated_memory;
+mod c11_temporal_depth;
 mod c4_highway_vs_plain;
 mod c5_gate_analysis;
 mod c6_effective_depth;
@@ -111,6 +112,7 @@ pub fn all() -> Vec<&'static dyn Experiment> {
         &c7_dense_connections::C7,
         &c9_bptt_vanishing::C9,
         &c10_gated_memory::C10,
+        &c11_temporal_depth::C11,
     ]
 }
 

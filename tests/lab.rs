@@ -100,3 +100,9 @@ fn c11_temporal_depth() {
         e["verdict"]["measured"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
     assert!(names.iter().any(|n| n.contains("effective temporal depth")), "{names:?}");
 }
+
+#[test]
+fn c12_exploding() {
+    let (_t, e) = reproduce_tiny("C12");
+    assert_eq!(e["slug"], "exploding");
+}

@@ -14,6 +14,7 @@ pub mod verdict;
 // mod c3_signal_propagation;
 mod c10_gated_memory;
 mod c11_temporal_depth;
+mod c12_exploding;
 mod c4_highway_vs_plain;
 mod c5_gate_analysis;
 mod c6_effective_depth;
@@ -113,6 +114,7 @@ pub fn all() -> Vec<&'static dyn Experiment> {
         &c9_bptt_vanishing::C9,
         &c10_gated_memory::C10,
         &c11_temporal_depth::C11,
+        &c12_exploding::C12,
     ]
 }
 

@@ -496,7 +496,7 @@ pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<Data, data::Da
     Ok(match &cfg.data {
         DataConfig::Mnist1d { seed, num_samples } => Data::Flat(mnist1d(seed, *num_samples)),
         DataConfig::Mnist { train_subset, test_subset } => {
-            Data::Flat(subset(data::idx::load_mnist_from(data_dir)?, *train_subset, *test_subset))
+            Data::Flat(data::idx::load_mnist_subset_from(data_dir, *train_subset, *test_subset)?)
         }
         DataConfig::FashionMnist { train_subset, test_subset } => {
             Data::Flat(subset(data::idx::load_fashion_mnist_from(data_dir)?, *train_subset, *test_subset))
@@ -512,7 +512,7 @@ pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<Data, data::Da
         DataConfig::Adding { t, train, test } => Data::Seq(seqtasks::adding_split(*t, *train, *test, cfg.seed)),
         DataConfig::Copy { t, train, test } => Data::Seq(seqtasks::copy_split(*t, *train, *test, cfg.seed)),
         DataConfig::SeqMnist { permuted, train_subset, test_subset } => {
-            let s = subset(data::idx::load_mnist_from(data_dir)?, *train_subset, *test_subset);
+            let s = data::idx::load_mnist_subset_from(data_dir, *train_subset, *test_subset)?;
             Data::Seq(seqtasks::sequential_mnist(&s, permuted.then_some(cfg.seed)))
         }
         DataConfig::Mnist1dSeq { seed } => {

@@ -322,6 +322,18 @@ fn run(cli: Cli) -> Result<()> {
             let plan = suite.plan().map_err(anyhow::Error::msg)?;
             let tasks = plan.shard(engine.shard);
             if engine.plan {
+                let requests = suite.requests().map_err(anyhow::Error::msg)?;
+                println!("{} scale; the report will be {}", scale.name(), out.join("report.html").display());
+                for e in suite.experiments().map_err(anyhow::Error::msg)? {
+                    match requests.iter().filter(|(c, _)| *c == e.id()).count() {
+                        0 => println!(
+                            "  {} {}: no training runs (computed when the report is written)",
+                            e.id(),
+                            e.slug()
+                        ),
+                        n => println!("  {} {}: {n} runs", e.id(), e.slug()),
+                    }
+                }
                 engine.run(&out, &tasks)?;
                 return Ok(());
             }

@@ -144,6 +144,23 @@ fn whole_models_with_losses_and_aux_heads() {
 }
 
 #[test]
+fn a_plain_net_of_depth_zero_is_the_stem_and_the_head() {
+    let mut cfg = model_config(Arch::Plain);
+    cfg.depth = 0;
+    cfg.init = init();
+    check_model(&cfg, LossKind::CrossEntropy);
+    check_model(&cfg, LossKind::Mse);
+    let mut m = Model::<f64>::build(&cfg, 6, 3, LossKind::CrossEntropy, 1).unwrap();
+    let names: Vec<String> = m.params().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["stem.linear.weight", "stem.linear.bias", "head.weight", "head.bias"]);
+    assert_eq!(m.num_params(), 6 * 5 + 5 + 5 * 3 + 3);
+    m.set_taps(true);
+    m.forward_backward(&random_input(2, 6, 1.0, 3), &Target::Classes(&[1, 2]));
+    let taps: Vec<&str> = m.taps().iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(taps, ["act.stem", "act.head"]);
+}
+
+#[test]
 fn taps_are_the_gradients_of_block_outputs() {
     let mut cfg = model_config(Arch::Highway);
     cfg.depth = 3;

@@ -78,6 +78,24 @@ fn c7_dense_connections() {
 }
 
 #[test]
+fn c2_linear_chain() {
+    let (_t, e) = reproduce_tiny("C2");
+    assert_eq!(e["slug"], "linear-chain");
+}
+
+#[test]
+fn c1_depth_efficiency() {
+    let (_t, e) = reproduce_tiny("C1");
+    assert_eq!(e["slug"], "depth-efficiency");
+}
+
+#[test]
+fn c3_signal_propagation() {
+    let (_t, e) = reproduce_tiny("C3");
+    assert_eq!(e["slug"], "signal-propagation");
+}
+
+#[test]
 fn c9_bptt_vanishing() {
     let (_t, e) = reproduce_tiny("C9");
     assert_eq!(e["slug"], "bptt-vanishing");

@@ -398,13 +398,21 @@ fn text_too_short_for_the_window_is_an_error_naming_the_file() {
     let path = dir.path().join("short.txt");
     std::fs::write(&path, "Far too short for windows of a hundred characters.\n").unwrap();
     // window 0 would ask CharCorpus::windows for empty windows, window 100 for more text than there is
-    for (window, want) in [(100, "too few for a window of 100"), (0, "a window holds at least 1 character")] {
-        let toml = format!(
+    let toml = |window: usize| {
+        format!(
             "[data]\nname = \"text\"\nfile = {:?}\nwindow = {window}\ntrain = 10\n\n[model]\narch = \"lstm\"\n\
              depth = 1\nwidth = 8\n\n[optim]\nlr = 0.1\noptimizer = {{ kind = \"sgd\" }}\n\n[train]\nepochs = 1\n",
             path.display().to_string()
-        );
-        let cfg = Config::parse(&toml, "short.toml", &[]).unwrap();
+        )
+    };
+    // The config refuses window 0 itself; load_data, given such a config anyway, too.
+    let e = Config::parse(&toml(0), "short.toml", &[]).unwrap_err().to_string();
+    assert!(e.contains("short.toml:4") && e.contains("data.window"), "{e}");
+    for (window, want) in [(100, "too few for a window of 100"), (0, "a window holds at least 1 character")] {
+        let mut cfg = Config::parse(&toml(1), "short.toml", &[]).unwrap();
+        if let depthlab::config::DataConfig::Text { window: w, .. } = &mut cfg.data {
+            *w = window;
+        }
         let loaded = std::panic::catch_unwind(|| load_data(&cfg, None).map(drop));
         let msg = match loaded {
             Err(_) => panic!("window {window}: load_data panicked instead of returning an error"),

@@ -509,3 +509,45 @@ fn gradflow_during_training_is_recorded_and_survives_resume() {
     train::resume(&b, &quiet()).unwrap();
     assert_eq!(text, String::from_utf8(read(&b.join("gradflow.jsonl"))).unwrap());
 }
+
+/// A plain net of depth 0 (stem and head: one hidden layer) trains and resumes like any other;
+/// the probes that need stack layers refuse it by name, the others run; other archs and
+/// auxiliary heads still need a stack.
+#[test]
+fn a_plain_net_of_depth_zero_trains_and_the_probes_that_need_layers_refuse_it() {
+    let cfg = config(&["model.arch=\"plain\"", "model.depth=0", "probe.gradflow_every=5"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let s = run(&cfg, &a);
+    assert_eq!(s.params, IN_DIM * 12 + 12 + 12 * OUT_DIM + OUT_DIM);
+    assert!(s.final_train_loss.is_finite());
+    train::train(&cfg, &b, &stop_after(17)).unwrap();
+    train::resume(&b, &quiet()).unwrap();
+    assert_same_run(&a, &b);
+    let po = depthlab::probe::ProbeOptions { out: Some(tmp.path().join("p")), ..Default::default() };
+    let r = depthlab::probe::run(&a, &po).unwrap();
+    let ran: Vec<&str> = r.ran.iter().map(|(k, _)| k.name()).collect();
+    assert_eq!(ran, ["gradflow", "diagnosis"]);
+    let gf: Value = serde_json::from_slice(&read(&tmp.path().join("p").join("gradflow.json"))).unwrap();
+    assert_eq!(gf["layers"].as_array().unwrap().len(), 0);
+    assert_eq!(gf["blocks"][0]["name"], "act.stem");
+    for k in [
+        depthlab::probe::ProbeKind::Meanfield,
+        depthlab::probe::ProbeKind::Lesion,
+        depthlab::probe::ProbeKind::Jacobian,
+    ] {
+        let po = depthlab::probe::ProbeOptions { what: vec![k], out: Some(tmp.path().join("q")), ..Default::default() };
+        let e = depthlab::probe::run(&a, &po).unwrap_err().to_string();
+        assert!(e.contains(k.name()) && e.contains("model.depth = 0"), "{e}");
+    }
+    let e = Config::parse(BASE, "base.toml", &["model.depth=0".into()]).unwrap_err().to_string();
+    assert!(e.contains("model.depth must be at least 1 for arch residual"), "{e}");
+    let aux = Config::parse(
+        BASE,
+        "base.toml",
+        &["model.arch=\"plain\"".into(), "model.depth=0".into(), "model.aux=[{ layer = 0, weight = 0.3 }]".into()],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(aux.contains("model.aux[0]") && aux.contains("depth 0"), "{aux}");
+}

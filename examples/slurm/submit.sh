@@ -23,5 +23,6 @@ case "$1" in
   *) echo "submit.sh: expected reproduce or sweep, got $1" >&2; exit 2 ;;
 esac
 # afterany: a report of what is there, listing what is missing, even if a task failed.
-sbatch --parsable --dependency=afterany:"$array" --job-name=depthlab-report --output=depthlab-report-%j.out --wrap "$final"
-echo "submitted array $array ($shards tasks) and its report step; results in $out"
+report=$(sbatch --parsable --dependency=afterany:"$array" --job-name=depthlab-report \
+    --output=depthlab-report-%j.out --wrap "$final")
+echo "submitted array $array ($shards tasks) and its report step $report; results in $out"

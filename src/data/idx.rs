@@ -49,8 +49,14 @@ fn describe_magic(m: u32) -> String {
     }
 }
 
-/// Check the magic and the header; returns the dimensions and the body.
-fn parse_idx<'a>(path: &Path, bytes: &'a [u8], magic: u32) -> Result<(Vec<usize>, &'a [u8]), DataError> {
+/// Check the magic and the header; returns the dimensions and the body, or only its first
+/// `items` items (all when None or more than the file has; `bytes` may then stop after them).
+fn parse_idx<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+    magic: u32,
+    items: Option<usize>,
+) -> Result<(Vec<usize>, &'a [u8]), DataError> {
     if bytes.len() < 4 {
         return Err(DataError::format(
             path,
@@ -84,7 +90,12 @@ fn parse_idx<'a>(path: &Path, bytes: &'a [u8], magic: u32) -> Result<(Vec<usize>
     let body = &bytes[header..];
     // Three u32 sizes can multiply past u64, so the claim is sized in u128 and only trusted
     // (as a usize) once the bytes present are shown to hold it.
-    let expected = dims.iter().map(|&d| d as u128).product::<u128>();
+    let whole = dims.iter().map(|&d| d as u128).product::<u128>();
+    let keep = items.filter(|&k| (k as u128) < dims[0] as u128);
+    let expected = match keep {
+        Some(k) => dims[1..].iter().map(|&d| d as u128).product::<u128>() * k as u128,
+        None => whole,
+    };
     let shape = dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(" x ");
     if (body.len() as u128) < expected {
         return Err(DataError::format(
@@ -98,6 +109,11 @@ fn parse_idx<'a>(path: &Path, bytes: &'a [u8], magic: u32) -> Result<(Vec<usize>
         ));
     }
     let expected = expected as usize;
+    if let Some(k) = keep {
+        let mut dims = dims;
+        dims[0] = k;
+        return Ok((dims, &body[..expected]));
+    }
     if body.len() > expected {
         return Err(DataError::format(
             path,
@@ -121,11 +137,65 @@ pub fn read_idx_images(path: impl AsRef<Path>) -> Result<(Mat<f32>, usize, usize
 
 /// [`read_idx_images`] of a file's bytes (plain or gzipped); `origin` names it in errors.
 pub fn idx_images_from_bytes(raw: &[u8], origin: &Path) -> Result<(Mat<f32>, usize, usize), DataError> {
-    let bytes = gunzip_if_gz(raw, origin)?;
-    let (dims, body) = parse_idx(origin, &bytes, MAGIC_IMAGES_U8)?;
+    idx_images_prefix(raw, origin, None).map(|(m, r, c, _)| (m, r, c))
+}
+
+/// The first `limit` images (all when None) and the number the file holds. A gzipped file is
+/// decompressed only as far as they go: a subset of MNIST need not inflate all of it.
+fn idx_images_prefix(
+    raw: &[u8],
+    origin: &Path,
+    limit: Option<usize>,
+) -> Result<(Mat<f32>, usize, usize, usize), DataError> {
+    let bytes = gunzip_prefix(raw, origin, MAGIC_IMAGES_U8, limit)?;
+    let (all, _) = header_count(&bytes);
+    let (dims, body) = parse_idx(origin, &bytes, MAGIC_IMAGES_U8, limit)?;
     let (n, rows, cols) = (dims[0], dims[1], dims[2]);
     let data = body.iter().map(|&b| b as f32 / 255.0).collect();
-    Ok((Mat::from_vec(n, rows * cols, data), rows, cols))
+    Ok((Mat::from_vec(n, rows * cols, data), rows, cols, all))
+}
+
+/// The item count an IDX header claims (its first dimension) and the header's length.
+fn header_count(bytes: &[u8]) -> (usize, usize) {
+    match bytes.get(4..8) {
+        Some(b) => (u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize, 8),
+        None => (0, 0),
+    }
+}
+
+/// `raw`, or its decompression: whole, or (with `limit`) the header and the first `limit`
+/// items only. What comes after is then neither inflated nor checked.
+fn gunzip_prefix<'a>(
+    raw: &'a [u8],
+    origin: &Path,
+    magic: u32,
+    limit: Option<usize>,
+) -> Result<Cow<'a, [u8]>, DataError> {
+    let Some(limit) = limit.filter(|_| raw.len() >= 2 && raw[..2] == GZIP_MAGIC) else {
+        return gunzip_if_gz(raw, origin);
+    };
+    let corrupt = |e: std::io::Error| {
+        DataError::format(origin, format!("gzip stream is corrupt or truncated ({} bytes compressed): {e}", raw.len()))
+    };
+    let mut gz = flate2::read::MultiGzDecoder::new(raw);
+    let header = 4 + 4 * (magic & 0xff) as usize;
+    let mut out = Vec::new();
+    (&mut gz).take(header as u64).read_to_end(&mut out).map_err(corrupt)?;
+    if out.len() < header {
+        return Ok(Cow::Owned(out));
+    }
+    let item: u128 = (1..(magic & 0xff) as usize)
+        .map(|d| u32::from_be_bytes([out[4 + 4 * d], out[5 + 4 * d], out[6 + 4 * d], out[7 + 4 * d]]) as u128)
+        .product();
+    let n = header_count(&out).0;
+    if limit >= n {
+        // The whole file is wanted, and checked whole (nothing may follow the items).
+        gz.read_to_end(&mut out).map_err(corrupt)?;
+        return Ok(Cow::Owned(out));
+    }
+    let want = (item * limit as u128).min(u64::MAX as u128) as u64;
+    (&mut gz).take(want).read_to_end(&mut out).map_err(corrupt)?;
+    Ok(Cow::Owned(out))
 }
 
 /// Read an IDX file of `u8` labels.
@@ -137,9 +207,15 @@ pub fn read_idx_labels(path: impl AsRef<Path>) -> Result<Vec<u32>, DataError> {
 
 /// [`read_idx_labels`] of a file's bytes (plain or gzipped); `origin` names it in errors.
 pub fn idx_labels_from_bytes(raw: &[u8], origin: &Path) -> Result<Vec<u32>, DataError> {
-    let bytes = gunzip_if_gz(raw, origin)?;
-    let (_, body) = parse_idx(origin, &bytes, MAGIC_LABELS_U8)?;
-    Ok(body.iter().map(|&b| b as u32).collect())
+    idx_labels_prefix(raw, origin, None).map(|(l, _)| l)
+}
+
+/// The first `limit` labels (all when None) and the number the file holds.
+fn idx_labels_prefix(raw: &[u8], origin: &Path, limit: Option<usize>) -> Result<(Vec<u32>, usize), DataError> {
+    let bytes = gunzip_prefix(raw, origin, MAGIC_LABELS_U8, limit)?;
+    let (all, _) = header_count(&bytes);
+    let (_, body) = parse_idx(origin, &bytes, MAGIC_LABELS_U8, limit)?;
+    Ok((body.iter().map(|&b| b as u32).collect(), all))
 }
 
 /// The names one IDX file goes by: `train-images-idx3-ubyte`, `train-images.idx3-ubyte`, each
@@ -171,8 +247,13 @@ fn how_to_provide() -> String {
     )
 }
 
-/// Read one images + labels pair and check they agree.
-fn load_pair(dir: &Path, images: &str, labels: &str) -> Result<(Dataset, usize, usize), DataError> {
+/// Read one images + labels pair (the first `limit` of each) and check they agree.
+fn load_pair(
+    dir: &Path,
+    images: &str,
+    labels: &str,
+    limit: Option<usize>,
+) -> Result<(Dataset, usize, usize), DataError> {
     let find = |stem: &str, kind: &str| {
         find_file(dir, stem, kind).map_err(|tried| DataError::NotFound {
             looked_in: tried,
@@ -181,12 +262,13 @@ fn load_pair(dir: &Path, images: &str, labels: &str) -> Result<(Dataset, usize, 
     };
     let img_path = find(images, "idx3-ubyte")?;
     let lab_path = find(labels, "idx1-ubyte")?;
-    let (x, rows, cols) = read_idx_images(&img_path)?;
-    let y = read_idx_labels(&lab_path)?;
-    if x.rows != y.len() {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| DataError::io(p, e));
+    let (x, rows, cols, n_images) = idx_images_prefix(&read(&img_path)?, &img_path, limit)?;
+    let (y, n_labels) = idx_labels_prefix(&read(&lab_path)?, &lab_path, limit)?;
+    if n_images != n_labels {
         return Err(DataError::format(
             &lab_path,
-            format!("holds {} labels but {} holds {} images", y.len(), img_path.display(), x.rows),
+            format!("holds {n_labels} labels but {} holds {n_images} images", img_path.display()),
         ));
     }
     if let Some((i, &l)) = y.iter().enumerate().find(|(_, &l)| l >= 10) {
@@ -198,8 +280,14 @@ fn load_pair(dir: &Path, images: &str, labels: &str) -> Result<(Dataset, usize, 
 /// Load MNIST (or Fashion-MNIST, same names) from `dir` or `dir/mnist`: inputs `n x 784` in
 /// `[0, 1]`, 10 classes.
 pub fn load_mnist(dir: &Path) -> Result<Split, DataError> {
-    let (train, r, c) = load_pair(dir, "train-images", "train-labels")?;
-    let (test, tr, tc) = load_pair(dir, "t10k-images", "t10k-labels")?;
+    load_mnist_subset(dir, None, None)
+}
+
+/// As `load_mnist`, keeping only the first `train` training and `test` test examples (and
+/// reading no further into the files).
+pub fn load_mnist_subset(dir: &Path, train: Option<usize>, test: Option<usize>) -> Result<Split, DataError> {
+    let (train, r, c) = load_pair(dir, "train-images", "train-labels", train)?;
+    let (test, tr, tc) = load_pair(dir, "t10k-images", "t10k-labels", test)?;
     if (r, c) != (tr, tc) {
         let p = find_file(dir, "t10k-images", "idx3-ubyte").unwrap_or_else(|_| dir.join("t10k-images-idx3-ubyte"));
         return Err(DataError::format(p, format!("test images are {tr}x{tc} but training images are {r}x{c}")));
@@ -229,13 +317,22 @@ fn data_dir_from(cli: Option<&Path>, env: Option<PathBuf>, cwd: &Path) -> Vec<Pa
 /// broken is reported at once; if none is found, the error lists every path tried and says how
 /// to provide the data.
 pub fn load_mnist_from(cli_dir: Option<&Path>) -> Result<Split, DataError> {
-    load_mnist_in(&data_dir(cli_dir))
+    load_mnist_subset_from(cli_dir, None, None)
 }
 
-fn load_mnist_in(dirs: &[PathBuf]) -> Result<Split, DataError> {
+/// `load_mnist_from` with `load_mnist_subset`'s limits.
+pub fn load_mnist_subset_from(
+    cli_dir: Option<&Path>,
+    train: Option<usize>,
+    test: Option<usize>,
+) -> Result<Split, DataError> {
+    load_mnist_in(&data_dir(cli_dir), train, test)
+}
+
+fn load_mnist_in(dirs: &[PathBuf], train: Option<usize>, test: Option<usize>) -> Result<Split, DataError> {
     let mut looked_in = Vec::new();
     for d in dirs {
-        match load_mnist(d) {
+        match load_mnist_subset(d, train, test) {
             Ok(s) => return Ok(s),
             Err(DataError::NotFound { looked_in: tried, .. }) => looked_in.extend(tried),
             Err(e) => return Err(e),
@@ -303,6 +400,29 @@ mod tests {
 
     fn err_string<T: std::fmt::Debug>(r: Result<T, DataError>) -> String {
         r.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_subset_reads_no_further_than_it_needs() {
+        let p = Path::new("img.gz");
+        let whole = gz(&images(10));
+        let (all, ..) = idx_images_from_bytes(&whole, p).unwrap();
+        for raw in [whole.clone(), images(10)] {
+            let (first, rows, cols, n) = idx_images_prefix(&raw, p, Some(3)).unwrap();
+            assert_eq!((first.rows, rows, cols, n), (3, 2, 3, 10));
+            assert_eq!(first.data, all.data[..3 * 6]);
+            let (l, n) = idx_labels_prefix(&labels(10), p, Some(4)).unwrap();
+            assert_eq!((l, n), (vec![0, 1, 2, 3], 10));
+        }
+        // A stream cut after 5 images serves the first 3, and fails a whole read, as it must.
+        let mut cut = images(10);
+        cut.truncate(16 + 5 * 6);
+        let cut = gz(&cut);
+        assert_eq!(idx_images_prefix(&cut, p, Some(3)).unwrap().0.rows, 3);
+        assert!(err_string(idx_images_prefix(&cut, p, Some(8))).contains("truncated"));
+        assert!(err_string(idx_images_from_bytes(&cut, p)).contains("truncated"));
+        // A limit past the end reads (and checks) the whole file.
+        assert_eq!(idx_images_prefix(&whole, p, Some(99)).unwrap().0.rows, 10);
     }
 
     #[test]
@@ -390,7 +510,7 @@ mod tests {
         write_mnist(&dir.path().join("mnist"), false, true, 5, 5);
         assert_eq!(load_mnist(dir.path()).unwrap().train.len(), 5);
         let missing = dir.path().join("nothing-here");
-        let s = load_mnist_in(&[missing, dir.path().to_path_buf()]).unwrap();
+        let s = load_mnist_in(&[missing, dir.path().to_path_buf()], None, None).unwrap();
         assert_eq!(s.test.len(), 3);
     }
 
@@ -419,7 +539,7 @@ mod tests {
 
         let a = dir.path().join("a");
         let b = dir.path().join("b");
-        let e = load_mnist_in(&[a.clone(), b.clone()]).unwrap_err();
+        let e = load_mnist_in(&[a.clone(), b.clone()], None, None).unwrap_err();
         let s = e.to_string();
         assert!(s.contains(&*a.to_string_lossy()) && s.contains(&*b.to_string_lossy()), "{s}");
         let DataError::NotFound { looked_in, .. } = &e else { panic!("{e}") };
@@ -434,7 +554,7 @@ mod tests {
         std::fs::write(bad.join("train-images-idx3-ubyte"), labels(5)).unwrap();
         let good = dir.path().join("good");
         write_mnist(&good, true, false, 5, 5);
-        let s = err_string(load_mnist_in(&[bad, good]));
+        let s = err_string(load_mnist_in(&[bad, good], None, None));
         assert!(s.contains("wrong magic") && s.contains("train-images-idx3-ubyte"), "{s}");
     }
 

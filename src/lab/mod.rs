@@ -9,12 +9,12 @@ pub mod runs;
 pub mod stats;
 pub mod verdict;
 
-// mod c1_depth_efficiency;
-// mod c2_linear_chain;
-// mod c3_signal_propagation;
 mod c10_gated_memory;
 mod c11_temporal_depth;
 mod c12_exploding;
+mod c1_depth_efficiency;
+mod c2_linear_chain;
+mod c3_signal_propagation;
 mod c4_highway_vs_plain;
 mod c5_gate_analysis;
 mod c6_effective_depth;
@@ -104,9 +104,9 @@ pub trait Experiment: Sync {
 /// Every experiment, in claim order.
 pub fn all() -> Vec<&'static dyn Experiment> {
     vec![
-        // &c1_depth_efficiency::C1,
-        // &c2_linear_chain::C2,
-        // &c3_signal_propagation::C3,
+        &c1_depth_efficiency::C1,
+        &c2_linear_chain::C2,
+        &c3_signal_propagation::C3,
         &c4_highway_vs_plain::C4,
         &c5_gate_analysis::C5,
         &c6_effective_depth::C6,

@@ -131,7 +131,8 @@ fn d_growth() -> usize {
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     pub arch: Arch,
-    /// Layers in the depth stack.
+    /// Layers in the depth stack (plain stacks may have 0: the stem and the head, one hidden
+    /// layer).
     pub depth: usize,
     /// Units per layer (the stem's output and every stack layer).
     pub width: usize,
@@ -226,8 +227,13 @@ impl ModelConfig {
         if self.kernel_size == Some(0) || self.embed_dim == Some(0) {
             return Err("model.kernel_size and model.embed_dim must be at least 1".into());
         }
-        if self.depth == 0 {
-            return Err("model.depth must be at least 1".into());
+        // A plain net of depth 0 is the stem and the head: one hidden layer, the shallow net of
+        // depth-separation results. Every other arch needs its stack.
+        if self.depth == 0 && self.arch != Arch::Plain {
+            return Err(format!(
+                "model.depth must be at least 1 for arch {} (0 is allowed for plain stacks only: the stem and the head, one hidden layer)",
+                self.arch.name()
+            ));
         }
         if self.width == 0 {
             return Err("model.width must be at least 1".into());
@@ -243,6 +249,11 @@ impl ModelConfig {
                 return Err(format!(
                     "model.aux[{j}]: auxiliary heads attach to the layers of plain, residual, highway and weighted_skip stacks, not {}",
                     self.arch.name()
+                ));
+            }
+            if self.depth == 0 {
+                return Err(format!(
+                    "model.aux[{j}]: a stack of depth 0 has no layers for an auxiliary head (set model.depth >= 1)"
                 ));
             }
             if a.layer >= self.depth {

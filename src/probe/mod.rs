@@ -113,6 +113,12 @@ impl ProbeKind {
     /// Whether the probe applies to models of this config; if not, why.
     pub fn applies(self, cfg: &crate::nn::ModelConfig) -> Result<(), String> {
         let arch = arch_name(cfg.arch);
+        if cfg.depth == 0 && matches!(self, ProbeKind::Meanfield | ProbeKind::Lesion | ProbeKind::Jacobian) {
+            return Err(format!(
+                "probe `{}` needs stack layers, and model.depth = 0 has none (only the stem and the head)",
+                self.name()
+            ));
+        }
         let ok = match self {
             ProbeKind::Gradflow | ProbeKind::Diagnosis => true,
             ProbeKind::Meanfield => cfg.arch == Arch::Plain,

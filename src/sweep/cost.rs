@@ -9,7 +9,8 @@ use super::{final_summary, run_dir, Task};
 use crate::train::budget::{dims, model_size};
 
 /// Work units of a task: ~ 6 x parameters x examples seen (forward and backward), for every
-/// step of a sequence, plus a fixed cost per process (start-up, data) and per probe.
+/// step of a sequence; per optimizer step, the update (~20 per parameter) and a fixed part;
+/// and a fixed cost per process (start-up, data) and per probe.
 pub fn task_cost(t: &Task) -> f64 {
     let d = dims(&t.config);
     let (params, _) = model_size(&t.config.model, &d);
@@ -20,14 +21,23 @@ pub fn task_cost(t: &Task) -> f64 {
         _ => d.examples,
     } as f64;
     let seen = if t.train { train_examples * t.config.train.epochs as f64 } else { 0.0 };
+    let steps = if t.train {
+        (train_examples / t.config.train.batch_size.max(1) as f64).ceil() * t.config.train.epochs as f64
+    } else {
+        0.0
+    };
     let per_probe = 64.0 * params * d.time as f64 * 50.0;
-    6.0 * params * d.time as f64 * seen + per_probe * t.probes.len() as f64 + STARTUP
+    6.0 * params * d.time as f64 * seen + steps * (20.0 * params + STEP) + per_probe * t.probes.len() as f64 + STARTUP
 }
 
-/// A process's start-up and data loading, in work units (about 0.1 s at 2e9 units/s).
-const STARTUP: f64 = 2e8;
-/// Work units per second before any run has finished to measure it.
-const DEFAULT_RATE: f64 = 2e9;
+/// The fixed part of an optimizer step (the loop, the logs), in work units (about 25 us).
+const STEP: f64 = 2e5;
+
+/// A process's start-up and data loading, in work units (about 0.1 s).
+const STARTUP: f64 = 8e8;
+/// Work units per second of one worker, before any run has finished to measure it (measured
+/// on the quick suite on a 2-core Zen 4).
+const DEFAULT_RATE: f64 = 8e9;
 
 /// Work units per second measured on the finished runs among `tasks`, else a default.
 pub fn rate(out: &Path, tasks: &[&Task]) -> f64 {

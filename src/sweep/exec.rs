@@ -67,6 +67,9 @@ struct Shared {
     failed: Vec<(String, String)>,
     interrupted: Option<i32>,
     left_units: f64,
+    /// Work done and the worker-seconds it took, to correct the rate as runs finish.
+    done_units: f64,
+    busy_s: f64,
 }
 
 /// Run every task of `tasks` that is not done, `opts.jobs` at a time.
@@ -83,6 +86,8 @@ pub fn run(tasks: &[&Task], opts: &ExecOptions) -> ExecReport {
         failed: Vec::new(),
         interrupted: None,
         left_units: todo.iter().map(|&i| task_cost(tasks[i])).sum(),
+        done_units: 0.0,
+        busy_s: 0.0,
     }));
     let total = todo.len();
     let display = Display::new(opts.quiet, total, jobs);
@@ -156,10 +161,16 @@ fn worker(
         s.running[w] = None;
         s.left_units -= task_cost(t);
         let secs = begun.elapsed().as_secs_f64();
+        s.done_units += task_cost(t);
+        s.busy_s += secs;
+        // The measured rate takes over from the estimate as work is done.
+        let measured = s.done_units / s.busy_s.max(1e-3);
+        let weight = (s.busy_s / 30.0).min(1.0);
+        let rate = weight * measured + (1.0 - weight) * units_per_s;
         match result {
             Ok(status) => {
                 s.done += 1;
-                let left = fmt_duration(s.left_units.max(0.0) / units_per_s / jobs as f64);
+                let left = fmt_duration(s.left_units.max(0.0) / rate / jobs as f64);
                 display.done(format!("{name}: {status} in {}; about {left} left", fmt_duration(secs)));
             }
             Err(TaskError::Interrupted(sig)) => {

@@ -169,8 +169,8 @@ mod tests {
         assert!(e.contains("axes.\"model.depth\"") && e.contains("list"), "{e}");
         let e = sweep("base = \"base.toml\"\n[axes]\n\"model.depht\" = [3]\n").unwrap_err().to_string();
         assert!(e.contains("depht"), "{e}");
-        let e = sweep("base = \"base.toml\"\n[axes]\n\"model.depth\" = [0]\n").unwrap_err().to_string();
-        assert!(e.contains("model.depth=0") && e.contains("at least 1"), "{e}");
+        let e = sweep("base = \"base.toml\"\n[axes]\n\"model.width\" = [0]\n").unwrap_err().to_string();
+        assert!(e.contains("model.width=0") && e.contains("at least 1"), "{e}");
         let e = sweep("base = \"base.toml\"\nprobes = [\"gradflw\"]\n").unwrap_err().to_string();
         assert!(e.contains("gradflw"), "{e}");
         let e = sweep("base = \"nope.toml\"\n").unwrap_err().to_string();

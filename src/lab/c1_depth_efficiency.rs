@@ -1,0 +1,569 @@
+//! C1 depth-efficiency: Telgarsky's 2^k alternating points. A deep net of 2 ReLU units per
+//! layer (the tent map composed k times, weights set in code) classifies them exactly with
+//! 6k + 4 parameters; a net with one hidden layer of m ReLU units is piecewise linear with at
+//! most m + 1 pieces, so it needs m >= 2^k - 2. Shallow nets are trained at widths doubling
+//! from 2, and the smallest width reaching zero training error is fitted against k; deep nets
+//! of the construction's shape are trained from random init beside them.
+
+use super::stats::{fit_line, mean, num, pct, std};
+use super::{config, Analysis, Experiment, Figure, Measure, Params, RunSet, Scale, Table, Verdict};
+use crate::plot::{HeatMap, LinePlot, Series};
+use crate::sweep::RunRequest;
+
+pub struct C1;
+
+/// The rule's bar on the slope of log2(smallest zero-error width) against k.
+const SLOPE_BAR: f64 = 0.8;
+/// Fewest k whose smallest zero-error width was measured (not censored) for the rule to judge.
+const MIN_MEASURED: usize = 3;
+
+/// Full-batch Adam from a Gaussian init (see `setup` for why these).
+const QUICK: &str = r#"
+[data]
+name = "sawtooth"
+k = 2
+[model]
+arch = "plain"
+depth = 0
+width = 2
+activation = "relu"
+init = { kind = "gaussian", sigma_w2 = 2.0, sigma_b2 = 0.5 }
+[optim]
+lr = 0.01
+optimizer = { kind = "adam" }
+schedule = { kind = "cosine", total = 5000, min_lr = 0.0 }
+[train]
+epochs = 5000
+batch_size = 4096
+eval_every = 500
+checkpoint_every = 5000
+eval_train = true
+"#;
+
+/// As quick, four times longer, on a wider grid of k and widths, with more restarts.
+const PAPER: &str = r#"
+[data]
+name = "sawtooth"
+k = 2
+[model]
+arch = "plain"
+depth = 0
+width = 2
+activation = "relu"
+init = { kind = "gaussian", sigma_w2 = 2.0, sigma_b2 = 0.5 }
+[optim]
+lr = 0.01
+optimizer = { kind = "adam" }
+schedule = { kind = "cosine", total = 20000, min_lr = 0.0 }
+[train]
+epochs = 20000
+batch_size = 4096
+eval_every = 2000
+checkpoint_every = 20000
+eval_train = true
+"#;
+
+/// For the pipeline's test: a few steps.
+const TINY: &str = r#"
+[data]
+name = "sawtooth"
+k = 2
+[model]
+arch = "plain"
+depth = 0
+width = 2
+activation = "relu"
+init = { kind = "gaussian", sigma_w2 = 2.0, sigma_b2 = 0.5 }
+[optim]
+lr = 0.01
+optimizer = { kind = "adam" }
+[train]
+epochs = 20
+batch_size = 4096
+eval_every = 10
+checkpoint_every = 20
+eval_train = true
+"#;
+
+/// k values, how far above 2^k the shallow widths go (up to 2^(k + extra)), and restarts.
+struct Grid {
+    ks: Vec<u32>,
+    extra: u32,
+    restarts: usize,
+}
+
+fn grid(p: &Params) -> Grid {
+    match p.scale {
+        Scale::Quick => Grid { ks: (2..=8).collect(), extra: 2, restarts: 3 },
+        Scale::Paper => Grid { ks: (2..=10).collect(), extra: 4, restarts: 10 },
+        Scale::Tiny => Grid { ks: vec![2, 3], extra: 0, restarts: 2 },
+    }
+}
+
+impl Grid {
+    /// Shallow widths for k: 2, 4, .., 2^(k + extra).
+    fn widths(&self, k: u32) -> Vec<usize> {
+        (1..=k + self.extra).map(|e| 1usize << e).collect()
+    }
+    fn seeds(&self, p: &Params) -> Vec<u64> {
+        p.seeds(self.restarts)
+    }
+}
+
+fn base(p: &Params) -> &'static str {
+    match p.scale {
+        Scale::Quick => QUICK,
+        Scale::Paper => PAPER,
+        Scale::Tiny => TINY,
+    }
+}
+
+/// One hidden layer of `width` ReLUs (depth 0: the stem and the head).
+fn shallow(p: &Params, k: u32, width: usize, seed: u64) -> RunRequest {
+    let cfg = config(
+        base(p),
+        &[format!("seed={seed}"), format!("data.k={k}"), "model.depth=0".into(), format!("model.width={width}")],
+    );
+    RunRequest::train(cfg, format!("C1 shallow k {k} width {width} seed {seed}"))
+}
+
+/// The construction's shape (k hidden layers of 2 ReLUs: the stem and k - 1 stack layers)
+/// from random init.
+fn deep(p: &Params, k: u32, seed: u64) -> RunRequest {
+    let cfg = config(
+        base(p),
+        &[format!("seed={seed}"), format!("data.k={k}"), format!("model.depth={}", k - 1), "model.width=2".into()],
+    );
+    RunRequest::train(cfg, format!("C1 deep k {k} (width 2, {k} hidden layers) seed {seed}"))
+}
+
+/// The tent-map construction as a real model: the stem computes (relu(x), relu(x - 1/2)),
+/// each stack layer (relu(m), relu(m - 1/2)) of m = 2 u_1 - 4 u_2 of the layer below, and the
+/// head the logits (1/2 - m, m - 1/2) of the last one, so the net outputs class 1 where the
+/// k-fold tent map exceeds 1/2. Evaluated by the engine on the 2^k points: (parameters,
+/// training error, cross-entropy).
+fn construction(k: u32) -> Result<(usize, f64, f64), String> {
+    use crate::data::{synthetic, Targets};
+    use crate::nn::{LossKind, Model, ModelConfig, Target};
+    let cfg: ModelConfig =
+        toml::from_str(&format!("arch = \"plain\"\ndepth = {}\nwidth = 2\nactivation = \"relu\"", k - 1))
+            .map_err(|e| format!("C1 construction: {e}"))?;
+    let mut m = Model::<f32>::build(&cfg, 1, 2, LossKind::CrossEntropy, 0)?;
+    let mut set = |name: &str, v: &[f32]| -> Result<(), String> {
+        let mut params = m.params();
+        let (_, p) = params
+            .iter_mut()
+            .find(|(n, _)| n == name)
+            .ok_or_else(|| format!("C1 construction: the model has no parameter {name}"))?;
+        if p.value.data.len() != v.len() {
+            return Err(format!("C1 construction: {name} has {} values, not {}", p.value.data.len(), v.len()));
+        }
+        p.value.data.copy_from_slice(v);
+        Ok(())
+    };
+    set("stem.linear.weight", &[1.0, 1.0])?;
+    set("stem.linear.bias", &[0.0, -0.5])?;
+    for l in 0..k - 1 {
+        set(&format!("layers.{l}.linear.weight"), &[2.0, -4.0, 2.0, -4.0])?;
+        set(&format!("layers.{l}.linear.bias"), &[0.0, -0.5])?;
+    }
+    set("head.weight", &[-2.0, 4.0, 2.0, -4.0])?;
+    set("head.bias", &[0.5, -0.5])?;
+    let params = m.num_params();
+    let d = synthetic::sawtooth(k);
+    let Targets::Classes { labels, .. } = &d.y else { return Err("C1: the sawtooth data has no classes".into()) };
+    let out = m.evaluate(&d.x, &Target::Classes(labels));
+    Ok((params, 1.0 - out.correct as f64 / out.count as f64, out.loss))
+}
+
+/// The training-set accuracy after the last step (evaluated on every point; NaN if diverged).
+fn final_accuracy(r: &super::Run) -> f64 {
+    if r.diverged() {
+        f64::NAN
+    } else {
+        r.last("train_eval_accuracy")
+    }
+}
+
+/// The smallest zero-error width of one k: measured, or censored above the widest tried.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Smallest {
+    Measured(usize),
+    Censored { widest: usize },
+}
+
+impl Smallest {
+    /// log2 of the width entered in the fit: the width, or (censored) twice the widest tried,
+    /// the smallest width on the grid that could still succeed, a lower bound.
+    fn log2_fit(self) -> f64 {
+        match self {
+            Smallest::Measured(w) => (w as f64).log2(),
+            Smallest::Censored { widest } => (2.0 * widest as f64).log2(),
+        }
+    }
+    fn shown(self) -> String {
+        match self {
+            Smallest::Measured(w) => w.to_string(),
+            Smallest::Censored { widest } => format!("> {widest} (none)"),
+        }
+    }
+}
+
+/// The rule applied to the smallest widths per k: slope of log2 width against k (censored k
+/// entered at their lower bound). Held needs slope >= 0.8 with at least `MIN_MEASURED` k
+/// measured, and every censored k above the mean k of the fit (then raising a censored value
+/// to its true, larger one can only raise the slope, so the fitted slope is a lower bound);
+/// with censored k, a slope below the bar is inconclusive (the true slope may be larger).
+fn judge(points: &[(u32, Smallest)]) -> (f64, Option<bool>, String) {
+    let pts: Vec<(f64, f64)> = points.iter().map(|(k, s)| (*k as f64, s.log2_fit())).collect();
+    let Some((slope, _)) = fit_line(&pts) else {
+        return (f64::NAN, None, "fewer than two k: no slope".into());
+    };
+    let measured = points.iter().filter(|(_, s)| matches!(s, Smallest::Measured(_))).count();
+    let censored: Vec<u32> =
+        points.iter().filter(|(_, s)| matches!(s, Smallest::Censored { .. })).map(|(k, _)| *k).collect();
+    let mean_k = mean(&pts.iter().map(|p| p.0).collect::<Vec<_>>());
+    if censored.is_empty() {
+        return (slope, Some(slope >= SLOPE_BAR), "every k measured".into());
+    }
+    let ks: Vec<String> = censored.iter().map(|k| k.to_string()).collect();
+    let why = format!("k = {} censored (no width tried reached zero error)", ks.join(", "));
+    if measured < MIN_MEASURED {
+        return (slope, None, format!("{why}; only {measured} k measured, fewer than {MIN_MEASURED}"));
+    }
+    if censored.iter().any(|&k| k as f64 <= mean_k) {
+        return (slope, None, format!("{why}, some at or below the mean k ({mean_k}): the fitted slope is no bound"));
+    }
+    if slope >= SLOPE_BAR {
+        (slope, Some(true), format!("{why}, all above the mean k: the fitted slope is a lower bound"))
+    } else {
+        (slope, None, format!("{why}: the fitted slope, a lower bound, is below the bar"))
+    }
+}
+
+impl Experiment for C1 {
+    fn id(&self) -> &'static str {
+        "C1"
+    }
+    fn slug(&self) -> &'static str {
+        "depth-efficiency"
+    }
+    fn title(&self) -> &'static str {
+        "Depth buys exponentially cheaper representations"
+    }
+    fn quote(&self) -> &'static str {
+        "we cannot efficiently model many data distributions ... with a single or few functions without exponential amounts of neurons."
+    }
+    fn anchor(&self) -> &'static str {
+        "Telgarsky (arXiv:1509.08101; COLT 2016): 2^k points on [0,1] with alternating labels; the tent map m(x) = 2relu(x) - 4relu(x - 1/2) composed k times (2 ReLU units a layer, k layers) classifies them with zero error; a net with one hidden layer of m ReLU units is piecewise linear with at most m + 1 pieces, so it cannot classify more than about m + 2 alternating points."
+    }
+    fn rule(&self) -> &'static str {
+        "Holds if the construction has zero error for every k, its parameter count grows linearly in k, and the shallow nets' smallest zero-error width grows at least as 2^(0.8 k) (least-squares slope of log2 width against k >= 0.8). A width counts as reaching zero error if any of its restarts classifies every point after training. A k where no width tried reaches zero error is censored: it enters the fit at twice the widest width tried (a lower bound); with censored k the rule holds only if at least 3 k are measured, every censored k lies above the mean k (so the fitted slope is a lower bound on the true one) and that slope is >= 0.8, and is inconclusive otherwise."
+    }
+    fn setup(&self, p: &Params) -> String {
+        let g = grid(p);
+        let (k0, k1) = (g.ks[0], g.ks[g.ks.len() - 1]);
+        let n = g.seeds(p).len();
+        let (steps, what) = match p.scale {
+            Scale::Quick => (5000, ""),
+            Scale::Paper => (20000, " Telgarsky's result is a theorem and publishes no training setup: the paper scale is ours, the quick one longer and wider, with more restarts."),
+            Scale::Tiny => (20, " (Tiny: a test of the pipeline; its verdict means nothing.)"),
+        };
+        format!(
+            "The 2^k points x_i = i/2^k with label i mod 2, k = {k0}..{k1} (data sawtooth). Construction: a plain ReLU net of width 2 with k hidden layers (the stem and k - 1 stack layers), weights set in code to the tent map, evaluated by the engine. Shallow nets: one hidden layer (model.depth = 0: the stem and the head) of m ReLU units, m = 2, 4, .., 2^(k+{}) (up to {}x the least width that can fit them, 2^k - 2), {n} restarts (seeds) each. Deep nets: the construction's shape (width 2, k hidden layers, 6k + 4 parameters) from random init, {n} seeds. Every net is trained the same way, chosen before any run: full batch (every point in every step: the sets are tiny, so the objective is exact and there is no batch noise to blame), {steps} steps of Adam at lr 0.01 (a standard rate for Adam on a small net) decaying to 0 by a cosine (so the last iterate settles instead of oscillating around a fit), cross-entropy on 2 classes, Gaussian init with sigma_w^2 = 2 (He scale) and sigma_b^2 = 0.5: on the 1-d input a unit's kink sits at -b/w, a Cauchy variable of scale sigma_b/sigma_w = 1/2, so the kinks start spread over the data's range [0, 1] (with bias 0 every kink would sit at 0 and half the units would be dead on the data). Zero training error: every point classified correctly by the weights after the last step.{what}",
+            g.extra,
+            1 << g.extra,
+        )
+    }
+    fn data(&self) -> &'static [&'static str] {
+        &["Telgarsky's alternating points (data sawtooth, generated in-process)"]
+    }
+    fn runs(&self, p: &Params) -> Vec<RunRequest> {
+        let g = grid(p);
+        let mut v = Vec::new();
+        for &k in &g.ks {
+            for s in g.seeds(p) {
+                for w in g.widths(k) {
+                    v.push(shallow(p, k, w, s));
+                }
+                v.push(deep(p, k, s));
+            }
+        }
+        v
+    }
+
+    fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Analysis, String> {
+        let g = grid(p);
+        let seeds = g.seeds(p);
+        let max_e = g.ks.iter().map(|k| k + g.extra).max().unwrap_or(1);
+        // The construction.
+        let mut cons = Vec::new();
+        for &k in &g.ks {
+            cons.push((k, construction(k)?));
+        }
+        let all_zero = cons.iter().all(|(_, (_, err, _))| *err == 0.0);
+        let worst_err = cons.iter().map(|(_, (_, e, _))| *e).fold(0.0, f64::max);
+        // Linear in k: the same increment between consecutive k.
+        let steps: Vec<i64> = cons.windows(2).map(|w| w[1].1 .0 as i64 - w[0].1 .0 as i64).collect();
+        let linear = steps.windows(2).all(|w| w[0] == w[1]) && steps.first().is_some_and(|s| *s > 0);
+        let per_k = steps.first().copied().unwrap_or(0);
+        // Shallow nets: best accuracy over restarts per (k, width); smallest zero-error width.
+        let mut best = vec![vec![f64::NAN; max_e as usize]; g.ks.len()];
+        let mut zero_count = vec![vec![0usize; max_e as usize]; g.ks.len()];
+        let mut smallest = Vec::new();
+        for (i, &k) in g.ks.iter().enumerate() {
+            let mut first: Option<usize> = None;
+            for w in g.widths(k) {
+                let col = (w.trailing_zeros() - 1) as usize;
+                let mut accs = Vec::new();
+                for &s in &seeds {
+                    accs.push(final_accuracy(&runs.get(&shallow(p, k, w, s))?));
+                }
+                zero_count[i][col] = accs.iter().filter(|a| **a == 1.0).count();
+                best[i][col] = accs.iter().copied().filter(|a| a.is_finite()).fold(f64::NAN, f64::max);
+                if zero_count[i][col] > 0 && first.is_none() {
+                    first = Some(w);
+                }
+            }
+            let widest = *g.widths(k).last().expect("widths");
+            smallest.push((k, first.map_or(Smallest::Censored { widest }, Smallest::Measured)));
+        }
+        let (slope, slope_ok, slope_why) = judge(&smallest);
+        // Deep nets from random init.
+        let mut deep_acc = Vec::new();
+        // Deep runs whose last step's gradient norm is below 1e-6: stuck (ReLUs off on every
+        // point, or a flat constant output).
+        let (mut stuck, mut deep_runs) = (0usize, 0usize);
+        for &k in &g.ks {
+            let mut accs = Vec::new();
+            for &s in &seeds {
+                let r = runs.get(&deep(p, k, s))?;
+                accs.push(final_accuracy(&r));
+                deep_runs += 1;
+                stuck += (r.last("grad_norm") < 1e-6) as usize;
+            }
+            deep_acc.push((k, accs));
+        }
+        let deep_solved = deep_acc.iter().filter(|(_, a)| a.contains(&1.0)).count();
+
+        let measured = vec![
+            Measure::new("construction: largest training error over k", worst_err, pct(worst_err))
+                .must("= 0 for every k", Some(all_zero)),
+            Measure::new(
+                "construction: parameters added per k",
+                per_k as f64,
+                if linear { format!("{per_k} for every k (6k + 4)") } else { format!("not constant: {steps:?}") },
+            )
+            .must("constant (linear in k)", Some(linear)),
+            Measure::new("slope of log2(smallest zero-error shallow width) against k", slope, num(slope))
+                .must(format!(">= {SLOPE_BAR} ({slope_why})"), slope_ok),
+            Measure::new(
+                "deep nets of the construction's shape from random init reaching zero error",
+                deep_solved as f64,
+                format!("{deep_solved} of {} k (any of {} seeds)", g.ks.len(), seeds.len()),
+            ),
+        ];
+
+        let mut t_main = Table::new(
+            "Per k: the construction, the smallest shallow width with zero training error, deep nets from random init",
+            &[
+                "k",
+                "points",
+                "construction params",
+                "construction error",
+                "least width that can fit (2^k - 2)",
+                "smallest zero-error width",
+                "its params (4m + 2)",
+                "deep from random init: final accuracy",
+            ],
+        )
+        .caption(format!(
+            "Accuracy on the 2^k training points after training; deep: mean ± sd over {} seeds, and how many reached zero error.",
+            seeds.len()
+        ));
+        for (i, &k) in g.ks.iter().enumerate() {
+            let (params, err, _) = cons[i].1;
+            let sm = smallest[i].1;
+            let accs = &deep_acc[i].1;
+            t_main.row(vec![
+                k.to_string(),
+                (1u64 << k).to_string(),
+                params.to_string(),
+                pct(err),
+                ((1u64 << k) - 2).to_string(),
+                sm.shown(),
+                match sm {
+                    Smallest::Measured(w) => (4 * w + 2).to_string(),
+                    Smallest::Censored { .. } => "-".into(),
+                },
+                format!(
+                    "{} ± {} ({} of {} at zero error)",
+                    pct(mean(accs)),
+                    pct(std(accs)),
+                    accs.iter().filter(|a| **a == 1.0).count(),
+                    accs.len()
+                ),
+            ]);
+        }
+        let cols: Vec<String> =
+            std::iter::once("k".to_string()).chain((1..=max_e).map(|e| format!("m = {}", 1u64 << e))).collect();
+        let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
+        let mut t_grid = Table::new("Shallow nets: best training accuracy over restarts", &cols)
+        .caption(format!(
+            "The best final training accuracy of {} restarts at each width m; (n/{}) how many restarts reached zero error; - not tried.",
+            seeds.len(),
+            seeds.len()
+        ));
+        for (i, &k) in g.ks.iter().enumerate() {
+            let mut row = vec![k.to_string()];
+            for c in 0..max_e as usize {
+                row.push(if c >= (k + g.extra) as usize {
+                    "-".into()
+                } else {
+                    format!("{} ({}/{})", pct(best[i][c]), zero_count[i][c], seeds.len())
+                });
+            }
+            t_grid.row(row);
+        }
+
+        // Figures.
+        let meas: Vec<(f64, f64)> = smallest
+            .iter()
+            .filter_map(|(k, s)| match s {
+                Smallest::Measured(w) => Some((*k as f64, (*w as f64).log2())),
+                _ => None,
+            })
+            .collect();
+        let cens: Vec<(f64, f64)> = smallest
+            .iter()
+            .filter(|(_, s)| matches!(s, Smallest::Censored { .. }))
+            .map(|(k, s)| (*k as f64, s.log2_fit()))
+            .collect();
+        let bound: Vec<(f64, f64)> = g.ks.iter().map(|&k| (k as f64, (((1u64 << k) - 2) as f64).log2())).collect();
+        let mut p_width = LinePlot::new(
+            "Smallest shallow width with zero training error",
+            "k (2^k points)",
+            "log2 width (units in the hidden layer)",
+        )
+        .series(Series::new("smallest zero-error width", meas).markers())
+        .series(Series::new("censored: none tried reached zero error (2x the widest tried)", cens).points_only())
+        .series(Series::new("least width that can fit them, log2(2^k - 2)", bound).dashed());
+        if let Some((s, b)) = fit_line(&smallest.iter().map(|(k, s)| (*k as f64, s.log2_fit())).collect::<Vec<_>>()) {
+            let line = g.ks.iter().map(|&k| (k as f64, b + s * k as f64)).collect();
+            p_width = p_width.series(Series::new(format!("least-squares fit, slope {}", num(s)), line).dashed());
+        }
+        let p_params = LinePlot::new("Parameters against k", "k (2^k points)", "parameters")
+            .log_y(true)
+            .series(
+                Series::new(
+                    "construction (depth k, width 2)",
+                    cons.iter().map(|(k, c)| (*k as f64, c.0 as f64)).collect(),
+                )
+                .markers(),
+            )
+            .series(
+                Series::new(
+                    "shallow, smallest zero-error width (4m + 2)",
+                    smallest
+                        .iter()
+                        .filter_map(|(k, s)| match s {
+                            Smallest::Measured(w) => Some((*k as f64, (4 * w + 2) as f64)),
+                            _ => None,
+                        })
+                        .collect(),
+                )
+                .markers(),
+            )
+            .series(
+                Series::new(
+                    "shallow, least width that can fit (4(2^k - 2) + 2)",
+                    g.ks.iter().map(|&k| (k as f64, (4 * ((1u64 << k) - 2) + 2) as f64)).collect(),
+                )
+                .dashed(),
+            );
+        let rows: Vec<usize> = (0..g.ks.len()).rev().collect();
+        let heat = HeatMap {
+            title: "Shallow nets: best training accuracy over restarts".into(),
+            x_label: "log2 width (units in the hidden layer)".into(),
+            y_label: "k (2^k points)".into(),
+            row_labels: rows.iter().map(|&i| format!("k = {}", g.ks[i])).collect(),
+            x_start: 1.0,
+            x_step: 1.0,
+            values: rows.iter().map(|&i| best[i].clone()).collect(),
+            log: false,
+            col_labels: None,
+            overlay: vec![],
+            cell_text: Some(
+                rows.iter()
+                    .map(|&i| {
+                        best[i].iter().map(|v| if v.is_nan() { String::new() } else { format!("{v:.2}") }).collect()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        let note = format!(
+            "The construction classifies every point for k = {}..{} with {} parameters per extra k; the slope of log2(smallest zero-error width) against k is {} ({slope_why}). Deep nets of the construction's shape reach zero error from random init for {deep_solved} of {} k: representable is not trainable ({stuck} of {deep_runs} deep runs end with a gradient norm below 1e-6, stuck on a flat output). A one-hidden-layer net cannot fit the points below 2^k - 2 units, so where training succeeds near that bound the slope is about 1 whatever the optimiser; what the experiment adds is whether gradient training finds such fits at all.",
+            g.ks[0],
+            g.ks[g.ks.len() - 1],
+            per_k,
+            num(slope),
+            g.ks.len()
+        );
+        Ok(Analysis {
+            tables: vec![t_main, t_grid],
+            figures: vec![
+                Figure::new(
+                    "Smallest zero-error width against k",
+                    "log2 of the smallest width at which any restart reached zero training error; censored k at twice the widest width tried; the dashed line is the least width that can fit 2^k alternating points, and the fit the rule uses.",
+                    p_width.to_svg(),
+                ),
+                Figure::new(
+                    "Parameters",
+                    "The construction grows by 6 parameters per k; a shallow net that fits needs at least 4(2^k - 2) + 2.",
+                    p_params.to_svg(),
+                ),
+                Figure::new(
+                    "Training accuracy of shallow nets",
+                    "Best final training accuracy over restarts, by k and width (grey: not tried).",
+                    heat.to_svg(),
+                ),
+            ],
+            verdict: Verdict::from_measures(self.title(), self.rule(), self.anchor(), measured, note),
+            notes: vec![
+                "Censoring (fixed before any run): the rule needs a smallest zero-error width for every k; where no width tried reaches zero error, the true smallest width (for this training) is larger than the widest tried, so that k enters the fit at twice the widest, a lower bound. Raising a point that lies to the right of the mean k can only raise a least-squares slope, so if every censored k lies above the mean k the fitted slope is a lower bound on the true one and a slope >= 0.8 holds; otherwise, or with fewer than 3 k measured, the outcome is inconclusive.".into(),
+                "The rule's third condition is nearly implied by the counting bound (m >= 2^k - 2 for zero error, slope about 1 wherever training succeeds near it); a sharper rule would also ask that the construction's parameter count be exponentially below the shallow nets' (it is, by construction: 6k + 4 against 4(2^k - 2) + 2) and that the smallest trained width stay within a constant factor of 2^k.".into(),
+            ],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_construction_classifies_every_point_with_6k_plus_4_parameters() {
+        for k in 1..=10 {
+            let (params, err, _) = construction(k).unwrap();
+            assert_eq!(params, 6 * k as usize + 4, "k = {k}");
+            assert_eq!(err, 0.0, "k = {k}");
+        }
+    }
+
+    #[test]
+    fn censored_k_above_the_mean_give_a_lower_bound() {
+        let m = |w| Smallest::Measured(w);
+        let c = |w| Smallest::Censored { widest: w };
+        let all = [(2, m(4)), (3, m(8)), (4, m(16)), (5, m(32))];
+        assert_eq!(judge(&all).1, Some(true));
+        let high = [(2, m(4)), (3, m(8)), (4, m(16)), (5, c(64))];
+        assert_eq!(judge(&high).1, Some(true));
+        let low = [(2, c(16)), (3, m(8)), (4, m(16)), (5, m(32))];
+        assert_eq!(judge(&low).1, None);
+        let few = [(2, m(4)), (3, m(8)), (4, c(64)), (5, c(128))];
+        assert_eq!(judge(&few).1, None);
+        let flat = [(2, m(64)), (3, m(64)), (4, m(64)), (5, m(64))];
+        assert_eq!(judge(&flat).1, Some(false));
+    }
+}

@@ -101,7 +101,7 @@ fn c9_bptt_vanishing() {
     assert_eq!(e["slug"], "bptt-vanishing");
     let names: Vec<&str> =
         e["verdict"]["measured"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
-    assert!(names.iter().any(|n| n.contains("far-to-near")), "{names:?}");
+    assert!(names.iter().any(|n| n.contains("far/near")), "{names:?}");
 }
 
 #[test]

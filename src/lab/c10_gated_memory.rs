@@ -351,6 +351,7 @@ impl Experiment for C10 {
         let mut measured = Vec::new();
         let mut notes = Vec::new();
         let mut diverged = Vec::new();
+        let mut plateau = Vec::new();
         for task in tasks(p) {
             let ts = lags(p, task);
             // scores[cell][lag] over seeds
@@ -368,6 +369,16 @@ impl Experiment for C10 {
                         scores[c][i].push(score(&r, task));
                         if task == Task::Adding {
                             baselines.push(baseline(&r));
+                            let last =
+                                r.records("epoch").iter().rev().map(|e| jnum(&e["loss"])).find(|l| l.is_finite());
+                            // Still on the plateau of predicting the mean (1/6).
+                            if last.is_some_and(|l| l > 0.15) {
+                                plateau.push(format!(
+                                    "{} T={t} seed {s} ({})",
+                                    cell.name(),
+                                    num(last.unwrap_or(f64::NAN))
+                                ));
+                            }
                         }
                         let middle = ts[ts.len() / 2];
                         if task == Task::Adding && t == middle && s == seeds[0] {
@@ -506,6 +517,14 @@ impl Experiment for C10 {
             num(at(Cell::Tcn, Task::Adding, t_mid)),
             pct(at(Cell::Tcn, Task::Copy, t_mid)),
         );
+        if !plateau.is_empty() {
+            let budget = if p.scale == Scale::Quick {
+                " At quick scale the width (32 units) and the 1,600 steps are the budget's; the repository's 64-unit LSTM reference leaves the plateau after about 900 steps."
+            } else {
+                ""
+            };
+            notes.push(format!("On the adding problem's plateau after the last epoch (training MSE of that epoch above 0.15, against 1/6 for predicting the mean): {}. Such a net has not started to use the marked values within its training.{budget}", plateau.join("; ")));
+        }
         if !diverged.is_empty() {
             notes.push(format!(
                 "Diverged (a non-finite loss or gradient ended the run; scored as not learned): {}.",

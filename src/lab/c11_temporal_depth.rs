@@ -196,6 +196,15 @@ impl Experiment for C11 {
         let mut notes = vec![
             "The inputs are the raw features (value, marker) of each step; the gradient at a step is ||dL/dx_t|| per sequence, summed over the sequences of the probe's 4 training batches. A net that solves the adding problem must read one value anywhere in the first half, so its mass reaches lags up to T - 1; one that only predicts the mean has nowhere in particular to look, and its mass stays where the recurrence leaves it (near the loss for a vanishing RNN).".to_string(),
         ];
+        let unlearned: Vec<String> = CELLS
+            .iter()
+            .zip(&mse)
+            .filter(|(_, m)| mean(m) > 0.1)
+            .map(|(c, m)| format!("{} (test MSE {})", c.name(), num(mean(m))))
+            .collect();
+        if !unlearned.is_empty() {
+            notes.push(format!("Not learned in training (test MSE above 0.1, against 1/6 for predicting the mean): {}. Their effective depth is that of a net that does not use the marked values, so the comparison with them says what training bought, not what the cell can hold.", unlearned.join(", ")));
+        }
         if !diverged.is_empty() {
             notes.push(format!("Diverged in training (left out): {}.", diverged.join(", ")));
         }

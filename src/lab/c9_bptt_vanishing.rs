@@ -1,9 +1,10 @@
 //! C9 bptt-vanishing: gradients vanish in time. ||dL/dh_t|| against the distance from the loss
 //! (probe gradflow) for tanh RNNs whose W_hh is a Gaussian matrix rescaled to a grid of
-//! spectral radii, and for an LSTM and a GRU, at initialisation and after training on the adding
-//! problem at T = 100; beside it, Pascanu et al.'s sufficient condition for vanishing (largest
-//! singular value of W_hh below 1/gamma, gamma = 1 for tanh), with each net's largest singular
-//! value computed from its weights.
+//! spectral radii or an orthogonal matrix times a grid of gains (= its largest singular value),
+//! and for an LSTM and a GRU, at initialisation and after training on the adding problem at
+//! T = 100; beside it, Pascanu et al.'s sufficient condition for vanishing (largest singular
+//! value of W_hh below 1/gamma, gamma = 1 for tanh), with each net's largest singular value
+//! computed from its weights.
 
 use super::c10_gated_memory::{self as c10, Cell, Task};
 use super::recurrent::{gmean, initial_weight, trained_weight};
@@ -276,7 +277,13 @@ impl Experiment for C9 {
                     Init::Spectral(r) => format!("Gaussian, radius {}", num(r)),
                     Init::Orthogonal(g) => format!("orthogonal, gain {}", num(g)),
                 };
-                let mut n = Net { name: format!("tanh RNN, {}", i.name()), short, rnn: true, init: Some(i), ..Default::default() };
+                let mut n = Net {
+                    name: format!("tanh RNN, {}", i.name()),
+                    short,
+                    rnn: true,
+                    init: Some(i),
+                    ..Default::default()
+                };
                 for &s in &seeds {
                     collect(&mut n, &grid_run(p, i, s, false), &grid_run(p, i, s, true), runs)?;
                 }
@@ -303,15 +310,15 @@ impl Experiment for C9 {
         // (1) Every tanh RNN with sigma_max < 1 decays, at initialisation and after training.
         for n in grid.iter().copied().chain(gated.iter().filter(|n| n.rnn)) {
             for (when, s, slope, present) in [
-                ("at initialisation", n.s_init(), n.slope_init(), !n.at_init.is_empty()),
-                ("after training", n.s_trained(), n.slope_trained(), !n.trained.is_empty()),
+                ("at init", n.s_init(), n.slope_init(), !n.at_init.is_empty()),
+                ("trained", n.s_trained(), n.slope_trained(), !n.trained.is_empty()),
             ] {
-                if !present || !(s < 1.0) {
+                if !present || s.is_nan() || s >= 1.0 {
                     continue;
                 }
                 measured.push(
                     Measure::new(
-                        format!("slope of ln ||dL/dh_t|| per step, {} {when} (sigma_max {})", n.name, num(s)),
+                        format!("slope, {}, {when} (sigma_max {})", n.short, num(s)),
                         slope,
                         format!("{} per step", num(slope)),
                     )
@@ -328,7 +335,7 @@ impl Experiment for C9 {
             let all_finite = slopes.iter().all(|s| s.is_finite());
             measured.push(
                 Measure::new(
-                    format!("steps of the {what} grid where the slope at initialisation rises"),
+                    format!("grid steps where the slope at init rises, {what}"),
                     rises as f64,
                     format!("{rises} of {steps}"),
                 )
@@ -342,7 +349,7 @@ impl Experiment for C9 {
             let ratio = g.ratio_trained() / rnn.ratio_trained();
             measured.push(
                 Measure::new(
-                    format!("far-to-near ratio after training, {} / tanh RNN (default W_hh)", g.name),
+                    format!("far/near ratio trained, {} / tanh RNN (default)", g.name),
                     ratio,
                     format!("{} ({} / {})", num(ratio), num(g.ratio_trained()), num(rnn.ratio_trained())),
                 )
@@ -413,7 +420,7 @@ impl Experiment for C9 {
         for (when, trained) in [("at initialisation", false), ("after training", true)] {
             figs.push(Figure::new(
                 format!("Gradient against distance, every net, {when}"),
-                format!("One row per net (first seed): ||dL/dh_t|| of the first layer's hidden state over the gradflow probe's 4 batches, divided by its value at the loss's step (log colour scale). Vanishing shows as the colour fading to the left of the row's end; grey: underflowed to 0 in f32. {}", if trained { "Trained as C10's nets on adding T = 100." } else { "" }),
+                format!("One row per net (first seed): ||dL/dh_t|| of the first layer's hidden state over the gradflow probe's 4 batches, divided by its value at the loss's step (log colour scale). Vanishing shows as the colour fading from the loss's step (left) towards the first step (right); grey: underflowed to 0 in f32. {}", if trained { "Trained as C10's nets on adding T = 100." } else { "" }),
                 heat(&every, trained, when, lag(p)),
             ));
         }
@@ -443,10 +450,13 @@ impl Experiment for C9 {
                 .filter(|q| q.0.is_finite() && q.1.is_finite())
                 .collect()
         };
-        let xs: Vec<f64> = grid.iter().flat_map(|n| [n.s_init(), n.s_trained()]).filter(|x| x.is_finite() && *x > 0.0).collect();
+        let xs: Vec<f64> =
+            grid.iter().flat_map(|n| [n.s_init(), n.s_trained()]).filter(|x| x.is_finite() && *x > 0.0).collect();
         let (xlo, xhi) = (xs.iter().copied().fold(f64::INFINITY, f64::min), xs.iter().copied().fold(0.0, f64::max));
-        let bound: Vec<(f64, f64)> = (0..=40).map(|k| xlo * (xhi / xlo).powf(k as f64 / 40.0)).map(|x| (x, x.ln())).collect();
-        let ys: Vec<f64> = families.iter().flat_map(|f| pts(f, false).into_iter().chain(pts(f, true))).map(|q| q.1).collect();
+        let bound: Vec<(f64, f64)> =
+            (0..=40).map(|k| xlo * (xhi / xlo).powf(k as f64 / 40.0)).map(|x| (x, x.ln())).collect();
+        let ys: Vec<f64> =
+            families.iter().flat_map(|f| pts(f, false).into_iter().chain(pts(f, true))).map(|q| q.1).collect();
         let ylo = ys.iter().copied().fold(0.0, f64::min);
         let mut sp = LinePlot::new(
             "Measured decay rate against Pascanu's condition",
@@ -455,9 +465,14 @@ impl Experiment for C9 {
         )
         .log_x(true);
         if xlo.is_finite() && xhi > xlo {
-            sp = sp
-                .series(Series::new("bound: slope <= ln sigma_max", bound).dashed().color(7))
-                .series(Series::new("sigma_max = 1 (below: vanishing implied)", vec![(1.0, ylo), (1.0, 0.0f64.max(xhi.ln()))]).dashed().color(3));
+            sp = sp.series(Series::new("bound: slope <= ln sigma_max", bound).dashed().color(7)).series(
+                Series::new(
+                    "sigma_max = 1 (left of it: vanishing implied)",
+                    vec![(1.0, ylo), (1.0, 0.0f64.max(xhi.ln()))],
+                )
+                .dashed()
+                .color(5),
+            );
         }
         for (k, (fam, what)) in families.iter().zip(["Gaussian", "orthogonal"]).enumerate() {
             sp = sp

@@ -84,8 +84,8 @@ enum Command {
     Probe {
         /// A config file (CONFIG.toml) or a run folder (RUN_DIR).
         input: PathBuf,
-        /// Probes, comma-separated: gradflow, meanfield, lesion, gates, diagnosis (default: all
-        /// that apply to the model).
+        /// Probes, comma-separated: gradflow, meanfield, lesion, gates, paths, aux_share, jacobian,
+        /// temporal, diagnosis (default: all that apply to the model).
         #[arg(long, value_name = "PROBES", value_delimiter = ',')]
         what: Vec<String>,
         /// Output folder (default: RUN_DIR/probes, or probes/<config name>).

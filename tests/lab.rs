@@ -115,3 +115,33 @@ fn c8_receptive_field() {
         "{names:?}"
     );
 }
+
+#[test]
+fn c9_bptt_vanishing() {
+    let (_t, e) = reproduce_tiny("C9");
+    assert_eq!(e["slug"], "bptt-vanishing");
+    let names: Vec<&str> =
+        e["verdict"]["measured"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert!(names.iter().any(|n| n.contains("far/near")), "{names:?}");
+}
+
+#[test]
+fn c10_gated_memory() {
+    let (_t, e) = reproduce_tiny("C10");
+    assert_eq!(e["slug"], "gated-memory");
+}
+
+#[test]
+fn c11_temporal_depth() {
+    let (_t, e) = reproduce_tiny("C11");
+    assert_eq!(e["slug"], "temporal-depth");
+    let names: Vec<&str> =
+        e["verdict"]["measured"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert!(names.iter().any(|n| n.contains("effective temporal depth")), "{names:?}");
+}
+
+#[test]
+fn c12_exploding() {
+    let (_t, e) = reproduce_tiny("C12");
+    assert_eq!(e["slug"], "exploding");
+}

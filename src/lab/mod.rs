@@ -4,10 +4,14 @@
 //! measured. Nothing in a verdict is written in advance.
 
 pub mod figure;
+pub mod recurrent;
 pub mod runs;
 pub mod stats;
 pub mod verdict;
 
+mod c10_gated_memory;
+mod c11_temporal_depth;
+mod c12_exploding;
 mod c13_intermediate_losses;
 mod c1_depth_efficiency;
 mod c2_linear_chain;
@@ -17,6 +21,7 @@ mod c5_gate_analysis;
 mod c6_effective_depth;
 mod c7_dense_connections;
 mod c8_receptive_field;
+mod c9_bptt_vanishing;
 
 use serde::Serialize;
 
@@ -109,6 +114,10 @@ pub fn all() -> Vec<&'static dyn Experiment> {
         &c6_effective_depth::C6,
         &c7_dense_connections::C7,
         &c8_receptive_field::C8,
+        &c9_bptt_vanishing::C9,
+        &c10_gated_memory::C10,
+        &c11_temporal_depth::C11,
+        &c12_exploding::C12,
         &c13_intermediate_losses::C13,
     ]
 }

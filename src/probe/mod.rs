@@ -10,10 +10,12 @@
 //! | lesion | plain, residual, highway, weighted_skip stacks | `lesion::lesion` | lesion.json, lesion.svg, lesion_random.svg |
 //! | gates | highway, lstm, gru | `gates::highway`, `gates::recurrent` | gates.json, gates.svg (+ gates_bias.svg for highway) |
 //! | diagnosis | every model | `diagnosis::diagnose` | diagnosis.json (and printed) |
+//! | temporal | sequence models (rnn_tanh, rnn_relu, lstm, gru, tcn, attention) | `temporal::temporal`, `temporal::input_gradient` | temporal.json, temporal.svg (mass by lag), temporal_cumulative.svg |
 //!
 //! The JSON schemas are the `Serialize` structs of each module (`gradflow::Gradflow`,
 //! `gradflow::SeqGradflow`, `meanfield::MeanfieldReport`, `lesion::Lesion`,
-//! `gates::HighwayGates`, `gates::RecurrentGates`, `diagnosis::Diagnosis`), documented field
+//! `gates::HighwayGates`, `gates::RecurrentGates`, `diagnosis::Diagnosis`,
+//! `temporal::Temporal`), documented field
 //! by field there and summarised in README.md. Non-finite numbers are written as `null`.
 
 pub mod aux_share;
@@ -25,6 +27,7 @@ pub mod lesion;
 pub mod meanfield;
 pub mod paths;
 pub mod svd;
+pub mod temporal;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -68,10 +71,11 @@ pub enum ProbeKind {
     AuxShare,
     Diagnosis,
     Jacobian,
+    Temporal,
 }
 
 impl ProbeKind {
-    pub const ALL: [ProbeKind; 8] = [
+    pub const ALL: [ProbeKind; 9] = [
         ProbeKind::Gradflow,
         ProbeKind::Meanfield,
         ProbeKind::Lesion,
@@ -80,6 +84,7 @@ impl ProbeKind {
         ProbeKind::AuxShare,
         ProbeKind::Diagnosis,
         ProbeKind::Jacobian,
+        ProbeKind::Temporal,
     ];
 
     pub fn name(self) -> &'static str {
@@ -92,6 +97,7 @@ impl ProbeKind {
             ProbeKind::AuxShare => "aux_share",
             ProbeKind::Diagnosis => "diagnosis",
             ProbeKind::Jacobian => "jacobian",
+            ProbeKind::Temporal => "temporal",
         }
     }
 
@@ -122,6 +128,7 @@ impl ProbeKind {
             ProbeKind::Gates => matches!(cfg.arch, Arch::Highway | Arch::Lstm | Arch::Gru),
             ProbeKind::Paths => matches!(cfg.arch, Arch::Residual | Arch::Highway),
             ProbeKind::AuxShare => !cfg.aux.is_empty() || !cfg.layer_heads.is_empty(),
+            ProbeKind::Temporal => cfg.arch.is_sequence(),
         };
         if ok {
             return Ok(());
@@ -138,6 +145,9 @@ impl ProbeKind {
             }
             ProbeKind::Jacobian => format!(
                 "probe `jacobian` applies to stacks of equal-width layers (plain, residual, highway, weighted_skip), not {arch}"
+            ),
+            ProbeKind::Temporal => format!(
+                "probe `temporal` applies to sequence models (rnn_tanh, rnn_relu, lstm, gru, tcn, attention), not {arch}"
             ),
             _ => unreachable!(),
         })
@@ -457,6 +467,14 @@ fn sequence(
         ran.push((ProbeKind::AuxShare, a.elapsed_s));
         w.json("aux_share.json", &a)?;
         w.write("aux_share.svg", &aux_share::plot(&a))?;
+    }
+    if has(ProbeKind::Temporal) {
+        let t = temporal::temporal(model, batches, &temporal::TemporalOptions::default()).map_err(ProbeError::Input)?;
+        ran.push((ProbeKind::Temporal, t.elapsed_s));
+        w.json("temporal.json", &t)?;
+        let (mass, cum) = temporal::plot(&t);
+        w.write("temporal.svg", &mass)?;
+        w.write("temporal_cumulative.svg", &cum)?;
     }
     if has(ProbeKind::Diagnosis) {
         let t = Instant::now();

@@ -1,0 +1,91 @@
+//! What C9, C11 and C12 read off recurrent nets besides their probes: the recurrent weights (as
+//! built from a config, or as a run's checkpoint holds them) and their largest singular value.
+
+use super::Run;
+use crate::config::{load_data, Config, Data};
+use crate::probe::svd::singular_values;
+
+/// A recurrent weight matrix, row-major.
+pub struct Weight {
+    pub rows: usize,
+    pub cols: usize,
+    pub values: Vec<f64>,
+}
+
+impl Weight {
+    /// The largest singular value (one-sided Jacobi SVD, `probe::svd`).
+    pub fn sigma_max(&self) -> f64 {
+        singular_values(&self.values, self.rows, self.cols).first().copied().unwrap_or(f64::NAN)
+    }
+
+    /// The largest |eigenvalue| of the first square block (W_hh of a vanilla RNN), by power
+    /// iteration as the initialisation measures it.
+    pub fn spectral_radius(&self) -> f64 {
+        use rand::SeedableRng;
+        let n = self.cols;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+        crate::seq::rnn::spectral_radius(&self.values[..n * n], n, &mut rng)
+    }
+}
+
+/// `name` (e.g. `rnn.weight_hh_l0`) of the model `cfg` builds: its weights at initialisation,
+/// exactly as the run of that config starts (same builder, same seed).
+pub fn initial_weight(cfg: &Config, name: &str) -> Result<Weight, String> {
+    let Data::Seq(split) = load_data(cfg, None).map_err(|e| e.to_string())? else {
+        return Err(format!("{name}: the config's data are not sequences"));
+    };
+    let mut model = crate::seq::build::build_seq_model::<f32>(&cfg.model, &split, cfg.train.bptt_truncate, cfg.seed)?;
+    let params = model.params();
+    let (_, p) =
+        params.iter().find(|(n, _)| n == name).ok_or_else(|| format!("the model has no parameter `{name}`"))?;
+    Ok(Weight { rows: p.value.rows, cols: p.value.cols, values: p.value.data.iter().map(|&v| v as f64).collect() })
+}
+
+/// `name` as the run's checkpoint (its final weights) holds it.
+pub fn trained_weight(run: &Run, name: &str) -> Result<Weight, String> {
+    let file = crate::train::folder::checkpoint_file(&run.dir, crate::train::folder::MODEL);
+    let tensors = crate::train::load_tensors(&file)?;
+    let (_, shape, values) =
+        tensors.into_iter().find(|t| t.0 == name).ok_or_else(|| format!("{}: no tensor `{name}`", file.display()))?;
+    let (rows, cols) = match shape[..] {
+        [r, c] => (r, c),
+        _ => return Err(format!("{}: `{name}` has shape {shape:?}, not a matrix", file.display())),
+    };
+    Ok(Weight { rows, cols, values: values.into_iter().map(|v| v as f64).collect() })
+}
+
+/// The geometric mean of the values that are not NaN (NaN when there are none): ratios that
+/// span decades are averaged over seeds this way. A 0 (a gradient that underflowed) makes it 0
+/// and an infinity infinite, as the ratios they stand for.
+pub fn gmean(v: &[f64]) -> f64 {
+    let logs: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).map(f64::ln).collect();
+    if logs.is_empty() || logs.iter().any(|l| l.is_nan()) {
+        f64::NAN
+    } else if logs.contains(&f64::NEG_INFINITY) {
+        0.0
+    } else {
+        (logs.iter().sum::<f64>() / logs.len() as f64).exp()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_initial_weight_is_the_one_the_config_asks_for() {
+        let cfg = super::super::config(
+            "seed = 3\n[data]\nname = \"adding\"\nt = 10\ntrain = 8\ntest = 4\n[model]\narch = \"rnn_tanh\"\ndepth = 1\nwidth = 32\nhh_init = { kind = \"spectral\", radius = 0.5 }\n[optim]\nlr = 0.01\noptimizer = { kind = \"sgd\" }\n[train]\nepochs = 1\n",
+            &[],
+        );
+        let w = initial_weight(&cfg, "rnn.weight_hh_l0").unwrap();
+        assert_eq!((w.rows, w.cols), (32, 32));
+        assert!((w.spectral_radius() - 0.5).abs() < 0.01, "{}", w.spectral_radius());
+        // A Gaussian matrix's largest singular value is about twice its spectral radius.
+        assert!(w.sigma_max() > 0.8 && w.sigma_max() < 1.2, "{}", w.sigma_max());
+        assert!(initial_weight(&cfg, "rnn.nope").is_err());
+        assert!((gmean(&[1.0, 100.0, f64::NAN]) - 10.0).abs() < 1e-12);
+        assert_eq!(gmean(&[1.0, 0.0]), 0.0);
+        assert!(gmean(&[f64::NAN]).is_nan() && gmean(&[-1.0]).is_nan());
+    }
+}

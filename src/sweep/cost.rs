@@ -44,13 +44,15 @@ pub(crate) const BROWN_TRAIN: usize = 45_608;
 const BROWN_MEAN_TOKENS: usize = 20;
 
 /// The fixed part of an optimizer step (the loop, the logs), in work units (about 25 us).
-const STEP: f64 = 2e5;
+const STEP: f64 = 1e6;
 
-/// A process's start-up and data loading, in work units (about 0.1 s).
-const STARTUP: f64 = 8e8;
-/// Work units per second of one worker, before any run has finished to measure it (measured
-/// on the quick suite on a 2-core Zen 4).
-const DEFAULT_RATE: f64 = 8e9;
+/// A process's start-up and data loading or generation, in work units (about 0.3 s).
+const STARTUP: f64 = 1.2e10;
+/// Work units per second of one worker, before any run has finished to measure it: the quick
+/// suite of all thirteen claims (437 runs) took 834 CPU seconds on an idle 2-core AMD EPYC, for
+/// which this rate predicts about 1,080; feed-forward runs go about 1.5x and sequence runs 2x
+/// to 3x faster than it says, tiny runs slower.
+const DEFAULT_RATE: f64 = 4e10;
 
 /// Work units per second measured on the finished runs among `tasks`, else a default.
 pub fn rate(out: &Path, tasks: &[&Task]) -> f64 {

@@ -6,6 +6,11 @@ Subcommands:
       64 -> 10 head), softmax cross-entropy, SGD(lr=0.01, momentum=0.9), batch 128.
   w2  nn.LSTM(32 -> 128), input [32, 100, 32], Linear(128, 1) readout of the
       last hidden state, MSE, SGD(lr=0.01).
+  w3  TCN (Bai et al., no weight norm, no dropout): input 2, 8 levels of 30
+      channels, kernel 7, dilation 2^i, two causal convs + ReLU per level, 1x1
+      downsample on level 0, Linear(30, 1) readout of the last step; the adding
+      problem at T = 400, batch 32, MSE, SGD(lr=0.01).
+  w4  nn.GRU(32 -> 128), otherwise as w2.
 
 One "step" = optimizer.zero_grad() + forward + loss + backward + optimizer.step(),
 timed with time.perf_counter() around the whole step. After the warm-up steps
@@ -18,10 +23,12 @@ Examples (run from the repository root):
   /work/venv-torch/bin/python bench/torch_ref.py w1 --fused-gates
   /work/venv-torch/bin/python bench/torch_ref.py w2
   /work/venv-torch/bin/python bench/torch_ref.py w1 --compile
+  /work/venv-torch/bin/python bench/torch_ref.py w3 --threads 2 --batch 64
 """
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -40,11 +47,17 @@ def cpu_model():
 
 
 def loadavg():
+    """The 1-, 5- and 15-minute load averages."""
     try:
         with open("/proc/loadavg") as f:
-            return float(f.read().split()[0])
+            return [float(v) for v in f.read().split()[:3]]
     except (OSError, ValueError, IndexError):
         return None
+
+
+def quantile(sorted_ms, p):
+    """depthlab bench's rule: the element at round((n - 1) p) of the sorted times."""
+    return sorted_ms[int(round((len(sorted_ms) - 1) * p))]
 
 
 # --------------------------------------------------------------------------
@@ -100,7 +113,25 @@ def build_w1(torch, nn, F, args):
             return self.head(x)
 
     model = HighwayNet()
-    x = torch.randn(args.batch, args.in_dim)
+    # depthlab's W1 init: Glorot-uniform weights, zero biases (gate bias -2, set above).
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("weight"):
+                if p.shape[0] == 2 * width and args.fused_gates:
+                    nn.init.xavier_uniform_(p[:width])
+                    nn.init.xavier_uniform_(p[width:])
+                else:
+                    nn.init.xavier_uniform_(p)
+            elif not (name.endswith("gate.bias") or name.endswith("fused.bias")):
+                p.zero_()
+            elif name.endswith("fused.bias"):
+                p[:width].zero_()
+            else:
+                pass
+        for layer in model.layers:
+            if not args.fused_gates:
+                layer.transform.bias.zero_()
+    x = torch.rand(args.batch, args.in_dim)
     y = torch.randint(0, args.classes, (args.batch,))
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
 
@@ -129,8 +160,108 @@ def build_w2(torch, nn, F, args):
             return self.head(h_n[-1])  # [batch, 1]
 
     model = LstmReg()
-    x = torch.randn(args.batch, args.seq_len, args.in_dim)
-    target = torch.randn(args.batch, 1)
+    if args.forget_bias is not None:
+        # depthlab's default: bias_ih's forget block (rows H..2H) = 1, bias_hh's = 0.
+        h = args.hidden
+        with torch.no_grad():
+            model.lstm.bias_ih_l0[h:2 * h].fill_(args.forget_bias)
+            model.lstm.bias_hh_l0[h:2 * h].zero_()
+    x = torch.rand(args.batch, args.seq_len, args.in_dim)
+    target = torch.rand(args.batch, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr)
+
+    def loss_fn(fwd):
+        return F.mse_loss(fwd(x), target)
+
+    return model, opt, loss_fn
+
+
+# --------------------------------------------------------------------------
+# Workload 3: TCN on the adding problem
+# --------------------------------------------------------------------------
+
+
+def adding_batch(torch, batch, t, gen):
+    """The adding problem: channel 0 ~ U(0, 1), channel 1 marks two steps (one in each half);
+    target = the sum of the two marked values. Returned as [batch, 2, T] and [batch, 1]."""
+    vals = torch.rand(batch, t, generator=gen)
+    marks = torch.zeros(batch, t)
+    half = t // 2
+    i = torch.randint(0, half, (batch,), generator=gen)
+    j = torch.randint(half, t, (batch,), generator=gen)
+    rows = torch.arange(batch)
+    marks[rows, i] = 1.0
+    marks[rows, j] = 1.0
+    x = torch.stack([vals, marks], dim=1)
+    y = (vals[rows, i] + vals[rows, j]).unsqueeze(1)
+    return x, y
+
+
+def build_w3(torch, nn, F, args):
+    k = args.kernel
+
+    class Level(nn.Module):
+        """out = relu(x' + relu(conv2(relu(conv1(x))))), causal dilated convs (pad left by
+        (k-1)d: the same as padding both sides and chomping the last (k-1)d steps)."""
+
+        def __init__(self, cin, cout, d):
+            super().__init__()
+            self.pad = (k - 1) * d
+            self.conv1 = nn.Conv1d(cin, cout, k, dilation=d)
+            self.conv2 = nn.Conv1d(cout, cout, k, dilation=d)
+            self.downsample = nn.Conv1d(cin, cout, 1) if cin != cout else None
+
+        def forward(self, x):
+            h = F.relu(self.conv1(F.pad(x, (self.pad, 0))))
+            h = F.relu(self.conv2(F.pad(h, (self.pad, 0))))
+            res = x if self.downsample is None else self.downsample(x)
+            return F.relu(h + res)
+
+    class Tcn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            levels, cin = [], args.in_dim
+            for i in range(args.levels):
+                levels.append(Level(cin, args.channels, 2 ** i))
+                cin = args.channels
+            self.levels = nn.ModuleList(levels)
+            self.head = nn.Linear(args.channels, 1)
+
+        def forward(self, x):  # x [batch, in, T]
+            for level in self.levels:
+                x = level(x)
+            return self.head(x[:, :, -1])
+
+    model = Tcn()
+    gen = torch.Generator().manual_seed(args.seed + 1)
+    x, target = adding_batch(torch, args.batch, args.seq_len, gen)
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr)
+
+    def loss_fn(fwd):
+        return F.mse_loss(fwd(x), target)
+
+    return model, opt, loss_fn
+
+
+# --------------------------------------------------------------------------
+# Workload 4: GRU regression
+# --------------------------------------------------------------------------
+
+
+def build_w4(torch, nn, F, args):
+    class GruReg(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = nn.GRU(input_size=args.in_dim, hidden_size=args.hidden, batch_first=True)
+            self.head = nn.Linear(args.hidden, 1)
+
+        def forward(self, x):
+            _, h_n = self.gru(x)
+            return self.head(h_n[-1])
+
+    model = GruReg()
+    x = torch.rand(args.batch, args.seq_len, args.in_dim)
+    target = torch.rand(args.batch, 1)
     opt = torch.optim.SGD(model.parameters(), lr=args.lr)
 
     def loss_fn(fwd):
@@ -194,25 +325,33 @@ def run(args, build):
     cpu_ratio = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
 
     n_params = sum(p.numel() for p in model.parameters())
+    srt = sorted(times_ms)
+    variants = {"w1": "fused-gates" if getattr(args, "fused_gates", False) else "separate-gates",
+                "w2": "lstm", "w3": "tcn", "w4": "gru"}
     result = {
+        "tool": "torch.compile" if args.compile else "torch-eager",
         "workload": args.cmd,
-        "variant": ("fused-gates" if getattr(args, "fused_gates", False) else "separate-gates")
-        if args.cmd == "w1" else "lstm",
+        "variant": variants[args.cmd],
         "compile": bool(args.compile),
+        "threads": args.threads,
+        "batch": args.batch,
         "median_ms": round(statistics.median(times_ms), 4),
-        "min_ms": round(min(times_ms), 4),
-        "max_ms": round(max(times_ms), 4),
+        "p25_ms": round(quantile(srt, 0.25), 4),
+        "p75_ms": round(quantile(srt, 0.75), 4),
+        "min_ms": round(srt[0], 4),
+        "max_ms": round(srt[-1], 4),
         "mean_ms": round(statistics.fmean(times_ms), 4),
         "count": len(times_ms),
         "warmup": args.warmup,
         "cpu_wall_ratio": round(cpu_ratio, 3),
-        "loadavg_1m": loadavg(),
-        "batch": args.batch,
+        "loadavg_1m": (loadavg() or [None])[0],
+        "loadavg": loadavg(),
         "params": n_params,
         "final_loss": round(float(loss.detach()), 6) if loss is not None else None,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "cpu": cpu_model(),
+        "nproc": os.cpu_count(),
         "num_threads": torch.get_num_threads(),
         "num_interop_threads": torch.get_num_interop_threads(),
         "seed": args.seed,
@@ -255,7 +394,29 @@ def main(argv=None):
     w2.add_argument("--in-dim", type=int, default=32)
     w2.add_argument("--hidden", type=int, default=128)
     w2.add_argument("--lr", type=float, default=0.01)
+    w2.add_argument("--forget-bias", type=float, default=1.0,
+                    help="LSTM forget-gate bias (depthlab's default 1; as bias_ih, bias_hh's = 0)")
     w2.set_defaults(build=build_w2)
+
+    w3 = sub.add_parser("w3", help="TCN 8 x 30 channels, kernel 7, adding problem T=400, MSE, SGD")
+    common(w3)
+    w3.add_argument("--batch", type=int, default=32)
+    w3.add_argument("--seq-len", type=int, default=400)
+    w3.add_argument("--in-dim", type=int, default=2)
+    w3.add_argument("--channels", type=int, default=30)
+    w3.add_argument("--levels", type=int, default=8)
+    w3.add_argument("--kernel", type=int, default=7)
+    w3.add_argument("--lr", type=float, default=0.01)
+    w3.set_defaults(build=build_w3)
+
+    w4 = sub.add_parser("w4", help="GRU(32->128) over T=100, MSE, SGD")
+    common(w4)
+    w4.add_argument("--batch", type=int, default=32)
+    w4.add_argument("--seq-len", type=int, default=100)
+    w4.add_argument("--in-dim", type=int, default=32)
+    w4.add_argument("--hidden", type=int, default=128)
+    w4.add_argument("--lr", type=float, default=0.01)
+    w4.set_defaults(build=build_w4)
 
     args = p.parse_args(argv)
     return run(args, args.build)

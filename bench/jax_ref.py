@@ -146,7 +146,7 @@ def build_w2(jnp, jax, np, rng, args):
             return (o * jnp.tanh(cc), cc), None
 
         zeros = jnp.zeros((args.batch, h), jnp.float32)
-        (h_last, _), _ = jax.lax.scan(cell, (zeros, zeros), gx)
+        (h_last, _), _ = jax.lax.scan(cell, (zeros, zeros), gx, unroll=args.unroll)
         pred = h_last @ p["head"]["w"].T + p["head"]["b"]
         return jnp.mean((pred - target) ** 2)
 
@@ -169,7 +169,7 @@ def build_w4(jnp, jax, np, rng, args):
             n = jnp.tanh(g_in[:, 2 * h:] + r * gh[:, 2 * h:])
             return (1.0 - z) * n + z * hh, None
 
-        h_last, _ = jax.lax.scan(cell, jnp.zeros((args.batch, h), jnp.float32), gx)
+        h_last, _ = jax.lax.scan(cell, jnp.zeros((args.batch, h), jnp.float32), gx, unroll=args.unroll)
         pred = h_last @ p["head"]["w"].T + p["head"]["b"]
         return jnp.mean((pred - target) ** 2)
 
@@ -356,6 +356,8 @@ def main(argv=None):
         sp.add_argument("--seq-len", type=int, default=100)
         sp.add_argument("--in-dim", type=int, default=32)
         sp.add_argument("--hidden", type=int, default=128)
+        sp.add_argument("--unroll", type=int, default=1,
+                        help="lax.scan's unroll factor (steps per loop iteration, default 1)")
     w3 = sub.add_parser("w3", help="TCN 8 x 30 channels, kernel 7, adding problem T=400, MSE, SGD")
     common(w3, 32)
     w3.add_argument("--seq-len", type=int, default=400)

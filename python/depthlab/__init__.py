@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -31,10 +32,13 @@ __all__ = [
     "DataError",
     "Error",
     "Interrupted",
+    "Report",
     "Run",
+    "Verdict",
     "grads",
     "load_run",
     "probe",
+    "reproduce",
     "train",
 ]
 
@@ -398,3 +402,109 @@ def grads(
     ys, yf, yi = flat(y, "y") if y is not None else (None, None, None)
     out = _native.grads(text, origin, _sets(overrides), w, xs, xf, xi, ys, yf, yi)
     return {n: v.reshape(s) for n, s, v in out}
+
+
+def _worker_exe() -> str:
+    """A program the engine can start as it starts `depthlab` (see _worker.py): this
+    interpreter, running this package."""
+    d = Path(tempfile.mkdtemp(prefix="depthlab-worker-"))
+    exe = d / "depthlab"
+    exe.write_text(
+        f"#!{sys.executable}\nimport sys\nfrom depthlab._worker import main\nsys.exit(main())\n", encoding="utf-8"
+    )
+    exe.chmod(0o755)
+    return str(exe)
+
+
+class Verdict:
+    """One claim's result: ``outcome`` is "held", "did_not_hold" or "inconclusive" (None when
+    the claim could not be judged: see ``error`` and ``missing_runs``)."""
+
+    def __init__(self, entry: Dict[str, Any]):
+        v = entry.get("verdict") or {}
+        self.id: str = entry["id"]
+        self.slug: str = entry["slug"]
+        self.state: str = entry["state"]
+        self.outcome: Optional[str] = v.get("outcome")
+        self.rule: str = v.get("rule", "")
+        self.measured: List[Dict[str, Any]] = v.get("measured", [])
+        self.anchor: str = v.get("anchor", "")
+        self.note: str = v.get("note", "")
+        self.error: Optional[str] = entry.get("error")
+        self.missing_runs: List[str] = entry.get("missing_runs", [])
+
+    def __repr__(self) -> str:
+        return f"Verdict({self.id} {self.slug}: {self.outcome or self.state})"
+
+
+class Report:
+    """A suite's report: ``path`` (report.html, one self-contained page), ``verdicts``
+    (a Verdict per claim), ``summary`` (the command's summary lines)."""
+
+    def __init__(self, out: Union[str, "os.PathLike[str]"], summary: Optional[List[str]] = None):
+        self.out = Path(out)
+        self.path = self.out / "report.html"
+        v = _read_json(self.out / "verdicts.json")
+        self.scale: str = v.get("scale", "")
+        self.verdicts: List[Verdict] = [Verdict(c) for c in v.get("claims", [])]
+        self.summary: List[str] = list(summary or [])
+
+    def __getitem__(self, claim: str) -> Verdict:
+        for v in self.verdicts:
+            if claim in (v.id, v.slug, f"{v.id}-{v.slug}"):
+                return v
+        raise KeyError(claim)
+
+    def __repr__(self) -> str:
+        return f"Report({str(self.path)!r}, {', '.join(f'{v.id}: {v.outcome or v.state}' for v in self.verdicts)})"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(
+            f"<tr><td>{html.escape(v.id)}</td><td>{html.escape(v.slug)}</td>"
+            f"<td>{html.escape((v.outcome or v.state).replace('_', ' '))}</td>"
+            f"<td>{html.escape('; '.join(m.get('shown', '') for m in v.measured[:3]))}</td></tr>"
+            for v in self.verdicts
+        )
+        return (
+            f"<p>depthlab report, {html.escape(self.scale)} scale: "
+            f"<a href=\"{html.escape(self.path.as_uri())}\" target=\"_blank\">{html.escape(str(self.path))}</a></p>"
+            f"<table><tr><th>claim</th><th></th><th>outcome</th><th>measured</th></tr>{rows}</table>"
+        )
+
+
+def reproduce(
+    claims: Optional[Sequence[str]] = None,
+    scale: str = "quick",
+    out: Union[str, "os.PathLike[str]", None] = None,
+    jobs: Optional[int] = None,
+    *,
+    seeds: Optional[int] = None,
+    data_dir: Union[str, "os.PathLike[str]", None] = None,
+    quiet: bool = True,
+) -> Report:
+    """Run the seed's claims as ``depthlab reproduce`` does and write their report.
+
+    claims: ids or names ("C4", "highway-vs-plain"); default: all thirteen.
+    scale: "quick" (minutes) or "paper" (hours). out: the suite folder (default
+    ``reproduce/<scale>``); running again continues where an interrupted run stopped.
+    jobs: worker processes (default: the number of cores), each run single-threaded.
+
+    The GIL is released while it runs; Ctrl-C stops the workers at their checkpoints and
+    raises KeyboardInterrupt.
+    """
+    if isinstance(claims, str):
+        claims = [claims]
+    out = Path("reproduce") / scale if out is None else Path(out)
+    exe = _worker_exe()
+    try:
+        lines = json.loads(
+            _native.reproduce(
+                list(claims or []), scale, str(out), exe, jobs=jobs, seeds=seeds,
+                data_dir=None if data_dir is None else str(data_dir), quiet=quiet,
+            )
+        )
+    finally:
+        shutil.rmtree(os.path.dirname(exe), ignore_errors=True)
+    return Report(out, lines)

@@ -91,3 +91,42 @@ def grads(
     overrides: Optional[Mapping[str, Any]] = None,
 ) -> Dict[str, np.ndarray]:
     """One forward and backward pass: ``loss``, ``output``, ``grad.<param>``, ``act.<block>``."""
+
+class Verdict:
+    """One claim's result; ``outcome`` is "held", "did_not_hold", "inconclusive" or None."""
+
+    id: str
+    slug: str
+    state: str
+    outcome: Optional[str]
+    rule: str
+    measured: List[Dict[str, Any]]
+    anchor: str
+    note: str
+    error: Optional[str]
+    missing_runs: List[str]
+
+class Report:
+    """A suite's report: ``path`` (report.html), ``verdicts``, ``summary`` lines."""
+
+    out: Path
+    path: Path
+    scale: str
+    verdicts: List[Verdict]
+    summary: List[str]
+    def __init__(self, out: _PathLike, summary: Optional[List[str]] = None) -> None: ...
+    def __getitem__(self, claim: str) -> Verdict: ...
+    def _repr_html_(self) -> str: ...
+
+def reproduce(
+    claims: Union[None, str, Sequence[str]] = None,
+    scale: str = "quick",
+    out: Optional[_PathLike] = None,
+    jobs: Optional[int] = None,
+    *,
+    seeds: Optional[int] = None,
+    data_dir: Optional[_PathLike] = None,
+    quiet: bool = True,
+) -> Report:
+    """Run the seed's claims (``depthlab reproduce``) with worker processes, then write and
+    return their report; Ctrl-C stops the workers at their checkpoints."""

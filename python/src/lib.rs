@@ -149,7 +149,7 @@ fn supervise(
     py: Python<'_>,
     poll_s: f64,
     on_poll: Option<Bound<'_, PyAny>>,
-    job: impl FnOnce(StopFlag) -> Result<String, TrainError> + Send + 'static,
+    job: impl FnOnce(StopFlag) -> PyResult<String> + Send + 'static,
 ) -> PyResult<String> {
     let stop: StopFlag = Arc::new(AtomicI32::new(0));
     let (tx, mut rx) = mpsc::channel();
@@ -202,7 +202,7 @@ fn supervise(
         Ok(r) => match (r, pending) {
             (_, Some(e)) => Err(e),
             (Ok(s), None) => Ok(s),
-            (Err(e), None) => Err(train_err(e)),
+            (Err(e), None) => Err(e),
         },
     }
 }
@@ -240,9 +240,10 @@ fn train(
     supervise(py, poll_s, on_poll, move |stop| {
         let opts = RunOptions { stop: Some(stop), ..opts };
         let s = match cfg {
-            Some(cfg) => depthlab::train::train(&cfg, &out, &opts)?,
-            None => depthlab::train::resume(&out, &opts)?,
-        };
+            Some(cfg) => depthlab::train::train(&cfg, &out, &opts),
+            None => depthlab::train::resume(&out, &opts),
+        }
+        .map_err(train_err)?;
         Ok(serde_json::to_string(&s).expect("summary serialises"))
     })
 }
@@ -366,6 +367,66 @@ fn probe(
     Ok(serde_json::to_string(&r).expect("probe run serialises"))
 }
 
+/// `depthlab reproduce`: run the suite of `claims` (empty: all) at `scale` into `out` with
+/// `jobs` worker processes of `exe` (a program taking the command's `train` and `probe`
+/// arguments), then write its report. Returns the report's summary lines (JSON). The GIL is
+/// released and Ctrl-C stops the workers at their checkpoints, as with `train`.
+#[pyfunction]
+#[pyo3(signature = (claims, scale, out, exe, jobs=None, seeds=None, data_dir=None, quiet=true, poll_s=0.2))]
+#[allow(clippy::too_many_arguments)]
+fn reproduce(
+    py: Python<'_>,
+    claims: Vec<String>,
+    scale: &str,
+    out: PathBuf,
+    exe: PathBuf,
+    jobs: Option<usize>,
+    seeds: Option<usize>,
+    data_dir: Option<PathBuf>,
+    quiet: bool,
+    poll_s: f64,
+) -> PyResult<String> {
+    use depthlab::lab::Scale;
+    use depthlab::report::{self, Suite};
+    let scale = match scale {
+        "quick" => Scale::Quick,
+        "paper" => Scale::Paper,
+        "tiny" => Scale::Tiny,
+        s => return Err(Error::new_err(format!("scale {s:?}: the scales are \"quick\" and \"paper\""))),
+    };
+    if jobs == Some(0) || seeds == Some(0) {
+        return Err(Error::new_err("jobs and seeds must be at least 1"));
+    }
+    let experiments = depthlab::lab::select(&claims).map_err(Error::new_err)?;
+    let suite = Suite { claims: experiments.iter().map(|e| e.id().to_string()).collect(), scale, seeds };
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    supervise(py, poll_s, None, move |stop| {
+        let plan = suite.plan().map_err(Error::new_err)?;
+        let tasks = plan.shard(None);
+        suite.save(&out).map_err(Error::new_err)?;
+        let started = std::time::Instant::now();
+        let opts =
+            depthlab::sweep::exec::ExecOptions { out: out.clone(), jobs, data_dir, quiet, exe, stop: Some(stop) };
+        let r = depthlab::sweep::exec::run(&tasks, &opts);
+        let inv = report::suite::Invocation { shard: None, jobs, ran: r.ran, wall_s: started.elapsed().as_secs_f64() };
+        report::suite::record_invocation(&out, &inv).map_err(Error::new_err)?;
+        if let Some(signal) = r.interrupted {
+            return Err(Interrupted::new_err(depthlab::sweep::exec::Stopped { signal }.to_string()));
+        }
+        if !r.failed.is_empty() {
+            let list: Vec<String> = r.failed.iter().map(|(n, why)| format!("  {n}: {why}")).collect();
+            return Err(Error::new_err(format!(
+                "{} of {} runs failed:\n{}",
+                r.failed.len(),
+                r.ran + r.failed.len(),
+                list.join("\n")
+            )));
+        }
+        let (sections, _files) = report::report(&out, &suite.claims).map_err(Error::new_err)?;
+        Ok(serde_json::to_string(&report::summary_lines(&sections)).expect("lines serialise"))
+    })
+}
+
 /// Whether `dir` holds a checkpoint a run can continue from.
 #[pyfunction]
 fn has_checkpoint(dir: PathBuf) -> bool {
@@ -387,5 +448,6 @@ fn _depthlab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(grads, m)?)?;
     m.add_function(wrap_pyfunction!(probe, m)?)?;
     m.add_function(wrap_pyfunction!(has_checkpoint, m)?)?;
+    m.add_function(wrap_pyfunction!(reproduce, m)?)?;
     Ok(())
 }

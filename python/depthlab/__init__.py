@@ -39,6 +39,8 @@ __all__ = [
     "load_run",
     "probe",
     "reproduce",
+    "Sweep",
+    "sweep",
     "train",
 ]
 
@@ -508,3 +510,82 @@ def reproduce(
     finally:
         shutil.rmtree(os.path.dirname(exe), ignore_errors=True)
     return Report(out, lines)
+
+
+class Sweep:
+    """A sweep's results: ``out`` (its folder), ``ran`` and ``skipped`` (runs done now / found
+    done), ``rows`` (one dict per run, as DIR/table.jsonl: id, status, every config key, the
+    results), ``columns``, ``files`` (table.csv, table.jsonl and the plot, if asked)."""
+
+    def __init__(self, r: Dict[str, Any]):
+        self.out = Path(r["out"])
+        self.ran: int = r["ran"]
+        self.skipped: int = r["skipped"]
+        self.wall_s: float = r["wall_s"]
+        self.columns: List[str] = r["columns"]
+        self.rows: List[Dict[str, Any]] = r["rows"]
+        self.files: List[Path] = [Path(f) for f in r["files"]]
+
+    def __repr__(self) -> str:
+        return f"Sweep({str(self.out)!r}, {len(self.rows)} runs, {self.ran} run now)"
+
+    def frame(self):
+        """rows as a pandas DataFrame (needs pandas), in ``columns`` order."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("Sweep.frame needs pandas: pip install pandas") from None
+        return pd.DataFrame.from_records(self.rows, columns=self.columns)
+
+    def runs(self) -> List[Run]:
+        """Each row's run folder (the ones that trained)."""
+        dirs = [self.out / "runs" / str(r["id"]) for r in self.rows]
+        return [Run(d) for d in dirs if (d / "config.toml").is_file()]
+
+
+def sweep(
+    spec: ConfigLike,
+    out: Union[str, "os.PathLike[str]", None] = None,
+    jobs: Optional[int] = None,
+    *,
+    metric: Optional[str] = None,
+    by: Optional[str] = None,
+    data_dir: Union[str, "os.PathLike[str]", None] = None,
+    quiet: bool = True,
+) -> Sweep:
+    """Run a grid of configs (``depthlab sweep``) with worker processes, then collect its table
+    (``depthlab sweep collect``; with ``metric`` and ``by``, also its plot).
+
+    spec: a sweep file's path, or a dict of the same shape (``{"base": "examples/x.toml",
+        "seeds": 2, "axes": {"model.depth": [10, 20]}, "set": {...}, "probes": [...]}``; a
+        relative ``base`` is taken from the current folder).
+    out: the sweep folder (default: the spec's ``out``, else ``sweeps/<name>``); finished runs
+        in it are not run again.
+    """
+    with tempfile.TemporaryDirectory(prefix="depthlab-sweep-") as tmp:
+        if isinstance(spec, Mapping):
+            spec = dict(spec)
+            for key in ("base", "out"):
+                if isinstance(spec.get(key), str):
+                    spec[key] = os.path.abspath(spec[key])
+            if "out" not in spec and out is None:
+                spec["out"] = os.path.abspath(os.path.join("sweeps", "sweep"))
+            path = os.path.join(tmp, "sweep.toml")
+            Path(path).write_text(_native.dump_toml(spec), encoding="utf-8")
+        elif isinstance(spec, (str, os.PathLike)):
+            path = str(spec)
+            if not os.path.isfile(path):
+                raise ConfigError(f"cannot read sweep file {path}: no such file")
+        else:
+            raise TypeError(f"spec must be a path or a dict, not {type(spec).__name__}")
+        exe = _worker_exe()
+        try:
+            r = json.loads(
+                _native.sweep(
+                    path, exe, out=None if out is None else str(out), jobs=jobs,
+                    data_dir=None if data_dir is None else str(data_dir), metric=metric, by=by, quiet=quiet,
+                )
+            )
+        finally:
+            shutil.rmtree(os.path.dirname(exe), ignore_errors=True)
+    return Sweep(r)

@@ -130,3 +130,30 @@ def reproduce(
 ) -> Report:
     """Run the seed's claims (``depthlab reproduce``) with worker processes, then write and
     return their report; Ctrl-C stops the workers at their checkpoints."""
+
+class Sweep:
+    """A sweep's results: ``out``, ``ran``, ``skipped``, ``rows`` (one dict per run), ``columns``."""
+
+    out: Path
+    ran: int
+    skipped: int
+    wall_s: float
+    columns: List[str]
+    rows: List[Dict[str, Any]]
+    files: List[Path]
+    def frame(self) -> Any:
+        """rows as a pandas DataFrame."""
+    def runs(self) -> List[Run]:
+        """Each row's run folder."""
+
+def sweep(
+    spec: ConfigLike,
+    out: Optional[_PathLike] = None,
+    jobs: Optional[int] = None,
+    *,
+    metric: Optional[str] = None,
+    by: Optional[str] = None,
+    data_dir: Optional[_PathLike] = None,
+    quiet: bool = True,
+) -> Sweep:
+    """Run a grid of configs (``depthlab sweep``) with worker processes and collect its table."""

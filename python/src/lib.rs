@@ -367,6 +367,71 @@ fn probe(
     Ok(serde_json::to_string(&r).expect("probe run serialises"))
 }
 
+/// The engine's report as an error when it stopped early or runs failed.
+fn exec_outcome(r: &depthlab::sweep::exec::ExecReport) -> PyResult<()> {
+    if let Some(signal) = r.interrupted {
+        return Err(Interrupted::new_err(depthlab::sweep::exec::Stopped { signal }.to_string()));
+    }
+    if !r.failed.is_empty() {
+        let list: Vec<String> = r.failed.iter().map(|(n, why)| format!("  {n}: {why}")).collect();
+        return Err(Error::new_err(format!(
+            "{} of {} runs failed:\n{}",
+            r.failed.len(),
+            r.ran + r.failed.len(),
+            list.join("\n")
+        )));
+    }
+    Ok(())
+}
+
+fn default_jobs(jobs: Option<usize>) -> PyResult<usize> {
+    if jobs == Some(0) {
+        return Err(Error::new_err("jobs must be at least 1"));
+    }
+    Ok(jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())))
+}
+
+/// `depthlab sweep FILE` then `depthlab sweep collect`: every run of the sweep file not done
+/// yet, by `jobs` workers of `exe`, then the table (JSON: out, ran, skipped, columns, rows,
+/// files).
+#[pyfunction]
+#[pyo3(signature = (file, exe, out=None, jobs=None, data_dir=None, metric=None, by=None, quiet=true, poll_s=0.2))]
+#[allow(clippy::too_many_arguments)]
+fn sweep(
+    py: Python<'_>,
+    file: PathBuf,
+    exe: PathBuf,
+    out: Option<PathBuf>,
+    jobs: Option<usize>,
+    data_dir: Option<PathBuf>,
+    metric: Option<String>,
+    by: Option<String>,
+    quiet: bool,
+    poll_s: f64,
+) -> PyResult<String> {
+    let jobs = default_jobs(jobs)?;
+    if metric.is_some() != by.is_some() {
+        return Err(Error::new_err("give metric and by together (a plot of the metric against the key)"));
+    }
+    let spec = depthlab::sweep::spec::Sweep::load(&file).map_err(config_err)?;
+    let out = out.unwrap_or_else(|| spec.out.clone());
+    supervise(py, poll_s, None, move |stop| {
+        let plan = depthlab::sweep::Plan::new(spec.runs);
+        let tasks = plan.shard(None);
+        let opts =
+            depthlab::sweep::exec::ExecOptions { out: out.clone(), jobs, data_dir, quiet, exe, stop: Some(stop) };
+        let r = depthlab::sweep::exec::run(&tasks, &opts);
+        exec_outcome(&r)?;
+        let mb = metric.as_deref().zip(by.as_deref());
+        let (t, files) = depthlab::sweep::collect::write(&out, mb).map_err(Error::new_err)?;
+        let v = serde_json::json!({
+            "out": out, "ran": r.ran, "skipped": r.skipped, "wall_s": r.wall_s,
+            "columns": t.columns, "rows": t.rows, "files": files,
+        });
+        Ok(v.to_string())
+    })
+}
+
 /// `depthlab reproduce`: run the suite of `claims` (empty: all) at `scale` into `out` with
 /// `jobs` worker processes of `exe` (a program taking the command's `train` and `probe`
 /// arguments), then write its report. Returns the report's summary lines (JSON). The GIL is
@@ -394,12 +459,12 @@ fn reproduce(
         "tiny" => Scale::Tiny,
         s => return Err(Error::new_err(format!("scale {s:?}: the scales are \"quick\" and \"paper\""))),
     };
-    if jobs == Some(0) || seeds == Some(0) {
-        return Err(Error::new_err("jobs and seeds must be at least 1"));
+    if seeds == Some(0) {
+        return Err(Error::new_err("seeds must be at least 1"));
     }
+    let jobs = default_jobs(jobs)?;
     let experiments = depthlab::lab::select(&claims).map_err(Error::new_err)?;
     let suite = Suite { claims: experiments.iter().map(|e| e.id().to_string()).collect(), scale, seeds };
-    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
     supervise(py, poll_s, None, move |stop| {
         let plan = suite.plan().map_err(Error::new_err)?;
         let tasks = plan.shard(None);
@@ -410,18 +475,7 @@ fn reproduce(
         let r = depthlab::sweep::exec::run(&tasks, &opts);
         let inv = report::suite::Invocation { shard: None, jobs, ran: r.ran, wall_s: started.elapsed().as_secs_f64() };
         report::suite::record_invocation(&out, &inv).map_err(Error::new_err)?;
-        if let Some(signal) = r.interrupted {
-            return Err(Interrupted::new_err(depthlab::sweep::exec::Stopped { signal }.to_string()));
-        }
-        if !r.failed.is_empty() {
-            let list: Vec<String> = r.failed.iter().map(|(n, why)| format!("  {n}: {why}")).collect();
-            return Err(Error::new_err(format!(
-                "{} of {} runs failed:\n{}",
-                r.failed.len(),
-                r.ran + r.failed.len(),
-                list.join("\n")
-            )));
-        }
+        exec_outcome(&r)?;
         let (sections, _files) = report::report(&out, &suite.claims).map_err(Error::new_err)?;
         Ok(serde_json::to_string(&report::summary_lines(&sections)).expect("lines serialise"))
     })
@@ -449,5 +503,6 @@ fn _depthlab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(probe, m)?)?;
     m.add_function(wrap_pyfunction!(has_checkpoint, m)?)?;
     m.add_function(wrap_pyfunction!(reproduce, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep, m)?)?;
     Ok(())
 }

@@ -363,3 +363,31 @@ def test_reproduce_bad_input(tmp_path):
         depthlab.reproduce(["C2"], scale="huge", out=tmp_path / "b")
     with pytest.raises(depthlab.Error, match="jobs"):
         depthlab.reproduce(["C2"], out=tmp_path / "c", jobs=0)
+
+
+def test_sweep_runs_a_grid_and_collects_its_table(tmp_path):
+    base = tmp_path / "base.toml"
+    base.write_text(SMALL_TOML)
+    spec = {"base": str(base), "seeds": 1, "set": {"train.epochs": 1}, "axes": {"model.depth": [2, 3]}}
+    s = depthlab.sweep(spec, out=tmp_path / "sw", jobs=2, metric="test_accuracy", by="model.depth")
+    assert isinstance(s, depthlab.Sweep)
+    assert (s.ran, s.skipped) == (2, 0)
+    assert sorted(r["model.depth"] for r in s.rows) == [2, 3]
+    assert all(r["status"] == "finished" for r in s.rows)
+    assert (tmp_path / "sw" / "table.csv").is_file()
+    assert len(s.runs()) == 2 and all(r.summary["epochs"] == 1 for r in s.runs())
+    again = depthlab.sweep(spec, out=tmp_path / "sw", jobs=2)
+    assert (again.ran, again.skipped) == (0, 2)
+    assert again.rows == s.rows
+    with pytest.raises(depthlab.ConfigError):
+        depthlab.sweep({**spec, "axes": {"model.widht": [1]}}, out=tmp_path / "bad")
+
+
+def test_progress_bar_counts_the_steps(tmp_path, capsys):
+    pytest.importorskip("tqdm")
+    run = depthlab.train(SMALL, out=tmp_path / "r", progress=True)
+    err = capsys.readouterr().err
+    steps = run.summary["steps"]
+    assert f"{steps}/" in err or f"{steps}step" in err.replace(" ", ""), err[-300:]
+    depthlab.train(SMALL, out=tmp_path / "q", progress=False)
+    assert capsys.readouterr().err == ""

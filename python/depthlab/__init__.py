@@ -412,7 +412,7 @@ def _worker_exe() -> str:
     d = Path(tempfile.mkdtemp(prefix="depthlab-worker-"))
     exe = d / "depthlab"
     exe.write_text(
-        f"#!{sys.executable}\nimport sys\nfrom depthlab._worker import main\nsys.exit(main())\n", encoding="utf-8"
+        f"#!{sys.executable}\ntry:\n    import sys\n    from depthlab._worker import main\nexcept KeyboardInterrupt:  # the engine stopped before this worker began\n    raise SystemExit(130)\nsys.exit(main())\n", encoding="utf-8"
     )
     exe.chmod(0o755)
     return str(exe)

@@ -391,3 +391,17 @@ def test_progress_bar_counts_the_steps(tmp_path, capsys):
     assert f"{steps}/" in err or f"{steps}step" in err.replace(" ", ""), err[-300:]
     depthlab.train(SMALL, out=tmp_path / "q", progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_keyboard_interrupt_stops_reproduce_and_it_continues(tmp_path):
+    out = tmp_path / "suite"
+    timer = threading.Timer(0.4, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            depthlab.reproduce("C12", scale="tiny", out=out, jobs=2)
+    finally:
+        timer.cancel()
+    assert not (out / "report.html").exists()
+    r = depthlab.reproduce("C12", scale="tiny", out=out, jobs=2)
+    assert r["C12"].outcome in ("held", "did_not_hold", "inconclusive")

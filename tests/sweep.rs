@@ -196,3 +196,35 @@ fn the_kubernetes_job_shards_by_its_completion_index() {
     let plan = ok(depthlab(tmp.path(), &a));
     assert!(plan.contains(" runs: "), "{plan}");
 }
+
+/// A stop request while tasks are still queued ends the engine (it used to wait for the queue
+/// to empty, which no worker empties once stopping: Ctrl-C hung the command).
+#[test]
+fn a_stop_with_tasks_still_queued_returns() {
+    use depthlab::config::Config;
+    use depthlab::sweep::{exec, Plan, RunRequest};
+    use std::sync::atomic::AtomicI32;
+    use std::sync::{mpsc, Arc};
+    let dir = tempfile::tempdir().unwrap();
+    let requests = (1..=3).map(|d| {
+        let cfg = Config::parse(BASE, "base.toml", &[format!("model.depth={d}")]).unwrap();
+        RunRequest::train(cfg, format!("depth {d}"))
+    });
+    let plan = Plan::new(requests);
+    let opts = exec::ExecOptions {
+        out: dir.path().to_owned(),
+        jobs: 1,
+        data_dir: None,
+        quiet: true,
+        exe: env!("CARGO_BIN_EXE_depthlab").into(),
+        stop: Some(Arc::new(AtomicI32::new(2))),
+    };
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let tasks = plan.shard(None);
+        tx.send(exec::run(&tasks, &opts)).unwrap();
+    });
+    let r = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the engine returns once stopped");
+    assert_eq!(r.interrupted, Some(2));
+    assert_eq!((r.ran, r.failed.len()), (0, 0));
+}

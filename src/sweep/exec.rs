@@ -64,6 +64,9 @@ pub struct ExecReport {
 struct Shared {
     queue: VecDeque<usize>,
     running: Vec<Option<(usize, u32)>>,
+    /// Workers holding a task (taken from the queue, not yet accounted for): a worker between
+    /// taking a task and starting its child has no pid in `running` yet.
+    active: usize,
     done: usize,
     failed: Vec<(String, String)>,
     interrupted: Option<i32>,
@@ -83,6 +86,7 @@ pub fn run(tasks: &[&Task], opts: &ExecOptions) -> ExecReport {
     let shared = Arc::new(Mutex::new(Shared {
         queue: todo.iter().copied().collect(),
         running: vec![None; jobs],
+        active: 0,
         done: 0,
         failed: Vec::new(),
         interrupted: None,
@@ -105,22 +109,26 @@ pub fn run(tasks: &[&Task], opts: &ExecOptions) -> ExecReport {
             let display = &display;
             scope.spawn(move || worker(w, tasks, opts, &shared, display, units_per_s, jobs));
         }
-        // Pass a stop request on to the running children, once.
-        let mut forwarded = false;
+        // Pass a stop request on to each running child, once, including children that start
+        // after it (a worker that took its task just before the request).
+        let mut forwarded: Vec<u32> = Vec::new();
         loop {
             std::thread::sleep(Duration::from_millis(50));
             let s = shared.lock().unwrap();
-            let busy = s.running.iter().any(|r| r.is_some());
-            if s.queue.is_empty() && !busy {
+            let signal = opts.stop.as_ref().map_or(0, |f| f.load(Ordering::SeqCst));
+            // Once stopping, the tasks left in the queue are not taken: waiting for the queue
+            // to empty would wait forever.
+            if s.active == 0 && (s.queue.is_empty() || signal != 0) {
                 break;
             }
-            let signal = opts.stop.as_ref().map_or(0, |f| f.load(Ordering::SeqCst));
-            if signal != 0 && !forwarded {
-                forwarded = true;
+            if signal != 0 {
                 for (_, pid) in s.running.iter().flatten() {
-                    // SAFETY: kill(2) on a child we started and have not yet reaped.
-                    unsafe {
-                        libc::kill(*pid as i32, signal);
+                    if !forwarded.contains(pid) {
+                        forwarded.push(*pid);
+                        // SAFETY: kill(2) on a child we started and have not yet reaped.
+                        unsafe {
+                            libc::kill(*pid as i32, signal);
+                        }
                     }
                 }
             }
@@ -150,7 +158,15 @@ fn worker(
 ) {
     loop {
         let stopping = opts.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst) != 0);
-        let Some(i) = (if stopping { None } else { shared.lock().unwrap().queue.pop_front() }) else {
+        let taken = if stopping {
+            None
+        } else {
+            let mut s = shared.lock().unwrap();
+            let i = s.queue.pop_front();
+            s.active += usize::from(i.is_some());
+            i
+        };
+        let Some(i) = taken else {
             return;
         };
         let t = tasks[i];
@@ -160,6 +176,7 @@ fn worker(
         let result = run_task(t, opts, |pid| shared.lock().unwrap().running[w] = pid.map(|p| (i, p)));
         let mut s = shared.lock().unwrap();
         s.running[w] = None;
+        s.active -= 1;
         s.left_units -= task_cost(t);
         let secs = begun.elapsed().as_secs_f64();
         s.done_units += task_cost(t);

@@ -47,28 +47,7 @@ import sys
 import time
 
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def loadavg():
-    try:
-        with open("/proc/loadavg") as f:
-            return [float(v) for v in f.read().split()[:3]]
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def quantile(sorted_ms, p):
-    """depthlab bench's rule: the element at round((n - 1) p) of the sorted times."""
-    return sorted_ms[int(round((len(sorted_ms) - 1) * p))]
+from benchcommon import cpu_model, loadavg, quantile
 
 
 def uniform(rng, shape, bound):

@@ -586,3 +586,68 @@ fn f32_agrees_with_f64() {
     let (a, b) = tcn_pair(&deep);
     agree(a, b, 64, 4, "deep tcn");
 }
+
+/// Long and wide enough that the convolutions cut their rows into time blocks (the threads'
+/// work items): the cut forward still equals the loop reference, the cut backward agrees with
+/// a directional finite difference, and 1 and 3 threads give the same bits.
+#[test]
+fn tcn_cut_into_time_blocks_is_exact_and_thread_independent() {
+    let cfg = TcnConfig::new(3, vec![24, 24], 5).init(ConvInit::Gaussian { std: 0.2 });
+    let (time, batch) = (128, 8);
+    let x = random_seq(time, batch, 3, 61);
+    let r = random_seq(time, batch, 24, 62);
+    let run = |threads: usize| {
+        let mut tcn = Tcn::<f64>::new(&cfg, &mut rng(60));
+        assert!(tcn.levels[1].conv2.time_blocks(time, batch) > 1, "the shape is not cut");
+        assert_eq!(tcn.levels[0].conv1.time_blocks(time, batch), 1, "a narrow input is one block");
+        tcn.set_threads(threads);
+        let y = tcn.forward(&x, &Ctx::TRAIN);
+        let dx = tcn.backward(&r);
+        let mut ps: ParamList<f64> = Vec::new();
+        tcn.params("", &mut ps);
+        let grads: Vec<f64> = ps.iter().flat_map(|(_, p)| p.grad.data.clone()).collect();
+        drop(ps);
+        (tcn, y, dx, grads)
+    };
+    let (mut tcn, y, dx, grads) = run(1);
+    assert_close(&y.data.data, &tcn_reference(&tcn, &x).data.data, 1e-12, "cut forward");
+    let (_, y3, dx3, grads3) = run(3);
+    assert!(y3.data.data == y.data.data && dx3.data.data == dx.data.data && grads3 == grads, "3 threads differ from 1");
+
+    // L = sum(y * r): along a random direction u of every parameter and of x,
+    // (L(+e u) - L(-e u)) / 2e = <grad, u>.
+    let loss = |tcn: &mut Tcn<f64>, x: &Seq<f64>| -> f64 {
+        tcn.forward(x, &Ctx::EVAL).data.data.iter().zip(&r.data.data).map(|(a, b)| a * b).sum()
+    };
+    let mut gen = rng(63);
+    let u: Vec<f64> = grads.iter().map(|_| gen.random_range(-1.0..1.0)).collect();
+    let ux = random_seq(time, batch, 3, 64);
+    let shift = |tcn: &mut Tcn<f64>, e: f64| {
+        let mut ps: ParamList<f64> = Vec::new();
+        tcn.params("", &mut ps);
+        let mut k = 0;
+        for (_, p) in ps {
+            for v in p.value.data.iter_mut() {
+                *v += e * u[k];
+                k += 1;
+            }
+        }
+    };
+    let e = 1e-7;
+    shift(&mut tcn, e);
+    let plus = loss(&mut tcn, &x);
+    shift(&mut tcn, -2.0 * e);
+    let minus = loss(&mut tcn, &x);
+    shift(&mut tcn, e);
+    let want: f64 = grads.iter().zip(&u).map(|(g, u)| g * u).sum();
+    let fd = (plus - minus) / (2.0 * e);
+    assert!((fd - want).abs() <= 1e-6 * want.abs().max(1.0), "parameters: fd {fd} vs backward {want}");
+    let moved = |s: f64| {
+        let mut m = x.clone();
+        m.data.data.iter_mut().zip(&ux.data.data).for_each(|(a, b)| *a += s * b);
+        m
+    };
+    let fd = (loss(&mut tcn, &moved(e)) - loss(&mut tcn, &moved(-e))) / (2.0 * e);
+    let want: f64 = dx.data.data.iter().zip(&ux.data.data).map(|(g, u)| g * u).sum();
+    assert!((fd - want).abs() <= 1e-6 * want.abs().max(1.0), "input: fd {fd} vs backward {want}");
+}

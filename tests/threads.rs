@@ -53,6 +53,7 @@ fn config(arch: Arch) -> Config {
     match arch {
         // Two layers, both directions: every phase of the recurrent backward.
         Arch::Lstm | Arch::RnnTanh => sets.extend(["model.depth=2".into(), "model.bidirectional=true".into()]),
+        // 40 x 64 rows x 16 x 16 x 3: the wider convolutions are cut into two time blocks.
         Arch::Tcn => sets.extend(["model.width=16".into(), "model.kernel_size=3".into()]),
         Arch::Attention => sets.extend(["model.width=16".into(), "model.heads=2".into()]),
         _ => {}

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Seq, SeqBlock};
 use crate::nn::{join, Ctx, Param, ParamList};
+use crate::tensor::par::{par_for, ranges};
 use crate::tensor::{kernels::simd, matmul_strided_into, Mat, Real, View};
 
 /// How convolution weights are drawn.
@@ -172,8 +173,18 @@ impl<F: Real> CausalConv1d<F> {
         (self.kernel - 1 - j) * self.dilation
     }
 
-    /// `y = conv(x)` for `x` of `time * batch` rows (time-major); `y` is resized.
-    pub fn forward_into(&self, x: &Mat<F>, time: usize, batch: usize, y: &mut Mat<F>) {
+    /// Into how many blocks of time steps to cut this convolution over `time * batch` rows: from
+    /// the shape alone (so results never depend on the thread count), about a million
+    /// multiply-adds or more per block, at most `MAX_TIME_BLOCKS`.
+    pub fn time_blocks(&self, time: usize, batch: usize) -> usize {
+        let work = time * batch * self.in_ch * self.out_ch * self.kernel;
+        work.div_ceil(BLOCK_MACS).clamp(1, MAX_TIME_BLOCKS.min(time.max(1)))
+    }
+
+    /// `y = conv(x)` for `x` of `time * batch` rows (time-major); `y` is resized. The output's
+    /// time blocks are independent (each row sums its k taps in tap order), so `threads` share
+    /// them without changing a bit.
+    pub fn forward_into(&self, x: &Mat<F>, time: usize, batch: usize, y: &mut Mat<F>, threads: usize) {
         assert_eq!(x.cols, self.in_ch, "conv1d: input has {} channels, want {}", x.cols, self.in_ch);
         assert_eq!(x.rows, time * batch);
         y.reshape_for(x.rows, self.out_ch);
@@ -181,36 +192,84 @@ impl<F: Real> CausalConv1d<F> {
             y.row_mut(r).copy_from_slice(&self.bias.value.data);
         }
         let (cin, cout) = (self.in_ch, self.out_ch);
-        for j in 0..self.kernel {
-            let s = self.shift(j);
-            if s >= time {
-                continue;
+        let items = time_chunks(&mut y.data, ranges(time, self.time_blocks(time, batch)), batch * cout);
+        par_for(threads, items, |(yb, (t0, t1))| {
+            // Rows t0..t1 of tap j read x at t - s, for the t >= s.
+            for j in 0..self.kernel {
+                let s = self.shift(j);
+                let from = t0.max(s);
+                if from >= t1 {
+                    continue;
+                }
+                let n = (t1 - from) * batch;
+                let xs = View::new(&x.data[(from - s) * batch * cin..], n, cin, cin, 1);
+                matmul_strided_into(&mut yb[(from - t0) * batch * cout..], cout, 1, xs, self.tap(j).t(), true);
             }
-            let n = (time - s) * batch;
-            let xs = View::new(&x.data, n, cin, cin, 1);
-            matmul_strided_into(&mut y.data[s * batch * cout..], cout, 1, xs, self.tap(j).t(), true);
-        }
+        });
     }
 
     /// Given dL/dy at input `x`: accumulate the weight and bias gradients and, when asked,
-    /// `dx += dL/dx`.
-    pub fn backward_into(&mut self, x: &Mat<F>, dy: &Mat<F>, time: usize, batch: usize, mut dx: Option<&mut Mat<F>>) {
+    /// `dx += dL/dx`. Cut into the forward's time blocks: each block writes its own rows of dx
+    /// and its own partial weight gradient, and the partials are added in block order.
+    pub fn backward_into(
+        &mut self,
+        x: &Mat<F>,
+        dy: &Mat<F>,
+        time: usize,
+        batch: usize,
+        dx: Option<&mut Mat<F>>,
+        threads: usize,
+    ) {
         assert_eq!(dy.shape(), (time * batch, self.out_ch));
         dy.col_sums_into(&mut self.bias.grad.data);
         let (cin, cout, k) = (self.in_ch, self.out_ch, self.kernel);
-        for j in 0..k {
-            let s = self.shift(j);
-            if s >= time {
-                continue;
+        let parts = ranges(time, self.time_blocks(time, batch));
+        let cut = parts.len() > 1;
+        // One block writes straight into the gradient, as the uncut product always did.
+        let mut partial: Vec<Mat<F>> =
+            if cut { parts.iter().map(|_| Mat::zeros(cout, cin * k)).collect() } else { vec![] };
+        let dx_rows: Vec<Option<&mut [F]>> = match dx {
+            Some(dx) => {
+                time_chunks(&mut dx.data, parts.clone(), batch * cin).into_iter().map(|(c, _)| Some(c)).collect()
             }
-            let n = (time - s) * batch;
-            let dys = View::new(&dy.data[s * batch * cout..], n, cout, cout, 1);
-            let xs = View::new(&x.data, n, cin, cin, 1);
-            // dW_j += dY_s^T X, written straight into the strided tap of the [out, in, k] grad.
-            matmul_strided_into(&mut self.weight.grad.data[j..], cin * k, k, dys.t(), xs, true);
-            if let Some(dx) = dx.as_deref_mut() {
-                matmul_strided_into(&mut dx.data, cin, 1, dys, self.tap(j), true);
+            None => parts.iter().map(|_| None).collect(),
+        };
+        let (w, shift) = (&self.weight.value.data, |j: usize| (k - 1 - j) * self.dilation);
+        let tap = |j: usize| View::new(&w[j..], cout, cin, cin * k, k);
+        let gw: Vec<&mut [F]> = if cut {
+            partial.iter_mut().map(|m| &mut m.data[..]).collect()
+        } else {
+            vec![&mut self.weight.grad.data[..]]
+        };
+        let items: Vec<_> = gw.into_iter().zip(dx_rows).zip(parts).collect();
+        par_for(threads, items, |((gw, dxb), (t0, t1))| {
+            for j in 0..k {
+                let s = shift(j);
+                // dW_j += dY[t]^T X[t - s] over the block's t >= s.
+                let from = t0.max(s);
+                if from < t1 {
+                    let n = (t1 - from) * batch;
+                    let dys = View::new(&dy.data[from * batch * cout..], n, cout, cout, 1);
+                    let xs = View::new(&x.data[(from - s) * batch * cin..], n, cin, cin, 1);
+                    matmul_strided_into(&mut gw[j..], cin * k, k, dys.t(), xs, true);
+                }
             }
+            if let Some(dxb) = dxb {
+                // dX[t] += dY[t + s] W_j over the block's rows t with t + s < time, taps in order.
+                for j in 0..k {
+                    let s = shift(j);
+                    let to = t1.min(time.saturating_sub(s));
+                    if t0 >= to {
+                        continue;
+                    }
+                    let n = (to - t0) * batch;
+                    let dys = View::new(&dy.data[(t0 + s) * batch * cout..], n, cout, cout, 1);
+                    matmul_strided_into(dxb, cin, 1, dys, tap(j), true);
+                }
+            }
+        });
+        for p in &partial {
+            self.weight.grad.data.iter_mut().zip(&p.data).for_each(|(g, v)| *g += *v);
         }
     }
 
@@ -218,6 +277,23 @@ impl<F: Real> CausalConv1d<F> {
         out.push((join(prefix, "weight"), &mut self.weight));
         out.push((join(prefix, "bias"), &mut self.bias));
     }
+}
+
+/// Multiply-adds that make a time block worth handing to another thread (~25 us of work).
+const BLOCK_MACS: usize = 1 << 20;
+/// At most this many time blocks per convolution: each costs a little on one thread.
+const MAX_TIME_BLOCKS: usize = 4;
+
+/// `data` (`rows_per_step` values per time step) cut at the given step ranges, with the ranges.
+fn time_chunks<F>(data: &mut [F], parts: Vec<(usize, usize)>, per_step: usize) -> Vec<(&mut [F], (usize, usize))> {
+    let mut rest = data;
+    let mut out = Vec::with_capacity(parts.len());
+    for (t0, t1) in parts {
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut((t1 - t0) * per_step);
+        out.push((head, (t0, t1)));
+        rest = tail;
+    }
+    out
 }
 
 /// `x <- max(x, 0)`.
@@ -276,13 +352,13 @@ impl<F: Real> TcnLevel<F> {
         &self.out
     }
 
-    fn forward(&mut self, x: &Mat<F>, time: usize, batch: usize) {
-        self.conv1.forward_into(x, time, batch, &mut self.h1);
+    fn forward(&mut self, x: &Mat<F>, time: usize, batch: usize, threads: usize) {
+        self.conv1.forward_into(x, time, batch, &mut self.h1, threads);
         relu(&mut self.h1.data);
-        self.conv2.forward_into(&self.h1, time, batch, &mut self.h2);
+        self.conv2.forward_into(&self.h1, time, batch, &mut self.h2, threads);
         relu(&mut self.h2.data);
         match &self.downsample {
-            Some(ds) => ds.forward_into(x, time, batch, &mut self.out),
+            Some(ds) => ds.forward_into(x, time, batch, &mut self.out, threads),
             None => self.out.clone_from(x),
         }
         let (out, h2) = (&mut self.out.data, &self.h2.data);
@@ -293,17 +369,17 @@ impl<F: Real> TcnLevel<F> {
     }
 
     /// dL/dx for dL/d(out) = `dz` (consumed), at the input `x` of the last forward.
-    fn backward(&mut self, x: &Mat<F>, mut dz: Mat<F>, time: usize, batch: usize) -> Mat<F> {
+    fn backward(&mut self, x: &Mat<F>, mut dz: Mat<F>, time: usize, batch: usize, threads: usize) -> Mat<F> {
         relu_back(&self.out.data, &mut dz.data);
         let mut dh2 = dz.clone();
         relu_back(&self.h2.data, &mut dh2.data);
         let mut dh1 = Mat::zeros(x.rows, self.conv1.out_ch);
-        self.conv2.backward_into(&self.h1, &dh2, time, batch, Some(&mut dh1));
+        self.conv2.backward_into(&self.h1, &dh2, time, batch, Some(&mut dh1), threads);
         relu_back(&self.h1.data, &mut dh1.data);
         let mut dx = Mat::zeros(x.rows, x.cols);
-        self.conv1.backward_into(x, &dh1, time, batch, Some(&mut dx));
+        self.conv1.backward_into(x, &dh1, time, batch, Some(&mut dx), threads);
         match &mut self.downsample {
-            Some(ds) => ds.backward_into(x, &dz, time, batch, Some(&mut dx)),
+            Some(ds) => ds.backward_into(x, &dz, time, batch, Some(&mut dx), threads),
             None => dx.add_assign(&dz),
         }
         dx
@@ -326,6 +402,7 @@ pub struct Tcn<F> {
     time: usize,
     batch: usize,
     taps_on: bool,
+    threads: usize,
     /// dL/d(output of level i) of the last backward, when taps are on.
     tap_grads: Vec<Mat<F>>,
 }
@@ -347,6 +424,7 @@ impl<F: Real> Tcn<F> {
             time: 0,
             batch: 0,
             taps_on: false,
+            threads: 1,
             tap_grads: Vec::new(),
         }
     }
@@ -370,7 +448,7 @@ impl<F: Real> SeqBlock<F> for Tcn<F> {
         for i in 0..self.levels.len() {
             let (done, rest) = self.levels.split_at_mut(i);
             let inp = if i == 0 { &self.x } else { &done[i - 1].out };
-            rest[0].forward(inp, x.time, x.batch);
+            rest[0].forward(inp, x.time, x.batch, self.threads);
         }
         Seq::from_mat(x.time, x.batch, self.levels.last().expect("a level").out.clone())
     }
@@ -388,7 +466,7 @@ impl<F: Real> SeqBlock<F> for Tcn<F> {
             }
             let (done, rest) = self.levels.split_at_mut(i);
             let inp = if i == 0 { &self.x } else { &done[i - 1].out };
-            d = rest[0].backward(inp, d, time, batch);
+            d = rest[0].backward(inp, d, time, batch, self.threads);
         }
         Seq::from_mat(time, batch, d)
     }
@@ -414,6 +492,10 @@ impl<F: Real> SeqBlock<F> for Tcn<F> {
                 out.push((join(prefix, &format!("l{l}.h.{t}")), seq.step_mat(t)));
             }
         }
+    }
+
+    fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
     }
 
     fn receptive_field(&self) -> Option<usize> {

@@ -20,27 +20,6 @@ pub struct ClaimCost {
     pub core_hours: f64,
 }
 
-/// Training steps of a run: batches per epoch times epochs.
-fn steps(cfg: &Config) -> u64 {
-    let d = budget::dims(cfg);
-    let train = match &cfg.data {
-        crate::config::DataConfig::Mnist { train_subset, .. }
-        | crate::config::DataConfig::FashionMnist { train_subset, .. }
-        | crate::config::DataConfig::SeqMnist { train_subset, .. } => train_subset.unwrap_or(60_000),
-        crate::config::DataConfig::Adding { train, .. }
-        | crate::config::DataConfig::Copy { train, .. }
-        | crate::config::DataConfig::Recall { train, .. }
-        | crate::config::DataConfig::Text { train, .. } => *train,
-        crate::config::DataConfig::Mnist1d { num_samples, .. } => num_samples.unwrap_or(5000) * 4 / 5,
-        // The training split's sentences, not the whole corpus's.
-        crate::config::DataConfig::Brown { train_subset, .. } => {
-            train_subset.unwrap_or(crate::sweep::cost::BROWN_TRAIN).min(crate::sweep::cost::BROWN_TRAIN)
-        }
-        _ => d.examples,
-    } as u64;
-    train.div_ceil(cfg.train.batch_size as u64).max(1) * cfg.train.epochs as u64
-}
-
 /// The config without its seed: runs that differ only in their seed cost the same.
 fn shape(cfg: &Config) -> String {
     let mut c = cfg.clone();
@@ -125,7 +104,7 @@ pub fn measure(
         if !t.train {
             continue;
         }
-        let s = steps(&t.config);
+        let s = budget::train_steps(&t.config);
         c.steps += s;
         let key = shape(&t.config);
         let sps = match per_step.get(&key) {
@@ -153,7 +132,7 @@ mod tests {
     fn brown_steps_count_the_training_sentences() {
         let brown = |subset: &str| {
             let text = format!("[data]\nname = \"brown\"\n{subset}\n[model]\narch = \"lstm\"\ndepth = 3\nwidth = 32\n[optim]\nlr = 0.01\noptimizer = {{ kind = \"adam\" }}\n[train]\nepochs = 6\nbatch_size = 32\n");
-            steps(&Config::parse(&text, "t.toml", &[]).unwrap())
+            budget::train_steps(&Config::parse(&text, "t.toml", &[]).unwrap())
         };
         assert_eq!(brown("train_subset = 3000"), 94 * 6);
         assert_eq!(brown(""), 45_608u64.div_ceil(32) * 6);

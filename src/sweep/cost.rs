@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use super::{final_summary, run_dir, Task};
-use crate::train::budget::{dims, model_size};
+use crate::train::budget::{dims, model_size, train_examples, train_steps};
 
 /// Work units of a task: ~ 6 x parameters x examples seen (forward and backward), for every
 /// step of a sequence; per optimizer step, the update (~20 per parameter) and a fixed part;
@@ -18,29 +18,20 @@ pub fn task_cost(t: &Task) -> f64 {
     // optimizer still updates every row each step.
     let m = &t.config.model;
     let macs = if d.tokens { params - (d.input * m.embed_dim.unwrap_or(m.width)) as f64 } else { params };
-    let (train_examples, time) = match &t.config.data {
-        crate::config::DataConfig::Mnist { train_subset, .. }
-        | crate::config::DataConfig::FashionMnist { train_subset, .. }
-        | crate::config::DataConfig::SeqMnist { train_subset, .. } => (train_subset.unwrap_or(60_000), d.time),
-        // Sentences of the training split, of BROWN_MEAN_TOKENS on average (dims has the longest).
-        crate::config::DataConfig::Brown { train_subset, .. } => {
-            (train_subset.unwrap_or(BROWN_TRAIN).min(BROWN_TRAIN), BROWN_MEAN_TOKENS)
-        }
-        _ => (d.examples, d.time),
-    };
-    let train_examples = train_examples as f64;
-    let seen = if t.train { train_examples * t.config.train.epochs as f64 } else { 0.0 };
-    let steps = if t.train {
-        (train_examples / t.config.train.batch_size.max(1) as f64).ceil() * t.config.train.epochs as f64
+    // Brown's sentences are of BROWN_MEAN_TOKENS on average (dims has the longest).
+    let time =
+        if matches!(t.config.data, crate::config::DataConfig::Brown { .. }) { BROWN_MEAN_TOKENS } else { d.time };
+    let (seen, steps) = if t.train {
+        let examples = train_examples(&t.config) * t.config.train.epochs;
+        (examples as f64, train_steps(&t.config) as f64)
     } else {
-        0.0
+        (0.0, 0.0)
     };
     let per_probe = 64.0 * macs * time as f64 * 50.0;
     6.0 * macs * time as f64 * seen + steps * (20.0 * params + STEP) + per_probe * t.probes.len() as f64 + STARTUP
 }
 
-/// The Brown corpus's training sentences and its tokens per sentence (src/data/brown.rs).
-pub(crate) const BROWN_TRAIN: usize = 45_608;
+/// The Brown corpus's tokens per sentence (src/data/brown.rs).
 const BROWN_MEAN_TOKENS: usize = 20;
 
 /// The fixed part of an optimizer step (the loop, the logs), in work units (about 25 us).
@@ -50,7 +41,7 @@ const STEP: f64 = 1e6;
 const STARTUP: f64 = 1.2e10;
 /// Work units per second of one worker, before any run has finished to measure it: the quick
 /// suite of all thirteen claims (437 runs) took 834 CPU seconds on an idle 2-core AMD EPYC, for
-/// which this rate predicts about 1,080; feed-forward runs go about 1.5x and sequence runs 2x
+/// which this rate predicts about 1,040; feed-forward runs go about 1.5x and sequence runs 2x
 /// to 3x faster than it says, tiny runs slower.
 const DEFAULT_RATE: f64 = 4e10;
 
@@ -102,7 +93,7 @@ mod tests {
         let (small, whole) = (task_cost(&brown("train_subset = 3000")), task_cost(&brown("")));
         // Less the fixed cost of a process, the work grows with the sentences trained on.
         let ratio = (whole - STARTUP) / (small - STARTUP);
-        assert!((ratio - BROWN_TRAIN as f64 / 3000.0).abs() < 0.5, "{whole} / {small}");
+        assert!((ratio - crate::train::budget::BROWN_TRAIN as f64 / 3000.0).abs() < 0.5, "{whole} / {small}");
         // Measured: about 9 s and 4 s on one core; the estimate must not be orders apart.
         let r = small / task_cost(&mnist);
         assert!((0.5..20.0).contains(&r), "brown / mnist cost ratio {r}");

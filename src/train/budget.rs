@@ -107,6 +107,31 @@ pub fn dims(cfg: &Config) -> Dims {
     }
 }
 
+/// The Brown corpus's training sentences (src/data/brown.rs's split).
+pub const BROWN_TRAIN: usize = 45_608;
+
+/// Examples in the training split (sentences for Brown, windows for text).
+pub fn train_examples(cfg: &Config) -> usize {
+    match &cfg.data {
+        DataConfig::Mnist { train_subset, .. }
+        | DataConfig::FashionMnist { train_subset, .. }
+        | DataConfig::SeqMnist { train_subset, .. } => train_subset.unwrap_or(60_000),
+        DataConfig::Adding { train, .. }
+        | DataConfig::Copy { train, .. }
+        | DataConfig::Recall { train, .. }
+        | DataConfig::Parity { train, .. }
+        | DataConfig::Text { train, .. } => *train,
+        DataConfig::Mnist1d { num_samples, .. } => num_samples.unwrap_or(5000) * 4 / 5,
+        DataConfig::Brown { train_subset, .. } => train_subset.unwrap_or(BROWN_TRAIN).min(BROWN_TRAIN),
+        _ => dims(cfg).examples,
+    }
+}
+
+/// Optimizer steps of a run: batches per epoch (the last one may be short) times epochs.
+pub fn train_steps(cfg: &Config) -> u64 {
+    (train_examples(cfg).div_ceil(cfg.train.batch_size.max(1)).max(1) * cfg.train.epochs) as u64
+}
+
 /// Bytes of the data set as held: inputs and targets (f32 or u32 each), and the raw file for
 /// the data sets read whole.
 fn data_bytes(cfg: &Config, d: &Dims) -> f64 {

@@ -41,6 +41,7 @@ __all__ = [
     "reproduce",
     "Sweep",
     "sweep",
+    "total_steps",
     "train",
 ]
 
@@ -151,11 +152,17 @@ def _supervised(
     if _want_bar(progress):
         from tqdm.auto import tqdm
 
-        bar = tqdm(unit="step", initial=start_step, desc=out.name)
+        # The bar's length is the run's step count, as the engine's own bar has it (this loads
+        # the data once more; a resumed run counts from its config.toml).
+        text = config if config is not None else (out / "config.toml").read_text(encoding="utf-8")
+        total = _native.total_steps(text, origin, None if data_dir is None else str(data_dir))
+        bar = tqdm(total=total, unit="step", initial=start_step, desc=out.name)
 
     def on_poll() -> None:
         for rec in tail.new():
-            if bar is not None and rec.get("kind") == "step":
+            # Epoch records carry the step count too: with train.log_every = 0 (the default)
+            # they are the only records, and the bar moves once an epoch.
+            if bar is not None and isinstance(rec.get("step"), int):
                 bar.update(rec["step"] - bar.n)
                 if "loss" in rec:
                     bar.set_postfix(loss=f"{rec['loss']:.4g}", refresh=False)
@@ -216,6 +223,20 @@ def train(
         raise Error("threads must be at least 1")
     out = Path(tempfile.mkdtemp(prefix="depthlab-run-")) if out is None else Path(out)
     return _supervised(out, text, origin, 0, callback, progress, threads, None if data_dir is None else str(data_dir))
+
+
+def total_steps(
+    config: ConfigLike,
+    overrides: Optional[Mapping[str, Any]] = None,
+    *,
+    data_dir: Union[str, "os.PathLike[str]", None] = None,
+) -> int:
+    """The number of training steps a run of ``config`` takes: ``train.epochs`` times the
+    batches of an epoch, as the engine counts them (the length of the progress bar, and
+    ``summary["steps"]`` of the finished run). A cosine schedule's ``total`` is usually this.
+    It loads the data to know the training set's size."""
+    text, origin = _resolved(config, overrides)
+    return _native.total_steps(text, origin, None if data_dir is None else str(data_dir))
 
 
 def load_run(path: Union[str, "os.PathLike[str]"]) -> "Run":

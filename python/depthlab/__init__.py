@@ -20,9 +20,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 from . import _depthlab as _native
 from ._depthlab import ConfigError, DataError, Error, Interrupted
@@ -44,6 +42,13 @@ __all__ = [
     "total_steps",
     "train",
 ]
+
+if TYPE_CHECKING:
+    import numpy as np
+# numpy is imported where arrays are made (grads, probe), not here: importing it takes about
+# as long as 50 training steps of a W1-sized net, and `depthlab.train` needs none of it
+# (bench/py_overhead.sh). state_dict's arrays come from the native layer, which loads numpy
+# itself when it makes the first one.
 
 ConfigLike = Union[str, "os.PathLike[str]", Mapping[str, Any]]
 
@@ -128,12 +133,15 @@ class _Tail:
 def _want_bar(progress: Optional[bool]) -> bool:
     if progress is not None:
         return bool(progress)
+    in_kernel = "ipykernel" in sys.modules
+    if not (in_kernel or (hasattr(sys.stderr, "isatty") and sys.stderr.isatty() and not os.environ.get("CI"))):
+        return False
+    # Only now: importing tqdm takes tens of milliseconds, for a bar no one would see.
     try:
         import tqdm  # noqa: F401
     except ImportError:
         return False
-    in_kernel = "ipykernel" in sys.modules
-    return in_kernel or (hasattr(sys.stderr, "isatty") and sys.stderr.isatty() and not os.environ.get("CI"))
+    return True
 
 
 def _supervised(
@@ -320,6 +328,8 @@ class Run:
 
 def _arrays(v: Any) -> Any:
     """JSON with every list of numbers made a numpy array (float64; int64 when all are ints)."""
+    import numpy as np
+
     if isinstance(v, dict):
         return {k: _arrays(x) for k, x in v.items()}
     if isinstance(v, list):
@@ -405,6 +415,8 @@ def grads(
     Returns float32 arrays: ``loss``, ``output``, ``grad.<param>`` for every parameter and
     ``act.<block>`` (dL/d of each block's output).
     """
+    import numpy as np
+
     text, origin = _config_text(config)
     w = None
     if weights is not None:

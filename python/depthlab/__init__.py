@@ -20,9 +20,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 from . import _depthlab as _native
 from ._depthlab import ConfigError, DataError, Error, Interrupted
@@ -41,8 +39,16 @@ __all__ = [
     "reproduce",
     "Sweep",
     "sweep",
+    "total_steps",
     "train",
 ]
+
+if TYPE_CHECKING:
+    import numpy as np
+# numpy is imported where arrays are made (grads, probe), not here: importing it takes about
+# as long as 50 training steps of a W1-sized net, and `depthlab.train` needs none of it
+# (bench/py_overhead.sh). state_dict's arrays come from the native layer, which loads numpy
+# itself when it makes the first one.
 
 ConfigLike = Union[str, "os.PathLike[str]", Mapping[str, Any]]
 
@@ -127,12 +133,15 @@ class _Tail:
 def _want_bar(progress: Optional[bool]) -> bool:
     if progress is not None:
         return bool(progress)
+    in_kernel = "ipykernel" in sys.modules
+    if not (in_kernel or (hasattr(sys.stderr, "isatty") and sys.stderr.isatty() and not os.environ.get("CI"))):
+        return False
+    # Only now: importing tqdm takes tens of milliseconds, for a bar no one would see.
     try:
         import tqdm  # noqa: F401
     except ImportError:
         return False
-    in_kernel = "ipykernel" in sys.modules
-    return in_kernel or (hasattr(sys.stderr, "isatty") and sys.stderr.isatty() and not os.environ.get("CI"))
+    return True
 
 
 def _supervised(
@@ -151,11 +160,17 @@ def _supervised(
     if _want_bar(progress):
         from tqdm.auto import tqdm
 
-        bar = tqdm(unit="step", initial=start_step, desc=out.name)
+        # The bar's length is the run's step count, as the engine's own bar has it (this loads
+        # the data once more; a resumed run counts from its config.toml).
+        text = config if config is not None else (out / "config.toml").read_text(encoding="utf-8")
+        total = _native.total_steps(text, origin, None if data_dir is None else str(data_dir))
+        bar = tqdm(total=total, unit="step", initial=start_step, desc=out.name)
 
     def on_poll() -> None:
         for rec in tail.new():
-            if bar is not None and rec.get("kind") == "step":
+            # Epoch records carry the step count too: with train.log_every = 0 (the default)
+            # they are the only records, and the bar moves once an epoch.
+            if bar is not None and isinstance(rec.get("step"), int):
                 bar.update(rec["step"] - bar.n)
                 if "loss" in rec:
                     bar.set_postfix(loss=f"{rec['loss']:.4g}", refresh=False)
@@ -216,6 +231,20 @@ def train(
         raise Error("threads must be at least 1")
     out = Path(tempfile.mkdtemp(prefix="depthlab-run-")) if out is None else Path(out)
     return _supervised(out, text, origin, 0, callback, progress, threads, None if data_dir is None else str(data_dir))
+
+
+def total_steps(
+    config: ConfigLike,
+    overrides: Optional[Mapping[str, Any]] = None,
+    *,
+    data_dir: Union[str, "os.PathLike[str]", None] = None,
+) -> int:
+    """The number of training steps a run of ``config`` takes: ``train.epochs`` times the
+    batches of an epoch, as the engine counts them (the length of the progress bar, and
+    ``summary["steps"]`` of the finished run). A cosine schedule's ``total`` is usually this.
+    It loads the data to know the training set's size."""
+    text, origin = _resolved(config, overrides)
+    return _native.total_steps(text, origin, None if data_dir is None else str(data_dir))
 
 
 def load_run(path: Union[str, "os.PathLike[str]"]) -> "Run":
@@ -299,6 +328,8 @@ class Run:
 
 def _arrays(v: Any) -> Any:
     """JSON with every list of numbers made a numpy array (float64; int64 when all are ints)."""
+    import numpy as np
+
     if isinstance(v, dict):
         return {k: _arrays(x) for k, x in v.items()}
     if isinstance(v, list):
@@ -384,6 +415,8 @@ def grads(
     Returns float32 arrays: ``loss``, ``output``, ``grad.<param>`` for every parameter and
     ``act.<block>`` (dL/d of each block's output).
     """
+    import numpy as np
+
     text, origin = _config_text(config)
     w = None
     if weights is not None:

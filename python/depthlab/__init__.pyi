@@ -66,6 +66,16 @@ def train(
     temporary folder), with the GIL released; Ctrl-C stops at a checkpoint and re-raises
     KeyboardInterrupt (its ``run`` attribute is the stopped Run)."""
 
+def total_steps(
+    config: ConfigLike,
+    overrides: Optional[Mapping[str, Any]] = None,
+    *,
+    data_dir: Optional[_PathLike] = None,
+) -> int:
+    """The training steps a run of ``config`` takes (epochs times the batches of an epoch, as
+    the engine counts them): the progress bar's length and the finished run's
+    ``summary["steps"]``. It loads the data."""
+
 def load_run(path: _PathLike) -> Run:
     """The run in a folder written by ``depthlab train``."""
 

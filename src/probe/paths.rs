@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::data::{Dataset, Targets};
 use crate::nn::loss::{mse, softmax_cross_entropy};
 use crate::nn::{Arch, Ctx, Model, Switches};
-use crate::tensor::{Mat, Real};
+use crate::tensor::{kernels::simd, Mat, Real};
 
 /// How many draws per length, the seed, and the share of gradient mass the effective range holds.
 #[derive(Clone, Debug)]
@@ -137,14 +137,10 @@ fn loss_grad<F: Real>(out: &Mat<F>, y: &Targets) -> Mat<F> {
 /// arithmetic is that of the unscaled gradient, bit for bit.
 const RESCALE_BELOW: f64 = 1.0 / (1u64 << 40) as f64;
 
-/// When the largest |value| of `d` is below `RESCALE_BELOW` (and not 0), multiply `d` by the
-/// power of two 2^e that brings it to [0.5, 1): exact, since the backward is linear in d and
-/// scaling by a power of two only moves exponents. Returns e (0 when not scaled).
-fn rescale<F: Real>(d: &mut Mat<F>) -> i32 {
-    let max = crate::tensor::kernels::simd(
-        #[inline(always)]
-        || d.data.iter().fold(0.0f64, |m, v| m.max(v.f64().abs())),
-    );
+/// When `max`, the largest |value| of `d`, is below `RESCALE_BELOW` (and not 0), multiply `d`
+/// by the power of two 2^e that brings it to [0.5, 1): exact, since the backward is linear in d
+/// and scaling by a power of two only moves exponents. Returns e (0 when not scaled).
+fn rescale<F: Real>(d: &mut Mat<F>, max: f64) -> i32 {
     if !(max > 0.0 && max < RESCALE_BELOW) {
         return 0;
     }
@@ -154,11 +150,49 @@ fn rescale<F: Real>(d: &mut Mat<F>) -> i32 {
     e
 }
 
-/// d * f element by element.
-fn times<F: Real>(d: &Mat<F>, f: &Mat<F>) -> Mat<F> {
+/// The largest |value| (NaNs ignored), in 16 lanes so that it vectorises (a max reduction in
+/// one accumulator does not).
+fn max_abs<F: Real>(v: &[F]) -> f64 {
+    simd(
+        #[inline(always)]
+        || {
+            let mut acc = [F::zero(); 16];
+            let chunks = v.chunks_exact(16);
+            let rest = chunks.remainder();
+            for c in chunks {
+                for (m, &x) in acc.iter_mut().zip(c) {
+                    let a = x.abs();
+                    *m = if a > *m { a } else { *m };
+                }
+            }
+            let mut m = F::zero();
+            for &a in acc.iter().chain(rest.iter()) {
+                let a = a.abs();
+                m = if a > m { a } else { m };
+            }
+            m.f64()
+        },
+    )
+}
+
+/// d * f element by element, and its largest |value|.
+fn times<F: Real>(d: &Mat<F>, f: &Mat<F>) -> (Mat<F>, f64) {
     let mut out = d.clone();
-    out.data.iter_mut().zip(&f.data).for_each(|(a, &b)| *a *= b);
-    out
+    simd(
+        #[inline(always)]
+        || out.data.iter_mut().zip(&f.data).for_each(|(a, &b)| *a *= b),
+    );
+    let m = max_abs(&out.data);
+    (out, m)
+}
+
+/// full -= skip element by element, and the largest |value| of the difference.
+fn minus<F: Real>(full: &mut Mat<F>, skip: &Mat<F>) -> f64 {
+    simd(
+        #[inline(always)]
+        || full.data.iter_mut().zip(&skip.data).for_each(|(f, &s)| *f -= s),
+    );
+    max_abs(&full.data)
 }
 
 /// A block's skip part of the backward (`pass_branch_grad = false`), after the forward that
@@ -172,7 +206,7 @@ fn skip_factor<F: Real>(blk: &mut dyn crate::nn::Block<F>, probe: &Mat<F>) -> Op
     let f = blk.backward(&ones);
     let want = blk.backward(probe);
     blk.switches()?.pass_branch_grad = true;
-    let got = times(probe, &f);
+    let (got, _) = times(probe, &f);
     (f.shape() == probe.shape() && got.data.iter().zip(&want.data).all(|(a, b)| a.f64().to_bits() == b.f64().to_bits()))
         .then_some(f)
 }
@@ -225,22 +259,26 @@ pub fn paths<F: Real>(model: &mut Model<F>, batches: &[Dataset], opts: &PathOpti
                 let mut exp = 0i32;
                 for j in (0..n).rev() {
                     let blk = &mut model.blocks[stack[j]].1;
-                    let skip = match &factors[j] {
+                    let (skip, skip_max) = match &factors[j] {
                         Some(f) => times(&d, f),
                         None => {
                             blk.switches().expect("stack block").pass_branch_grad = false;
-                            blk.backward(&d)
+                            let s = blk.backward(&d);
+                            let m = max_abs(&s.data);
+                            (s, m)
                         }
                     };
-                    if on[j] {
+                    let max = if on[j] {
                         blk.switches().expect("stack block").pass_branch_grad = true;
                         let mut full = blk.backward(&d);
-                        full.data.iter_mut().zip(&skip.data).for_each(|(f, &s)| *f -= s);
+                        let m = minus(&mut full, &skip);
                         d = full;
+                        m
                     } else {
                         d = skip;
-                    }
-                    exp += rescale(&mut d);
+                        skip_max
+                    };
+                    exp += rescale(&mut d, max);
                 }
                 let g = d.norm() * 2f64.powi(-exp);
                 acc.0 += g;

@@ -14,12 +14,17 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::data::seqtasks::adding_split;
-use crate::nn::{Init, Linear, LossKind, Model, ModelConfig, Target};
+use crate::data::{Dataset, Targets};
+use crate::nn::{Init, Linear, LossKind, Model, ModelConfig};
 use crate::optim::{Optimizer, Sgd, SgdConfig};
 use crate::seq::batch::{make_batch, BatchInputs, BatchTargets, SeqBatch};
 use crate::seq::model::{Readout, SeqModel};
 use crate::seq::{CellKind, Rnn, RnnConfig, Seq, Tcn, TcnConfig};
 use crate::tensor::{matmul_into, matmul_macs, Mat, View};
+use crate::train::{gradflow_record, MetricsLog, Net};
+
+/// The longest sequence `--t` takes (W2's activations grow linearly with T).
+pub const MAX_T: usize = 100_000;
 
 /// The workloads, in order.
 pub const WORKLOADS: [&str; 4] = ["w1", "w2", "w3", "w4"];
@@ -31,6 +36,15 @@ pub const DESCRIPTIONS: [&str; 4] = [
     "w3: TCN, input 2, 8 levels of 30 channels, kernel 7, T = 400, batch 32, adding problem (MSE on the last step), SGD",
     "w4: GRU 32 -> 128, T = 100, batch 32, MSE on a readout of the last step, SGD",
 ];
+
+/// The sequence length T a workload runs at unless told otherwise (None: w1 has no time axis).
+pub fn default_t(workload: &str) -> Option<usize> {
+    match workload {
+        "w2" | "w4" => Some(100),
+        "w3" => Some(400),
+        _ => None,
+    }
+}
 
 /// The batch a workload runs at unless told otherwise.
 pub fn default_batch(workload: &str) -> Option<usize> {
@@ -49,6 +63,12 @@ pub struct BenchOptions {
     pub threads: usize,
     /// The workload's own batch when None.
     pub batch: Option<usize>,
+    /// Sequence length T of w2, w3, w4; the workload's own (`default_t`) when None.
+    pub t: Option<usize>,
+    /// Also time each step with the training telemetry of `[probe] gradflow_every = 1` on (the
+    /// gradient taps of every block output, and of every step for the recurrent workloads, their
+    /// norms written as a gradflow.jsonl record), alternating with plain steps.
+    pub probes: bool,
     /// One core's peak GFLOP/s, when already measured (`bench all` measures it once for every
     /// workload); None: measure it.
     pub peak_gflops: Option<f64>,
@@ -56,14 +76,18 @@ pub struct BenchOptions {
 
 impl Default for BenchOptions {
     fn default() -> Self {
-        BenchOptions { steps: 200, warmup: 20, threads: 1, batch: None, peak_gflops: None }
+        BenchOptions { steps: 200, warmup: 20, threads: 1, batch: None, t: None, probes: false, peak_gflops: None }
     }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BenchResult {
     pub workload: String,
+    /// Trainable parameters of the workload's model.
+    pub params: usize,
     pub batch: usize,
+    /// Sequence length (None for w1).
+    pub t: Option<usize>,
     pub threads: usize,
     pub steps: usize,
     pub warmup: usize,
@@ -73,6 +97,12 @@ pub struct BenchResult {
     pub p75_ms: f64,
     pub min_ms: f64,
     pub max_ms: f64,
+    /// With `probes`: the steps above ran with the telemetry on; `plain_median_ms` is the median
+    /// of as many plain steps, timed in runs alternating with theirs (`PROBE_RUN`), and
+    /// `probe_overhead` the median over the pairs of runs of (probed median) / (plain median).
+    pub probes: bool,
+    pub plain_median_ms: Option<f64>,
+    pub probe_overhead: Option<f64>,
     /// Matrix-multiply work of one step, GFLOP (2 x multiply-adds, as counted while it ran).
     pub gflop_per_step: f64,
     /// That work over the median step time.
@@ -186,31 +216,115 @@ pub fn w4_model() -> SeqModel<f32> {
     rnn_model(CellKind::Gru, 1)
 }
 
-/// Times of `steps` steps after `warmup` untimed ones, the multiply-adds of one warm-up step,
-/// and the CPU/wall ratio over the timed steps.
-fn time_steps(steps: usize, warmup: usize, mut step: impl FnMut()) -> (Vec<f64>, u64, Option<f64>) {
+/// What `time_steps` measured.
+struct Timed {
+    /// ms of each timed step (with the telemetry on, when probed).
+    times: Vec<f64>,
+    /// ms of each plain step alternating with them (probed runs only).
+    plain: Vec<f64>,
+    /// The median over pairs of runs of (probed median) / (plain median).
+    probe_overhead: Option<f64>,
+    /// Multiply-adds of one plain step.
+    macs: u64,
+    cpu_wall_ratio: Option<f64>,
+}
+
+/// Steps per run of plain or probed steps when `time_steps` alternates them: as in training
+/// with `gradflow_every = 1`, a probed step then follows a probed one (whose taps it replaces).
+pub const PROBE_RUN: usize = 8;
+
+/// Times of `steps` steps after `warmup` untimed ones (`step(probed)`), the multiply-adds of
+/// one plain warm-up step, and the CPU/wall ratio over the timed steps. With `probes`, `steps`
+/// steps with the telemetry on and as many plain ones, in alternating runs of `PROBE_RUN`
+/// (which of the two comes first alternating too); `probe_overhead` is then the median over
+/// the pairs of runs of the ratio of their medians.
+fn time_steps(steps: usize, warmup: usize, probes: bool, mut step: impl FnMut(bool)) -> Timed {
     let before = matmul_macs();
-    step();
+    step(false);
     let macs = matmul_macs() - before;
-    for _ in 1..warmup {
-        step();
+    for i in 1..warmup {
+        step(probes && i % 2 == 1);
     }
     let (wall0, cpu0) = (Instant::now(), cpu_seconds());
     let mut times = Vec::with_capacity(steps);
-    for _ in 0..steps {
-        let t = Instant::now();
-        step();
-        times.push(t.elapsed().as_secs_f64() * 1e3);
+    let mut plain = Vec::with_capacity(if probes { steps } else { 0 });
+    let mut ratios = Vec::new();
+    let mut timed = |probed: bool, n: usize, out: &mut Vec<f64>| {
+        let mut run = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = Instant::now();
+            step(probed);
+            run.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        out.extend_from_slice(&run);
+        median(&mut run)
+    };
+    if probes {
+        let mut left = steps;
+        for i in 0.. {
+            if left == 0 {
+                break;
+            }
+            let n = left.min(PROBE_RUN);
+            left -= n;
+            let (p, q) = if i % 2 == 0 {
+                let q = timed(false, n, &mut plain);
+                (timed(true, n, &mut times), q)
+            } else {
+                let p = timed(true, n, &mut times);
+                (p, timed(false, n, &mut plain))
+            };
+            ratios.push(p / q);
+        }
+    } else {
+        timed(false, steps, &mut times);
     }
     let wall = wall0.elapsed().as_secs_f64();
-    let ratio = cpu0.zip(cpu_seconds()).map(|(a, b)| (b - a) / wall);
-    (times, macs, ratio)
+    let cpu_wall_ratio = cpu0.zip(cpu_seconds()).map(|(a, b)| (b - a) / wall);
+    let probe_overhead = probes.then(|| median(&mut ratios));
+    Timed { times, plain, probe_overhead, macs, cpu_wall_ratio }
 }
 
-fn seq_step(model: &mut SeqModel<f32>, batch: &SeqBatch<f32>, sgd: &mut Sgd<f32>) {
+/// The telemetry of `[probe] gradflow_every = 1`, as the training loop runs it: taps on for
+/// the step, then one gradflow.jsonl record of the tap norms appended to `log`.
+fn train_step<B, M: Net<B>>(model: &mut M, batch: &B, probed: bool, log: &mut Option<MetricsLog>, step: usize) {
     model.zero_grad();
-    model.forward_backward(batch);
-    sgd.step(&mut model.params(), 0.01);
+    if probed {
+        model.set_taps(true);
+    }
+    model.train_step(batch);
+    if probed {
+        model.set_taps(false);
+        if let Some(log) = log.as_mut() {
+            log.write(&gradflow_record(model, step, 0)).expect("bench: cannot write the gradflow record");
+        }
+    }
+}
+
+/// A gradflow.jsonl in the temporary folder for a probed run (removed when dropped).
+struct FlowLog {
+    path: std::path::PathBuf,
+}
+
+impl Drop for FlowLog {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn flow_log(probes: bool) -> Result<(Option<FlowLog>, Option<MetricsLog>), String> {
+    if !probes {
+        return Ok((None, None));
+    }
+    let path = std::env::temp_dir().join(format!("depthlab-bench-gradflow-{}.jsonl", std::process::id()));
+    let log = MetricsLog::open(&path, None).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    Ok((Some(FlowLog { path }), Some(log)))
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let mid = &v[(v.len() - 1) / 2..=v.len() / 2];
+    mid.iter().sum::<f64>() / mid.len() as f64
 }
 
 /// Real inputs `[batch, time, 32]` and one target per sequence, drawn once.
@@ -232,41 +346,59 @@ pub fn run(workload: &str, opts: &BenchOptions) -> Result<BenchResult, String> {
     if batch == 0 {
         return Err("--batch must be at least 1".into());
     }
+    let t = match (opts.t, default_t(workload)) {
+        (Some(_), None) => {
+            return Err(format!("--t (sequence length) applies to the sequence workloads w2, w3, w4, not {workload}"))
+        }
+        (Some(0), _) => return Err("--t must be at least 1".into()),
+        (Some(t), Some(_)) if t > MAX_T => return Err(format!("--t {t} is more than {MAX_T}")),
+        (t, d) => t.or(d),
+    };
     let threads = opts.threads.max(1);
     let (steps, warmup) = (opts.steps, opts.warmup.max(1));
     let mut rng = StdRng::seed_from_u64(1);
-    let (mut times, macs, cpu_wall_ratio) = match workload {
+    let (_flow_file, mut log) = flow_log(opts.probes)?;
+    let mut n = 0;
+    let (timed, params) = match workload {
         "w1" => {
             let mut model = w1_model();
             model.set_threads(threads);
             let x = Mat::from_fn(batch, 784, |_, _| rng.random::<f32>());
             let labels: Vec<u32> = (0..batch).map(|_| rng.random_range(0..10)).collect();
+            let b = Dataset::new(x, Targets::Classes { labels, n_classes: 10 });
             let mut sgd = Sgd::<f32>::new(SgdConfig { momentum: 0.9, ..Default::default() })?;
-            time_steps(steps, warmup, || {
-                model.zero_grad();
-                model.forward_backward(&x, &Target::Classes(&labels));
-                sgd.step(&mut model.params(), 0.01);
-            })
-        }
-        "w2" | "w4" => {
-            let mut model = if workload == "w2" { w2_model() } else { w4_model() };
-            model.set_threads(threads);
-            let b = random_seq_batch(&mut rng, 100, batch);
-            let mut sgd = Sgd::<f32>::plain();
-            time_steps(steps, warmup, || seq_step(&mut model, &b, &mut sgd))
+            let timed = time_steps(steps, warmup, opts.probes, |probed| {
+                train_step(&mut model, &b, probed, &mut log, n);
+                sgd.step(&mut Net::<Dataset>::params(&mut model), 0.01);
+                n += 1;
+            });
+            (timed, model.num_params())
         }
         _ => {
-            let mut model = w3_model();
+            let t = t.expect("a sequence workload");
+            let (mut model, b) = if workload == "w3" {
+                let split = adding_split(t, batch, 0, 1);
+                let idx: Vec<usize> = (0..batch).collect();
+                (w3_model(), make_batch(&split.train, &idx))
+            } else {
+                let m = if workload == "w2" { w2_model() } else { w4_model() };
+                (m, random_seq_batch(&mut rng, t, batch))
+            };
             model.set_threads(threads);
-            let split = adding_split(400, batch, 0, 1);
-            let idx: Vec<usize> = (0..batch).collect();
-            let b = make_batch(&split.train, &idx);
             let mut sgd = Sgd::<f32>::plain();
-            time_steps(steps, warmup, || seq_step(&mut model, &b, &mut sgd))
+            let timed = time_steps(steps, warmup, opts.probes, |probed| {
+                train_step(&mut model, &b, probed, &mut log, n);
+                sgd.step(&mut model.params(), 0.01);
+                n += 1;
+            });
+            let params = Net::<SeqBatch<f32>>::num_params(&mut model);
+            (timed, params)
         }
     };
     // Before the peak GEMM, whose buffers would count.
     let peak_rss = peak_rss_mib();
+    let Timed { mut times, mut plain, probe_overhead, macs, cpu_wall_ratio } = timed;
+    let plain_median_ms = opts.probes.then(|| median(&mut plain));
     times.sort_by(|a, b| a.total_cmp(b));
     let q = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
     let median_ms = q(0.5);
@@ -276,7 +408,9 @@ pub fn run(workload: &str, opts: &BenchOptions) -> Result<BenchResult, String> {
     let cores = threads.min(crate::tensor::par::all_cores()) as f64;
     Ok(BenchResult {
         workload: workload.into(),
+        params,
         batch,
+        t,
         threads,
         steps,
         warmup,
@@ -285,6 +419,9 @@ pub fn run(workload: &str, opts: &BenchOptions) -> Result<BenchResult, String> {
         p75_ms: q(0.75),
         min_ms: times[0],
         max_ms: *times.last().unwrap(),
+        probes: opts.probes,
+        plain_median_ms,
+        probe_overhead,
         gflop_per_step,
         gflops,
         peak_gflops: peak,
@@ -299,9 +436,11 @@ pub fn run(workload: &str, opts: &BenchOptions) -> Result<BenchResult, String> {
 /// The header of `table_row`'s table.
 pub fn table_header() -> String {
     format!(
-        "{:<4} {:>5} {:>7} {:>9} {:>17} {:>10} {:>8} {:>8} {:>9} {:>8}",
+        "{:<4} {:>8} {:>5} {:>5} {:>7} {:>9} {:>17} {:>10} {:>8} {:>8} {:>9} {:>8} {:>8}",
         "work",
+        "params",
         "batch",
+        "T",
         "threads",
         "median ms",
         "p25-p75 ms",
@@ -309,7 +448,8 @@ pub fn table_header() -> String {
         "GFLOP/s",
         "of peak",
         "RSS MiB",
-        "cpu/wall"
+        "cpu/wall",
+        "probes x"
     )
 }
 
@@ -317,9 +457,11 @@ pub fn table_header() -> String {
 pub fn table_row(r: &BenchResult) -> String {
     let opt = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
     format!(
-        "{:<4} {:>5} {:>7} {:>9.2} {:>17} {:>10.3} {:>8.1} {:>7.0}% {:>9} {:>8}",
+        "{:<4} {:>8} {:>5} {:>5} {:>7} {:>9.2} {:>17} {:>10.3} {:>8.1} {:>7.0}% {:>9} {:>8} {:>8}",
         r.workload,
+        r.params,
         r.batch,
+        r.t.map_or("-".to_string(), |t| t.to_string()),
         r.threads,
         r.median_ms,
         format!("{:.2}-{:.2}", r.p25_ms, r.p75_ms),
@@ -328,6 +470,7 @@ pub fn table_row(r: &BenchResult) -> String {
         100.0 * r.peak_fraction,
         opt(r.peak_rss_mib, 1),
         opt(r.cpu_wall_ratio, 2),
+        opt(r.probe_overhead, 3),
     )
 }
 
@@ -336,7 +479,8 @@ mod tests {
     use super::*;
 
     fn quick(workload: &str, batch: usize) -> BenchResult {
-        let opts = BenchOptions { steps: 2, warmup: 1, threads: 1, batch: Some(batch), peak_gflops: Some(100.0) };
+        let opts =
+            BenchOptions { steps: 2, warmup: 1, batch: Some(batch), peak_gflops: Some(100.0), ..Default::default() };
         run(workload, &opts).unwrap()
     }
 

@@ -164,6 +164,14 @@ enum Command {
         /// Batch size (default: the workload's own).
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         batch: Option<u64>,
+        /// Sequence length T of w2, w3, w4 (default: 100, 400, 100).
+        #[arg(long)]
+        t: Option<usize>,
+        /// Also time each step with the telemetry of `[probe] gradflow_every = 1` on (gradient
+        /// taps of every block output, and of every step for w2-w4, written as gradflow.jsonl
+        /// records), alternating with plain steps: the ratio is the `probes x` column.
+        #[arg(long)]
+        probes: bool,
         /// One JSON line per workload instead of a table.
         #[arg(long)]
         json: bool,
@@ -439,12 +447,14 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Bench { workload, steps, warmup, threads, batch, json, peak_gflops } => {
+        Command::Bench { workload, steps, warmup, threads, batch, t, probes, json, peak_gflops } => {
             let opts = depthlab::bench::BenchOptions {
                 steps,
                 warmup,
                 threads: threads as usize,
                 batch: batch.map(|b| b as usize),
+                t,
+                probes,
                 peak_gflops,
             };
             let results = if workload == "all" {
@@ -491,6 +501,13 @@ fn bench_all(opts: &depthlab::bench::BenchOptions) -> Result<Vec<depthlab::bench
         c.args(["--threads", &opts.threads.to_string(), "--peak-gflops", &peak.to_string()]);
         if let Some(b) = opts.batch {
             c.args(["--batch", &b.to_string()]);
+        }
+        // T applies to the sequence workloads only.
+        if let (Some(t), Some(_)) = (opts.t, depthlab::bench::default_t(w)) {
+            c.args(["--t", &t.to_string()]);
+        }
+        if opts.probes {
+            c.arg("--probes");
         }
         let o = c.stderr(std::process::Stdio::inherit()).output()?;
         if !o.status.success() {

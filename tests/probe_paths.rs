@@ -225,6 +225,92 @@ batch_size = 32
     assert!(peak < 27, "peak {peak}");
 }
 
+/// The paths probe as first written: every block's skip part by its own backward, and no
+/// rescaling (`paths::paths` computes the skip part as a per-element factor where that is the
+/// block's backward bit for bit, and scales tiny gradients by powers of two). Returns m(k).
+fn reference_per_path(m: &mut Model<f32>, bs: &[depthlab::data::Dataset], opts: &PathOptions) -> Vec<f64> {
+    use depthlab::nn::Ctx;
+    use rand::{rngs::StdRng, seq::index::sample, SeedableRng};
+    let stack: Vec<usize> = (0..m.blocks.len()).filter(|&i| m.blocks[i].0.starts_with("layers.")).collect();
+    let (n, head) = (stack.len(), m.blocks.len() - 1);
+    let mut rng = StdRng::seed_from_u64(opts.seed ^ 0x0009_a745);
+    let mut sums = vec![(0.0f64, 0usize); n + 1];
+    for b in bs {
+        let out = m.forward(&b.x, &Ctx::TRAIN);
+        let Targets::Classes { labels, .. } = &b.y else { unreachable!() };
+        let dtop = m.blocks[head].1.backward(&depthlab::nn::loss::softmax_cross_entropy(&out, labels).grad);
+        for (k, acc) in sums.iter_mut().enumerate() {
+            let draws = if k == 0 || k == n { 1 } else { opts.draws };
+            for _ in 0..draws {
+                let mut on = vec![false; n];
+                sample(&mut rng, n, k).into_iter().for_each(|j| on[j] = true);
+                let mut d = dtop.clone();
+                for j in (0..n).rev() {
+                    let blk = &mut m.blocks[stack[j]].1;
+                    blk.switches().unwrap().pass_branch_grad = false;
+                    let skip = blk.backward(&d);
+                    blk.switches().unwrap().pass_branch_grad = true;
+                    if on[j] {
+                        let mut full = blk.backward(&d);
+                        full.data.iter_mut().zip(&skip.data).for_each(|(f, &s)| *f -= s);
+                        d = full;
+                    } else {
+                        d = skip;
+                    }
+                }
+                acc.0 += d.norm();
+                acc.1 += 1;
+            }
+        }
+    }
+    m.zero_grad();
+    sums.iter().map(|&(s, c)| s / c as f64).collect()
+}
+
+/// The faster computation gives the first one's numbers: bit for bit while the path gradients
+/// stay clear of the subnormal floats, and within 1e-5 (relative) where the first one's lost
+/// precision there; and it is finite and positive where the first one underflowed.
+#[test]
+fn paths_agree_with_the_reference_computation() {
+    let opts = PathOptions { draws: 2, seed: 5, ..Default::default() };
+    let cases = [
+        // Residual and highway nets whose per-path gradients stay in the normal range.
+        (residual(20, 16, "{ kind = \"he\" }"), 1.0),
+        ("arch = \"highway\"\ndepth = 16\nwidth = 16\nactivation = \"tanh\"\ngate_bias = 0.0\n".to_string(), 1.0),
+        ("arch = \"highway\"\ndepth = 12\nwidth = 16\nactivation = \"tanh\"\ncarry = \"independent\"\ncarry_bias = 1.0\n".to_string(), 1.0),
+        // A deep highway net with small weights: the long paths' gradients fall below 1e-38.
+        ("arch = \"highway\"\ndepth = 40\nwidth = 16\nactivation = \"tanh\"\ngate_bias = 0.0\n".to_string(), 0.05),
+    ];
+    for (toml, scale) in cases {
+        let mut m = model(&toml, 10, 7);
+        for (name, p) in m.params().iter_mut() {
+            if name.starts_with("layers.") && name.ends_with("weight") {
+                p.value.scale(scale);
+            }
+        }
+        let bs = batches(2, 8, 10, 8);
+        let want = reference_per_path(&mut m, &bs, &opts);
+        let got = paths::paths(&mut m, &bs, &opts).unwrap();
+        assert!(grads_zero(&mut m));
+        let mut tiny = 0;
+        for (l, &w) in got.lengths.iter().zip(&want) {
+            let g = l.per_path;
+            if w > 1e-30 {
+                assert!((g - w).abs() <= 1e-5 * w, "{toml}: k = {}: {g} vs {w}", l.k);
+                if w > 1e-20 && scale == 1.0 {
+                    assert_eq!(g, w, "{toml}: k = {}", l.k);
+                }
+            } else {
+                tiny += 1;
+                assert!(g.is_finite() && g > 0.0 && g < 1e-28, "{toml}: k = {}: {g} (reference {w})", l.k);
+            }
+        }
+        if scale < 1.0 {
+            assert!(tiny > 0, "the deep net's long paths should reach the subnormal range: {want:?}");
+        }
+    }
+}
+
 /// Timing (run with `cargo test --release --test probe_paths -- --ignored --nocapture`): both
 /// probes on a 50-layer width-64 net, 4 batches of 128.
 #[test]

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::data::{Dataset, Targets};
 use crate::nn::loss::{mse, softmax_cross_entropy};
-use crate::nn::{Ctx, Model};
+use crate::nn::{Carry, Ctx, Model};
 use crate::tensor::{Mat, Real};
 
 /// How many draws and examples.
@@ -97,6 +97,33 @@ pub fn lesionable<F: Real>(model: &mut Model<F>) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// Per block of `model`: whether, deleted, it is the identity in the forward, so that a lesion
+/// run may skip it with the same result. Plain, residual and weighted-skip blocks return their
+/// input (a copy); a highway layer with the coupled carry C = 1 - T gives 0 * H + 1 * x = x
+/// (H is finite for a finite input). A highway layer with an independent carry (C x) is not
+/// the identity, nor any other kind of block. Each candidate is also run deleted once on its
+/// own input, which must come back unchanged, bit for bit.
+fn identity_when_lesioned<F: Real>(model: &mut Model<F>, cand: &[(usize, usize)], inputs: &[Mat<F>]) -> Vec<bool> {
+    let coupled = model.config.carry == Carry::Coupled;
+    let mut out = vec![false; model.blocks.len()];
+    for &(i, _) in cand {
+        let b = &mut model.blocks[i].1;
+        let by_kind = match b.kind() {
+            "plain" | "residual" | "weighted_skip" => true,
+            "highway" => coupled,
+            _ => false,
+        };
+        if !by_kind {
+            continue;
+        }
+        b.switches().expect("lesionable").lesioned = true;
+        let y = b.forward(&inputs[i], &Ctx::EVAL);
+        b.switches().expect("lesionable").lesioned = false;
+        out[i] = y.shape() == inputs[i].shape() && y.data.iter().zip(&inputs[i].data).all(|(a, b)| a == b);
+    }
+    out
+}
+
 /// Lesion scores of `model` on (the first `opts.max_examples` of) `data`. Errors when the model
 /// has no deletable blocks (dense stacks are one block).
 pub fn lesion<F: Real>(model: &mut Model<F>, data: &Dataset, opts: &LesionOptions) -> Result<Lesion, String> {
@@ -120,17 +147,24 @@ pub fn lesion<F: Real>(model: &mut Model<F>, data: &Dataset, opts: &LesionOption
         inputs.push(std::mem::replace(&mut h, y));
     }
     let baseline = score(&h, &data.y);
-    let run = |model: &mut Model<F>, set: &[usize]| -> Score {
+    let identity = identity_when_lesioned(model, &cand, &inputs);
+    let mut lesioned = vec![false; n];
+    let mut run = |model: &mut Model<F>, set: &[usize]| -> Score {
         let start = *set.iter().min().expect("a lesion set is not empty");
         for &i in set {
             model.blocks[i].1.switches().expect("lesionable").lesioned = true;
+            lesioned[i] = true;
         }
         let mut h = inputs[start].clone();
-        for (_, b) in model.blocks[start..].iter_mut() {
-            h = b.forward(&h, &Ctx::EVAL);
+        for (i, (_, b)) in model.blocks.iter_mut().enumerate().skip(start) {
+            // A deleted block that is the identity leaves h as it is: no need to run it.
+            if !(lesioned[i] && identity[i]) {
+                h = b.forward(&h, &Ctx::EVAL);
+            }
         }
         for &i in set {
             model.blocks[i].1.switches().expect("lesionable").lesioned = false;
+            lesioned[i] = false;
         }
         score(&h, &data.y)
     };

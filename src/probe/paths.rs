@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::data::{Dataset, Targets};
 use crate::nn::loss::{mse, softmax_cross_entropy};
 use crate::nn::{Arch, Ctx, Model, Switches};
-use crate::tensor::{Mat, Real};
+use crate::tensor::{kernels::simd, Mat, Real};
 
 /// How many draws per length, the seed, and the share of gradient mass the effective range holds.
 #[derive(Clone, Debug)]
@@ -132,6 +132,85 @@ fn loss_grad<F: Real>(out: &Mat<F>, y: &Targets) -> Mat<F> {
     }
 }
 
+/// Below this largest |value| the path gradient is scaled up (by a power of two) before it
+/// reaches the subnormal floats, where arithmetic loses precision and runs slowly; above it the
+/// arithmetic is that of the unscaled gradient, bit for bit.
+const RESCALE_BELOW: f64 = 1.0 / (1u64 << 40) as f64;
+
+/// When `max`, the largest |value| of `d`, is below `RESCALE_BELOW` (and not 0), multiply `d`
+/// by the power of two 2^e that brings it to [0.5, 1): exact, since the backward is linear in d
+/// and scaling by a power of two only moves exponents. Returns e (0 when not scaled).
+fn rescale<F: Real>(d: &mut Mat<F>, max: f64) -> i32 {
+    if !(max > 0.0 && max < RESCALE_BELOW) {
+        return 0;
+    }
+    let e = -(max.log2().floor() as i32) - 1;
+    let s = F::c(2f64.powi(e));
+    d.data.iter_mut().for_each(|v| *v *= s);
+    e
+}
+
+/// The largest |value| (NaNs ignored), in 16 lanes so that it vectorises (a max reduction in
+/// one accumulator does not).
+fn max_abs<F: Real>(v: &[F]) -> f64 {
+    simd(
+        #[inline(always)]
+        || {
+            let mut acc = [F::zero(); 16];
+            let chunks = v.chunks_exact(16);
+            let rest = chunks.remainder();
+            for c in chunks {
+                for (m, &x) in acc.iter_mut().zip(c) {
+                    let a = x.abs();
+                    *m = if a > *m { a } else { *m };
+                }
+            }
+            let mut m = F::zero();
+            for &a in acc.iter().chain(rest.iter()) {
+                let a = a.abs();
+                m = if a > m { a } else { m };
+            }
+            m.f64()
+        },
+    )
+}
+
+/// d * f element by element, and its largest |value|.
+fn times<F: Real>(d: &Mat<F>, f: &Mat<F>) -> (Mat<F>, f64) {
+    let mut out = d.clone();
+    simd(
+        #[inline(always)]
+        || out.data.iter_mut().zip(&f.data).for_each(|(a, &b)| *a *= b),
+    );
+    let m = max_abs(&out.data);
+    (out, m)
+}
+
+/// full -= skip element by element, and the largest |value| of the difference.
+fn minus<F: Real>(full: &mut Mat<F>, skip: &Mat<F>) -> f64 {
+    simd(
+        #[inline(always)]
+        || full.data.iter_mut().zip(&skip.data).for_each(|(f, &s)| *f -= s),
+    );
+    max_abs(&full.data)
+}
+
+/// A block's skip part of the backward (`pass_branch_grad = false`), after the forward that
+/// set its caches, as a factor per element when it is one: a residual block passes dL/dy as it
+/// is (factor 1), a highway layer multiplies it by C = 1 - T (or by its independent carry).
+/// The factor is that backward of all ones; it stands for the block only when, for the probe's
+/// own gradient `probe`, d * factor is that backward bit for bit. Else None: call the block.
+fn skip_factor<F: Real>(blk: &mut dyn crate::nn::Block<F>, probe: &Mat<F>) -> Option<Mat<F>> {
+    blk.switches()?.pass_branch_grad = false;
+    let ones = Mat::from_fn(probe.rows, probe.cols, |_, _| F::one());
+    let f = blk.backward(&ones);
+    let want = blk.backward(probe);
+    blk.switches()?.pass_branch_grad = true;
+    let (got, _) = times(probe, &f);
+    (f.shape() == probe.shape() && got.data.iter().zip(&want.data).all(|(a, b)| a.f64().to_bits() == b.f64().to_bits()))
+        .then_some(f)
+}
+
 /// The stack's blocks, as indices into `model.blocks`, in order; an error unless every stack
 /// block is residual or highway.
 fn stack<F: Real>(model: &mut Model<F>) -> Result<Vec<usize>, String> {
@@ -167,26 +246,41 @@ pub fn paths<F: Real>(model: &mut Model<F>, batches: &[Dataset], opts: &PathOpti
         let x: Mat<F> = b.x.cast();
         let out = model.forward(&x, &Ctx::TRAIN);
         let dtop = model.blocks[head].1.backward(&loss_grad(&out, &b.y));
+        // Each block's skip part, as a per-element factor when it is one (see `skip_factor`).
+        let factors: Vec<Option<Mat<F>>> =
+            stack.iter().map(|&i| skip_factor(model.blocks[i].1.as_mut(), &dtop)).collect();
         for (k, acc) in sums.iter_mut().enumerate() {
             let draws = if k == 0 || k == n { 1 } else { opts.draws.max(1) };
             for _ in 0..draws {
                 let mut on = vec![false; n];
                 sample(&mut rng, n, k).into_iter().for_each(|j| on[j] = true);
                 let mut d = dtop.clone();
+                // d is kept scaled by 2^exp (see `rescale`); the norm is taken back at the end.
+                let mut exp = 0i32;
                 for j in (0..n).rev() {
                     let blk = &mut model.blocks[stack[j]].1;
-                    blk.switches().expect("stack block").pass_branch_grad = false;
-                    let skip = blk.backward(&d);
-                    if on[j] {
+                    let (skip, skip_max) = match &factors[j] {
+                        Some(f) => times(&d, f),
+                        None => {
+                            blk.switches().expect("stack block").pass_branch_grad = false;
+                            let s = blk.backward(&d);
+                            let m = max_abs(&s.data);
+                            (s, m)
+                        }
+                    };
+                    let max = if on[j] {
                         blk.switches().expect("stack block").pass_branch_grad = true;
                         let mut full = blk.backward(&d);
-                        full.data.iter_mut().zip(&skip.data).for_each(|(f, &s)| *f -= s);
+                        let m = minus(&mut full, &skip);
                         d = full;
+                        m
                     } else {
                         d = skip;
-                    }
+                        skip_max
+                    };
+                    exp += rescale(&mut d, max);
                 }
-                let g = d.norm();
+                let g = d.norm() * 2f64.powi(-exp);
                 acc.0 += g;
                 acc.1 += g * g;
                 acc.2 += 1;

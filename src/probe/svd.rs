@@ -17,10 +17,15 @@ pub struct Svd {
     pub v: Vec<f64>,
 }
 
+use crate::tensor::kernels::simd;
+
 const MAX_SWEEPS: usize = 80;
 
 /// Orthogonalise the `k` rows (length `len`) of `b` in place; when `q` is given, apply the
-/// same rotations to its `k x k` rows. Returns the number of sweeps.
+/// same rotations to its `k x k` rows. Returns the number of sweeps. Inlined into `simd`'s
+/// frames by its callers, so that the dots and rotations are vectorised (lane by lane, the
+/// same arithmetic as the scalar code: no fused multiply-adds).
+#[inline(always)]
 fn orthogonalise(b: &mut [f64], k: usize, len: usize, mut q: Option<&mut [f64]>) -> usize {
     let eps = f64::EPSILON;
     let mut norms = vec![0.0; k];
@@ -75,6 +80,7 @@ fn orthogonalise(b: &mut [f64], k: usize, len: usize, mut q: Option<&mut [f64]>)
 }
 
 /// x . y with four accumulators (so the compiler can keep them in vector registers).
+#[inline(always)]
 fn dot(x: &[f64], y: &[f64]) -> f64 {
     let mut acc = [0.0; 4];
     let (xc, yc) = (x.chunks_exact(4), y.chunks_exact(4));
@@ -106,7 +112,10 @@ fn oriented(a: &[f64], m: usize, n: usize) -> (Vec<f64>, usize, usize, bool) {
 /// The singular values of the `m x n` row-major matrix `a`, descending (min(m, n) of them).
 pub fn singular_values(a: &[f64], m: usize, n: usize) -> Vec<f64> {
     let (mut b, k, len, _) = oriented(a, m, n);
-    orthogonalise(&mut b, k, len, None);
+    simd(
+        #[inline(always)]
+        || orthogonalise(&mut b, k, len, None),
+    );
     let mut s: Vec<f64> = b.chunks(len.max(1)).take(k).map(|r| r.iter().map(|v| v * v).sum::<f64>().sqrt()).collect();
     s.sort_by(|x, y| y.total_cmp(x));
     s
@@ -117,7 +126,10 @@ pub fn svd(a: &[f64], m: usize, n: usize) -> Svd {
     let (mut b, k, len, transposed) = oriented(a, m, n);
     let mut q = vec![0.0; k * k];
     (0..k).for_each(|i| q[i * k + i] = 1.0);
-    orthogonalise(&mut b, k, len, Some(&mut q));
+    simd(
+        #[inline(always)]
+        || orthogonalise(&mut b, k, len, Some(&mut q)),
+    );
     // Q B = R: B = Q^T R = Q^T diag(s) W^T with W's columns the normalised rows of R.
     let s_raw: Vec<f64> = b.chunks(len.max(1)).take(k).map(|r| r.iter().map(|v| v * v).sum::<f64>().sqrt()).collect();
     let mut order: Vec<usize> = (0..k).collect();

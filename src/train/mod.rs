@@ -100,6 +100,14 @@ pub struct RunOptions {
 }
 
 /// The threads a run of `cfg` uses: `--threads`, else `train.threads`, else every core.
+/// One gradflow.jsonl record (`[probe] gradflow_every`): ||dL/dh|| of every tapped output of
+/// the model's last backward (run with taps on), by name.
+pub fn gradflow_record<B>(model: &impl Net<B>, step: usize, epoch: usize) -> serde_json::Value {
+    let norms: serde_json::Map<String, serde_json::Value> =
+        model.tap_norms().into_iter().map(|(n, v)| (n, json!(v))).collect();
+    json!({"step": step, "epoch": epoch, "norms": norms})
+}
+
 pub fn threads(cfg: &Config, opts: &RunOptions) -> usize {
     opts.threads.or(cfg.train.threads).unwrap_or_else(crate::tensor::par::all_cores).max(1)
 }
@@ -417,9 +425,7 @@ fn run<B, M: Net<B>>(
             let step = state.step;
             if let (true, Some(f)) = (tapping, flow.as_mut()) {
                 model.set_taps(false);
-                let norms: serde_json::Map<String, serde_json::Value> =
-                    model.tap_norms().into_iter().map(|(n, v)| (n, json!(v))).collect();
-                f.write(&json!({"step": step, "epoch": epoch, "norms": norms})).map_err(io("gradflow.jsonl"))?;
+                f.write(&gradflow_record(&model, step, epoch)).map_err(io("gradflow.jsonl"))?;
             }
             // A non-finite loss or gradient ends the run, naming the first block whose output
             // is not finite (or, when every output is, what overflowed).

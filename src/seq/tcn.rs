@@ -184,16 +184,17 @@ impl<F: Real> CausalConv1d<F> {
     /// `y = conv(x)` for `x` of `time * batch` rows (time-major); `y` is resized. The output's
     /// time blocks are independent (each row sums its k taps in tap order), so `threads` share
     /// them without changing a bit.
-    pub fn forward_into(&self, x: &Mat<F>, time: usize, batch: usize, y: &mut Mat<F>, threads: usize) {
+    /// With `then_relu`, `y = max(conv(x), 0)`, each block as soon as it is done.
+    pub fn forward_into(&self, x: &Mat<F>, time: usize, batch: usize, y: &mut Mat<F>, threads: usize, then_relu: bool) {
         assert_eq!(x.cols, self.in_ch, "conv1d: input has {} channels, want {}", x.cols, self.in_ch);
         assert_eq!(x.rows, time * batch);
         y.reshape_for(x.rows, self.out_ch);
-        for r in 0..y.rows {
-            y.row_mut(r).copy_from_slice(&self.bias.value.data);
-        }
         let (cin, cout) = (self.in_ch, self.out_ch);
         let items = time_chunks(&mut y.data, ranges(time, self.time_blocks(time, batch)), batch * cout);
         par_for(threads, items, |(yb, (t0, t1))| {
+            for row in yb.chunks_exact_mut(cout) {
+                row.copy_from_slice(&self.bias.value.data);
+            }
             // Rows t0..t1 of tap j read x at t - s, for the t >= s.
             for j in 0..self.kernel {
                 let s = self.shift(j);
@@ -205,29 +206,38 @@ impl<F: Real> CausalConv1d<F> {
                 let xs = View::new(&x.data[(from - s) * batch * cin..], n, cin, cin, 1);
                 matmul_strided_into(&mut yb[(from - t0) * batch * cout..], cout, 1, xs, self.tap(j).t(), true);
             }
+            if then_relu {
+                relu(yb);
+            }
         });
     }
 
-    /// Given dL/dy at input `x`: accumulate the weight and bias gradients and, when asked,
-    /// `dx += dL/dx`. Cut into the forward's time blocks: each block writes its own rows of dx
-    /// and its own partial weight gradient, and the partials are added in block order.
-    pub fn backward_into(
-        &mut self,
-        x: &Mat<F>,
-        dy: &Mat<F>,
-        time: usize,
-        batch: usize,
-        dx: Option<&mut Mat<F>>,
-        threads: usize,
-    ) {
+    /// Given dL/dy at input `x`: accumulate the weight and bias gradients and, when asked, add
+    /// dL/dx into `dx` (`Dx::Add`) or write it there (`Dx::Set`, resizing). Cut into the
+    /// forward's time blocks: each block writes its own rows of dx and its own partial weight
+    /// and bias gradients, and the partials are added in block order.
+    pub fn backward_into(&mut self, x: &Mat<F>, dy: &Mat<F>, time: usize, batch: usize, dx: Dx<F>, threads: usize) {
         assert_eq!(dy.shape(), (time * batch, self.out_ch));
-        dy.col_sums_into(&mut self.bias.grad.data);
         let (cin, cout, k) = (self.in_ch, self.out_ch, self.kernel);
         let parts = ranges(time, self.time_blocks(time, batch));
         let cut = parts.len() > 1;
-        // One block writes straight into the gradient, as the uncut product always did.
-        let mut partial: Vec<Mat<F>> =
-            if cut { parts.iter().map(|_| Mat::zeros(cout, cin * k)).collect() } else { vec![] };
+        if !cut {
+            // One block adds straight into the gradients, as the uncut products always did.
+            dy.col_sums_into(&mut self.bias.grad.data);
+        }
+        // A block's partials: its weight gradient (`out x in*k`, the weight's layout) and its
+        // bias gradient.
+        let wk = cin * k;
+        let mut partial: Vec<(Mat<F>, Vec<F>)> =
+            if cut { parts.iter().map(|_| (Mat::zeros(cout, wk), vec![F::zero(); cout])).collect() } else { vec![] };
+        let (dx, set) = match dx {
+            Dx::None => (None, false),
+            Dx::Add(m) => (Some(m), false),
+            Dx::Set(m) => {
+                m.reshape_for(time * batch, cin);
+                (Some(m), true)
+            }
+        };
         let dx_rows: Vec<Option<&mut [F]>> = match dx {
             Some(dx) => {
                 time_chunks(&mut dx.data, parts.clone(), batch * cin).into_iter().map(|(c, _)| Some(c)).collect()
@@ -236,13 +246,18 @@ impl<F: Real> CausalConv1d<F> {
         };
         let (w, shift) = (&self.weight.value.data, |j: usize| (k - 1 - j) * self.dilation);
         let tap = |j: usize| View::new(&w[j..], cout, cin, cin * k, k);
-        let gw: Vec<&mut [F]> = if cut {
-            partial.iter_mut().map(|m| &mut m.data[..]).collect()
+        let gw: Vec<(&mut [F], &mut [F])> = if cut {
+            partial.iter_mut().map(|(m, b)| (&mut m.data[..], &mut b[..])).collect()
         } else {
-            vec![&mut self.weight.grad.data[..]]
+            vec![(&mut self.weight.grad.data[..], &mut [][..])]
         };
         let items: Vec<_> = gw.into_iter().zip(dx_rows).zip(parts).collect();
-        par_for(threads, items, |((gw, dxb), (t0, t1))| {
+        par_for(threads, items, |(((gw, gb), dxb), (t0, t1))| {
+            if cut {
+                for row in dy.data[t0 * batch * cout..t1 * batch * cout].chunks_exact(cout) {
+                    gb.iter_mut().zip(row).for_each(|(g, v)| *g += *v);
+                }
+            }
             for j in 0..k {
                 let s = shift(j);
                 // dW_j += dY[t]^T X[t - s] over the block's t >= s.
@@ -251,10 +266,13 @@ impl<F: Real> CausalConv1d<F> {
                     let n = (t1 - from) * batch;
                     let dys = View::new(&dy.data[from * batch * cout..], n, cout, cout, 1);
                     let xs = View::new(&x.data[(from - s) * batch * cin..], n, cin, cin, 1);
-                    matmul_strided_into(&mut gw[j..], cin * k, k, dys.t(), xs, true);
+                    matmul_strided_into(&mut gw[j..], wk, k, dys.t(), xs, true);
                 }
             }
             if let Some(dxb) = dxb {
+                if set {
+                    dxb.fill(F::zero());
+                }
                 // dX[t] += dY[t + s] W_j over the block's rows t with t + s < time, taps in order.
                 for j in 0..k {
                     let s = shift(j);
@@ -268,8 +286,9 @@ impl<F: Real> CausalConv1d<F> {
                 }
             }
         });
-        for p in &partial {
-            self.weight.grad.data.iter_mut().zip(&p.data).for_each(|(g, v)| *g += *v);
+        for (w, b) in &partial {
+            self.weight.grad.data.iter_mut().zip(&w.data).for_each(|(g, v)| *g += *v);
+            self.bias.grad.data.iter_mut().zip(b).for_each(|(g, v)| *g += *v);
         }
     }
 
@@ -294,6 +313,37 @@ fn time_chunks<F>(data: &mut [F], parts: Vec<(usize, usize)>, per_step: usize) -
         rest = tail;
     }
     out
+}
+
+/// Where a convolution's backward puts dL/dx.
+pub enum Dx<'a, F> {
+    None,
+    Add(&'a mut Mat<F>),
+    Set(&'a mut Mat<F>),
+}
+
+/// Values an elementwise pass must have before it is shared among threads.
+const ELEMENTWISE_MIN: usize = 1 << 16;
+
+/// `0..n` in nearly equal ranges of whole `unit`s, one per thread (an elementwise result does
+/// not depend on the split); small passes stay whole.
+fn elementwise_parts(threads: usize, n: usize, unit: usize) -> Vec<(usize, usize)> {
+    let units = n / unit.max(1);
+    let p = if n < ELEMENTWISE_MIN { 1 } else { threads.clamp(1, units.max(1)) };
+    ranges(units, p).into_iter().map(|(a, b)| (a * unit, if b == units { n } else { b * unit })).collect()
+}
+
+/// Disjoint mutable pieces of `data` at consecutive ranges from 0.
+fn pieces<'a, F>(data: &'a mut [F], parts: &[(usize, usize)]) -> Vec<&'a mut [F]> {
+    let mut rest = data;
+    parts
+        .iter()
+        .map(|&(a, b)| {
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(b - a);
+            rest = tail;
+            head
+        })
+        .collect()
 }
 
 /// `x <- max(x, 0)`.
@@ -329,6 +379,9 @@ pub struct TcnLevel<F> {
     h1: Mat<F>,
     h2: Mat<F>,
     out: Mat<F>,
+    /// Backward's buffers for dL/d(h1), dL/d(h2), kept warm across steps.
+    dh1: Mat<F>,
+    dh2: Mat<F>,
 }
 
 impl<F: Real> TcnLevel<F> {
@@ -344,7 +397,7 @@ impl<F: Real> TcnLevel<F> {
         let conv2 = CausalConv1d::new(out_ch, out_ch, kernel, dilation, init, rng);
         let downsample = (in_ch != out_ch).then(|| CausalConv1d::new(in_ch, out_ch, 1, 1, init, rng));
         let e = Mat::default;
-        TcnLevel { conv1, conv2, downsample, h1: e(), h2: e(), out: e() }
+        TcnLevel { conv1, conv2, downsample, h1: e(), h2: e(), out: e(), dh1: e(), dh2: e() }
     }
 
     /// The level's output of the last forward, `(time*batch) x out`.
@@ -353,34 +406,66 @@ impl<F: Real> TcnLevel<F> {
     }
 
     fn forward(&mut self, x: &Mat<F>, time: usize, batch: usize, threads: usize) {
-        self.conv1.forward_into(x, time, batch, &mut self.h1, threads);
-        relu(&mut self.h1.data);
-        self.conv2.forward_into(&self.h1, time, batch, &mut self.h2, threads);
-        relu(&mut self.h2.data);
-        match &self.downsample {
-            Some(ds) => ds.forward_into(x, time, batch, &mut self.out, threads),
-            None => self.out.clone_from(x),
-        }
-        let (out, h2) = (&mut self.out.data, &self.h2.data);
-        simd(
-            #[inline(always)]
-            || out.iter_mut().zip(h2).for_each(|(o, h)| *o = (*o + *h).relu()),
-        );
+        self.conv1.forward_into(x, time, batch, &mut self.h1, threads, true);
+        self.conv2.forward_into(&self.h1, time, batch, &mut self.h2, threads, true);
+        let parts = elementwise_parts(threads, self.h2.len(), self.h2.cols);
+        let h2 = self.h2.data.as_slice();
+        // out = relu(skip + h2), the skip the downsampled or the unchanged input.
+        let skip: Option<&[F]> = match &self.downsample {
+            Some(ds) => {
+                ds.forward_into(x, time, batch, &mut self.out, threads, false);
+                None
+            }
+            None => {
+                self.out.reshape_for(x.rows, x.cols);
+                Some(&x.data)
+            }
+        };
+        let items: Vec<_> = pieces(&mut self.out.data, &parts).into_iter().zip(&parts).collect();
+        par_for(threads, items, |(o, &(a, b))| {
+            let h = &h2[a..b];
+            simd(
+                #[inline(always)]
+                || match skip {
+                    Some(x) => o.iter_mut().zip(h).zip(&x[a..b]).for_each(|((o, h), x)| *o = (*x + *h).relu()),
+                    None => o.iter_mut().zip(h).for_each(|(o, h)| *o = (*o + *h).relu()),
+                },
+            )
+        });
     }
 
     /// dL/dx for dL/d(out) = `dz` (consumed), at the input `x` of the last forward.
     fn backward(&mut self, x: &Mat<F>, mut dz: Mat<F>, time: usize, batch: usize, threads: usize) -> Mat<F> {
-        relu_back(&self.out.data, &mut dz.data);
-        let mut dh2 = dz.clone();
-        relu_back(&self.h2.data, &mut dh2.data);
-        let mut dh1 = Mat::zeros(x.rows, self.conv1.out_ch);
-        self.conv2.backward_into(&self.h1, &dh2, time, batch, Some(&mut dh1), threads);
-        relu_back(&self.h1.data, &mut dh1.data);
-        let mut dx = Mat::zeros(x.rows, x.cols);
-        self.conv1.backward_into(x, &dh1, time, batch, Some(&mut dx), threads);
+        let parts = elementwise_parts(threads, dz.len(), dz.cols);
+        // dz *= [out > 0]; dh2 = dz * [h2 > 0].
+        self.dh2.reshape_for(dz.rows, dz.cols);
+        let (out, h2) = (&self.out.data, &self.h2.data);
+        let items: Vec<_> =
+            pieces(&mut dz.data, &parts).into_iter().zip(pieces(&mut self.dh2.data, &parts)).zip(&parts).collect();
+        par_for(threads, items, |((d, d2), &(a, b))| {
+            relu_back(&out[a..b], d);
+            d2.copy_from_slice(d);
+            relu_back(&h2[a..b], d2);
+        });
+        self.conv2.backward_into(&self.h1, &self.dh2, time, batch, Dx::Set(&mut self.dh1), threads);
+        let h1 = &self.h1.data;
+        let parts1 = elementwise_parts(threads, h1.len(), self.h1.cols);
+        let items: Vec<_> = pieces(&mut self.dh1.data, &parts1).into_iter().zip(&parts1).collect();
+        par_for(threads, items, |(d, &(a, b))| relu_back(&h1[a..b], d));
+        let mut dx = Mat::default();
+        self.conv1.backward_into(x, &self.dh1, time, batch, Dx::Set(&mut dx), threads);
         match &mut self.downsample {
-            Some(ds) => ds.backward_into(x, &dz, time, batch, Some(&mut dx), threads),
-            None => dx.add_assign(&dz),
+            Some(ds) => ds.backward_into(x, &dz, time, batch, Dx::Add(&mut dx), threads),
+            None => {
+                let items: Vec<_> = pieces(&mut dx.data, &parts).into_iter().zip(&parts).collect();
+                let dz = &dz.data;
+                par_for(threads, items, |(d, &(a, b))| {
+                    simd(
+                        #[inline(always)]
+                        || d.iter_mut().zip(&dz[a..b]).for_each(|(d, g)| *d += *g),
+                    )
+                });
+            }
         }
         dx
     }

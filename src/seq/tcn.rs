@@ -190,7 +190,7 @@ impl<F: Real> CausalConv1d<F> {
         assert_eq!(x.rows, time * batch);
         y.reshape_for(x.rows, self.out_ch);
         let (cin, cout) = (self.in_ch, self.out_ch);
-        let items = time_chunks(&mut y.data, ranges(time, self.time_blocks(time, batch)), batch * cout);
+        let items = zigzag(time_chunks(&mut y.data, ranges(time, self.time_blocks(time, batch)), batch * cout));
         par_for(threads, items, |(yb, (t0, t1))| {
             for row in yb.chunks_exact_mut(cout) {
                 row.copy_from_slice(&self.bias.value.data);
@@ -311,6 +311,19 @@ fn time_chunks<F>(data: &mut [F], parts: Vec<(usize, usize)>, per_step: usize) -
         let (head, tail) = std::mem::take(&mut rest).split_at_mut((t1 - t0) * per_step);
         out.push((head, (t0, t1)));
         rest = tail;
+    }
+    out
+}
+
+/// Blocks in the order first, last, second, second to last, ...: `par_for` gives a thread
+/// consecutive items, and a late time block has more taps to add than an early one (whose
+/// shifted taps fall before time 0), so pairing them evens out the threads' work.
+fn zigzag<T>(items: Vec<T>) -> Vec<T> {
+    let mut d: std::collections::VecDeque<T> = items.into();
+    let mut out = Vec::with_capacity(d.len());
+    while let Some(a) = d.pop_front() {
+        out.push(a);
+        out.extend(d.pop_back());
     }
     out
 }

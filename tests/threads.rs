@@ -106,27 +106,6 @@ fn every_architecture_trains_to_the_same_bits_with_1_2_and_8_threads() {
     }
 }
 
-/// Wide enough (64 rows x 512 x 512) that the feed-forward products are cut into row blocks.
-#[test]
-fn wide_feed_forward_nets_train_to_the_same_bits_with_1_2_and_8_threads() {
-    assert!(depthlab::tensor::row_blocks(64, 512, 512).len() > 1, "the shape is not cut");
-    let tmp = tempfile::tempdir().unwrap();
-    for arch in Arch::ALL.into_iter().filter(|a| !a.is_sequence()) {
-        let sets = [format!("model.arch=\"{}\"", arch.name()), "model.width=512".into(), "model.depth=2".into()];
-        let cfg = Config::parse(FLAT, "base.toml", &sets).unwrap_or_else(|e| panic!("{}: {e}", arch.name()));
-        let runs: Vec<_> = [1, 2, 8]
-            .into_iter()
-            .map(|threads| {
-                let dir = tmp.path().join(format!("{}-{threads}", arch.name()));
-                let opts = RunOptions { quiet: true, threads: Some(threads), ..Default::default() };
-                train::train(&cfg, &dir, &opts).unwrap_or_else(|e| panic!("{} x{threads}: {e}", arch.name()));
-                read(&dir.join("model.safetensors"))
-            })
-            .collect();
-        assert!(runs[1] == runs[0] && runs[2] == runs[0], "{}: weights differ with the thread count", arch.name());
-    }
-}
-
 #[test]
 fn train_threads_in_the_config_is_checked_and_not_part_of_the_run_id() {
     let base = config(Arch::Plain);

@@ -11,7 +11,7 @@
 use rand::Rng;
 
 use super::{join, Activation, Block, Ctx, Init, Linear, LinearAct, ParamList};
-use crate::tensor::{par_matmul_into, Mat, Real, View};
+use crate::tensor::{matmul_into, Mat, Real, View};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum DenseMode {
@@ -115,7 +115,7 @@ impl<F: Real> Block<F> for DenseStack<F> {
                     for r in 0..x.rows {
                         z.row_mut(r).copy_from_slice(&lin.bias.value.data);
                     }
-                    par_matmul_into(&mut z, 0, View::left_cols(&out, 0, start), View::of(&lin.weight.value).t(), true);
+                    matmul_into(&mut z, 0, View::left_cols(&out, 0, start), View::of(&lin.weight.value).t(), true);
                     if self.phi.needs_input() {
                         self.pre[l].clone_from(&z);
                     }
@@ -161,7 +161,7 @@ impl<F: Real> Block<F> for DenseStack<F> {
                         &mut dz.data,
                     );
                     let lin = &mut self.concat[l];
-                    par_matmul_into(
+                    matmul_into(
                         &mut lin.weight.grad,
                         0,
                         View::of(&dz).t(),
@@ -169,7 +169,7 @@ impl<F: Real> Block<F> for DenseStack<F> {
                         true,
                     );
                     dz.col_sums_into(&mut lin.bias.grad.data);
-                    par_matmul_into(&mut dfeat, 0, View::of(&dz), View::of(&lin.weight.value), true);
+                    matmul_into(&mut dfeat, 0, View::of(&dz), View::of(&lin.weight.value), true);
                 }
                 dfeat.cols_slice(0, self.in_dim)
             }

@@ -12,7 +12,7 @@
 use rand::Rng;
 
 use super::{join, Activation, Block, Ctx, Init, Linear, ParamList, Switches};
-use crate::tensor::{kernels::simd, par_matmul_into, Mat, Real, View};
+use crate::tensor::{kernels::simd, matmul_into, Mat, Real, View};
 use crate::with_activation;
 
 pub struct Highway<F> {
@@ -103,7 +103,7 @@ impl<F: Real> Block<F> for Highway<F> {
         for r in 0..n {
             self.z.row_mut(r).copy_from_slice(&bias);
         }
-        par_matmul_into(&mut self.z, 0, View::of(x), View::of(&w_all).t(), true);
+        matmul_into(&mut self.z, 0, View::of(x), View::of(&w_all).t(), true);
         w_all.recycle();
         if self.phi.needs_input() {
             self.hz = self.z.cols_slice(0, w);
@@ -192,7 +192,7 @@ impl<F: Real> Block<F> for Highway<F> {
         }
         // Stacked weight gradient [dW_H; dW_T; dW_C] = dz^T x, split into the parameters.
         let mut dw_all = Mat::scratch(k * w, self.in_dim());
-        par_matmul_into(&mut dw_all, 0, View::of(&dz_all).t(), View::of(&self.x), false);
+        matmul_into(&mut dw_all, 0, View::of(&dz_all).t(), View::of(&self.x), false);
         let mut db = vec![F::zero(); k * w];
         simd(
             #[inline(always)]
@@ -211,7 +211,7 @@ impl<F: Real> Block<F> for Highway<F> {
             },
         );
         let w_all = self.stacked_weights();
-        par_matmul_into(&mut dx, 0, View::of(&dz_all), View::of(&w_all), true);
+        matmul_into(&mut dx, 0, View::of(&dz_all), View::of(&w_all), true);
         w_all.recycle();
         dz_all.recycle();
         dw_all.recycle();

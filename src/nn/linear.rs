@@ -3,7 +3,7 @@
 use rand::Rng;
 
 use super::{join, Activation, Block, Ctx, Init, Param, ParamList, Switches};
-use crate::tensor::{par_matmul_into, Mat, Real, View};
+use crate::tensor::{matmul_into, Mat, Real, View};
 
 /// An affine map `in -> out`: `weight` is `out x in`, `bias` is `[out]`.
 pub struct Linear<F> {
@@ -27,16 +27,16 @@ impl<F: Real> Linear<F> {
         for r in 0..y.rows {
             y.row_mut(r).copy_from_slice(&self.bias.value.data);
         }
-        par_matmul_into(y, 0, View::of(x), View::of(&self.weight.value).t(), true);
+        matmul_into(y, 0, View::of(x), View::of(&self.weight.value).t(), true);
     }
 
     /// Given dL/dz at input x: accumulate dW += dz^T x and db += colsum(dz), and, when asked,
     /// dx += dz W (accumulated, so several maps of one input can share a dx).
     pub fn backward_affine(&mut self, x: &Mat<F>, dz: &Mat<F>, dx: Option<&mut Mat<F>>) {
-        par_matmul_into(&mut self.weight.grad, 0, View::of(dz).t(), View::of(x), true);
+        matmul_into(&mut self.weight.grad, 0, View::of(dz).t(), View::of(x), true);
         dz.col_sums_into(&mut self.bias.grad.data);
         if let Some(dx) = dx {
-            par_matmul_into(dx, 0, View::of(dz), View::of(&self.weight.value), true);
+            matmul_into(dx, 0, View::of(dz), View::of(&self.weight.value), true);
         }
     }
 

@@ -371,7 +371,6 @@ pub struct Model<F> {
     aux: Vec<AuxHead<F>>,
     tap: bool,
     taps: Vec<(String, Mat<F>)>,
-    threads: usize,
 }
 
 impl<F: Real> Model<F> {
@@ -431,7 +430,7 @@ impl<F: Real> Model<F> {
                 logits: Mat::default(),
             })
             .collect();
-        Ok(Model { config: config.clone(), loss_kind, blocks, aux, tap: false, taps: Vec::new(), threads: 1 })
+        Ok(Model { config: config.clone(), loss_kind, blocks, aux, tap: false, taps: Vec::new() })
     }
 
     pub fn out_dim(&self) -> usize {
@@ -440,10 +439,6 @@ impl<F: Real> Model<F> {
 
     /// The model's output for a batch (the head's logits or predictions).
     pub fn forward(&mut self, x: &Mat<F>, ctx: &Ctx) -> Mat<F> {
-        crate::tensor::par::with_threads(self.threads, || self.forward_blocks(x, ctx))
-    }
-
-    fn forward_blocks(&mut self, x: &Mat<F>, ctx: &Ctx) -> Mat<F> {
         let n = self.blocks.len();
         let mut h = self.blocks[0].1.forward(x, ctx);
         for i in 1..n {
@@ -491,10 +486,6 @@ impl<F: Real> Model<F> {
 
     /// Backward from dL/d(output) and, per auxiliary head, dL/d(its logits).
     pub fn backward(&mut self, dout: &Mat<F>, aux_grads: &[Mat<F>]) {
-        crate::tensor::par::with_threads(self.threads, || self.backward_blocks(dout, aux_grads))
-    }
-
-    fn backward_blocks(&mut self, dout: &Mat<F>, aux_grads: &[Mat<F>]) {
         let mut per_block = Vec::new();
         let n = self.blocks.len();
         let mut d = dout.clone();
@@ -524,13 +515,10 @@ impl<F: Real> Model<F> {
         self.taps = per_block.into_iter().rev().flatten().collect();
     }
 
-    /// Threads the model may use: they share the row blocks of the large products
-    /// (`tensor::row_blocks`, cut from the shapes alone, so results do not depend on it). Small
-    /// products stay whole: W1's are 128 x 64 x 128, about 10 us, no longer than handing work
-    /// to another thread costs, so W1 runs on one thread whatever this says.
-    pub fn set_threads(&mut self, threads: usize) {
-        self.threads = threads.max(1);
-    }
+    /// Threads the model may use. The feed-forward stacks run on one thread whatever this says:
+    /// their products are small (W1's are 128 x 64 x 128, about 10 us), no longer than handing
+    /// work to another thread costs. It is here so that every model takes the same setting.
+    pub fn set_threads(&mut self, _threads: usize) {}
 
     /// Record dL/d(output) of every block (and every layer inside dense stacks) in backward.
     pub fn set_taps(&mut self, on: bool) {

@@ -132,44 +132,6 @@ pub fn matmul_strided_into<F: Real>(out: &mut [F], c_rs: usize, c_cs: usize, a: 
     }
 }
 
-/// Multiply-adds that make a row block of a product worth handing to another thread (~60 us).
-const ROW_BLOCK_MACS: usize = 1 << 22;
-/// At most this many row blocks per product: each costs a little on one thread.
-const MAX_ROW_BLOCKS: usize = 4;
-
-/// The row blocks of an `m x k` by `k x n` product: from its shape alone, so that the result
-/// (each block is its own product, whose summation order the GEMM picks from the block's
-/// shape) never depends on the thread count. Boundaries fall on multiples of 16 rows.
-pub fn row_blocks(m: usize, n: usize, k: usize) -> Vec<(usize, usize)> {
-    let blocks = (m * n * k / ROW_BLOCK_MACS).clamp(1, MAX_ROW_BLOCKS).min(m.div_ceil(16).max(1));
-    let cut = |i: usize| if i == blocks { m } else { (i * m / blocks).next_multiple_of(16).min(m) };
-    (0..blocks).map(|i| (cut(i), cut(i + 1))).filter(|(a, b)| b > a).collect()
-}
-
-/// `matmul_into`, with large products cut into `row_blocks` that the threads of
-/// `par::with_threads` share.
-pub fn par_matmul_into<F: Real>(c: &mut Mat<F>, c_start: usize, a: View<F>, b: View<F>, accumulate: bool) {
-    let blocks = row_blocks(a.rows, b.cols, a.cols);
-    if blocks.len() == 1 {
-        return matmul_into(c, c_start, a, b, accumulate);
-    }
-    assert_eq!(c.rows, a.rows, "matmul: output has {} rows, want {}", c.rows, a.rows);
-    assert!(c_start + b.cols <= c.cols, "matmul: output columns out of range");
-    assert!(a.rs >= 0, "matmul: a row block of a view read backwards");
-    let c_rs = c.cols;
-    let mut rest = &mut c.data[..];
-    let mut items = Vec::with_capacity(blocks.len());
-    for &(r0, r1) in &blocks {
-        let (head, tail) = std::mem::take(&mut rest).split_at_mut((r1 - r0) * c_rs);
-        items.push((head, (r0, r1)));
-        rest = tail;
-    }
-    super::par::par_for(super::par::current_threads(), items, |(out, (r0, r1))| {
-        let rows = View { data: &a.data[r0 * a.rs as usize..], rows: r1 - r0, ..a };
-        matmul_strided_into(&mut out[c_start..], c_rs, 1, rows, b, accumulate);
-    });
-}
-
 /// `a @ b` as a new matrix.
 pub fn matmul<F: Real>(a: View<F>, b: View<F>) -> Mat<F> {
     let mut c = Mat::zeros(a.rows(), b.cols());
@@ -217,44 +179,5 @@ mod tests {
             }
             assert_eq!(c.at(r, 4), 1.0);
         }
-    }
-
-    #[test]
-    fn row_blocks_follow_the_shape_and_cover_the_rows() {
-        assert_eq!(row_blocks(128, 64, 128), vec![(0, 128)], "W1's products stay whole");
-        for (m, n, k) in [(1000, 512, 512), (100, 1024, 1024), (33, 4096, 4096), (20, 8192, 8192)] {
-            let b = row_blocks(m, n, k);
-            assert!(b.len() > 1 && b.len() <= MAX_ROW_BLOCKS, "{m}x{n}x{k}: {b:?}");
-            assert_eq!((b[0].0, b[b.len() - 1].1), (0, m));
-            assert!(b.windows(2).all(|w| w[0].1 == w[1].0 && w[0].1 % 16 == 0), "{b:?}");
-        }
-    }
-
-    #[test]
-    fn a_product_cut_into_row_blocks_is_the_product_whatever_the_threads() {
-        // 200 x 300 times 300 x 280: 16.8 M multiply-adds, four blocks; a^T read through a view.
-        let (a, b) = (m(300, 200, 5).transpose(), m(300, 280, 6));
-        assert_eq!(row_blocks(200, 280, 300).len(), 4);
-        let want = naive(&a, &b);
-        let at = a.transpose();
-        let mut first: Option<Mat<f64>> = None;
-        for threads in [1, 2, 3, 8] {
-            for view in [View::of(&a), View::of(&at).t()] {
-                let mut c = Mat::from_fn(200, 281, |_, _| 0.5);
-                crate::tensor::par::with_threads(threads, || par_matmul_into(&mut c, 1, view, View::of(&b), true));
-                for r in 0..200 {
-                    assert_eq!(c.at(r, 0), 0.5);
-                    for j in 0..280 {
-                        assert!((c.at(r, 1 + j) - 0.5 - want.at(r, j)).abs() < 1e-10, "({r}, {j})");
-                    }
-                }
-                match &first {
-                    None => first = Some(c),
-                    Some(f) if threads > 1 => assert!(f.data == c.data, "{threads} threads differ from 1"),
-                    _ => {}
-                }
-            }
-        }
-        assert_eq!(crate::tensor::par::current_threads(), 1, "with_threads restores the setting");
     }
 }

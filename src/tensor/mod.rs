@@ -6,6 +6,6 @@ mod mat;
 pub mod par;
 mod real;
 
-pub use gemm::{matmul, matmul_into, matmul_macs, matmul_strided_into, par_matmul_into, row_blocks, View};
+pub use gemm::{matmul, matmul_into, matmul_macs, matmul_strided_into, View};
 pub use mat::Mat;
 pub use real::Real;

@@ -2,32 +2,6 @@
 //! alone; `par_for` only decides which thread runs which items. So a result never depends on
 //! the number of threads, as long as every reduction over items runs in item order.
 
-use std::cell::Cell;
-
-thread_local! {
-    /// Threads that the products of this thread's model work may share (`with_threads`).
-    static THREADS: Cell<usize> = const { Cell::new(1) };
-}
-
-/// Run `f` with `threads` as this thread's setting for `par_matmul_into` (restored after,
-/// also when `f` panics). A model sets it around its forward and backward.
-pub fn with_threads<R>(threads: usize, f: impl FnOnce() -> R) -> R {
-    struct Restore(usize);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            THREADS.with(|t| t.set(self.0));
-        }
-    }
-    let _restore = Restore(THREADS.with(|t| t.replace(threads.max(1))));
-    f()
-}
-
-/// This thread's setting (1 unless inside `with_threads`; 1 inside `par_for`'s items, so that
-/// work already shared out is not cut again).
-pub fn current_threads() -> usize {
-    THREADS.with(|t| t.get())
-}
-
 /// `0..n` in `p` contiguous, nearly equal ranges.
 pub fn ranges(n: usize, p: usize) -> Vec<(usize, usize)> {
     (0..p).map(|i| (i * n / p, (i + 1) * n / p)).collect()
@@ -45,7 +19,7 @@ pub fn all_cores() -> usize {
 pub fn par_for<T: Send>(threads: usize, items: Vec<T>, f: impl Fn(T) + Sync) {
     let groups = threads.clamp(1, items.len().max(1));
     if groups == 1 {
-        with_threads(1, || items.into_iter().for_each(f));
+        items.into_iter().for_each(f);
         return;
     }
     let mut cut: Vec<Vec<T>> = Vec::with_capacity(groups);
@@ -66,7 +40,7 @@ pub fn par_for<T: Send>(threads: usize, items: Vec<T>, f: impl Fn(T) + Sync) {
                 })
             })
             .collect();
-        with_threads(1, || first.into_iter().for_each(f));
+        first.into_iter().for_each(f);
         // A panic in a thread is passed on as it is.
         handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).sum()
     });

@@ -1,31 +1,19 @@
 //! The `depthlab bench` command's options and fields (not its timings): `--t`, `--probes`,
 //! `params`.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
 use depthlab::train::Net;
 use serde_json::Value;
+use std::path::Path;
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
+mod common;
+use common::{run_depthlab, Run};
 
 /// `depthlab bench ARGS` with the temporary folder `tmp`.
 fn bench(tmp: &Path, args: &[&str]) -> Run {
-    let Output { status, stdout, stderr } = Command::new(env!("CARGO_BIN_EXE_depthlab"))
-        .arg("bench")
-        .args(args)
-        .env("TMPDIR", tmp)
-        .output()
-        .expect("run depthlab");
-    Run {
-        code: status.code(),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    }
+    let args: Vec<&str> = std::iter::once("bench").chain(args.iter().copied()).collect();
+    run_depthlab(&args, |c| {
+        c.env("TMPDIR", tmp);
+    })
 }
 
 fn json_lines(r: &Run) -> Vec<Value> {

@@ -1,11 +1,13 @@
 //! The `depthlab train` command: exit codes, messages and the run folder it leaves (or not).
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
 use depthlab::train::load_tensors;
 use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+mod common;
+use common::{run_depthlab, Run};
 
 /// A tiny residual net on MNIST-1D: 13 steps per epoch.
 const TINY: &str = r#"# a comment
@@ -30,12 +32,6 @@ optimizer = { kind = "sgd", momentum = 0.9 }
 epochs = 2
 batch_size = 32
 "#;
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
 
 impl Run {
     fn ok(&self) -> &Self {
@@ -63,18 +59,9 @@ impl Run {
 
 /// `depthlab ARGS` in `cwd`, with no data folder in the environment.
 fn depthlab(cwd: &Path, args: &[&str]) -> Run {
-    let Output { status, stdout, stderr } = Command::new(env!("CARGO_BIN_EXE_depthlab"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("DEPTHLAB_DATA")
-        .env("CI", "1")
-        .output()
-        .expect("run depthlab");
-    Run {
-        code: status.code(),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    }
+    run_depthlab(args, |c| {
+        c.current_dir(cwd).env_remove("DEPTHLAB_DATA").env("CI", "1");
+    })
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {

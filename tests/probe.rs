@@ -2,7 +2,6 @@
 //! lesion, gates, diagnosis, and the `depthlab probe` command.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use depthlab::data::Targets;
 use depthlab::nn::Activation;
@@ -15,7 +14,7 @@ use rand_distr::{Distribution, Normal};
 use serde_json::Value;
 
 mod common;
-use common::{batches, model};
+use common::{batches, model, run_depthlab, Run};
 
 // ---- mean field ----
 
@@ -401,25 +400,10 @@ fn assert_well_formed_xml(text: &str, what: &str) {
     assert_eq!(roots, 1, "{what}: one root element");
 }
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 fn depthlab(cwd: &Path, args: &[&str]) -> Run {
-    let Output { status, stdout, stderr } = Command::new(env!("CARGO_BIN_EXE_depthlab"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("DEPTHLAB_DATA")
-        .env("CI", "1")
-        .output()
-        .expect("run depthlab");
-    Run {
-        code: status.code(),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    }
+    run_depthlab(args, |c| {
+        c.current_dir(cwd).env_remove("DEPTHLAB_DATA").env("CI", "1");
+    })
 }
 
 fn files(dir: &Path) -> Vec<String> {

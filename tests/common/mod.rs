@@ -1,4 +1,5 @@
-//! Helpers shared by the probe tests.
+//! Helpers shared by the integration tests: models and batches for the probe tests, and
+//! running the `depthlab` command.
 #![allow(dead_code)]
 
 use depthlab::data::{Dataset, Targets};
@@ -24,4 +25,24 @@ pub fn batches(n: usize, b: usize, d: usize, seed: u64) -> Vec<Dataset> {
             Dataset::new(x, Targets::Classes { labels, n_classes: 10 })
         })
         .collect()
+}
+
+/// What a finished `depthlab` process gave.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// `depthlab` with `args`, set up further by `setup` (folder, environment), run to its end.
+pub fn run_depthlab(args: &[&str], setup: impl FnOnce(&mut std::process::Command)) -> Run {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_depthlab"));
+    cmd.args(args);
+    setup(&mut cmd);
+    let std::process::Output { status, stdout, stderr } = cmd.output().expect("run depthlab");
+    Run {
+        code: status.code(),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
 }

@@ -2,6 +2,7 @@
 Ctrl-C. Data is generated in-process (MNIST-1D), so nothing needs downloading."""
 
 import json
+import signal
 import struct
 import threading
 import time
@@ -13,6 +14,15 @@ import pytest
 import depthlab
 
 # A small MNIST-1D net: a few hundred steps take well under a second.
+@pytest.fixture
+def ctrl_c():
+    """Python's own Ctrl-C handler for the test: a process started in the background by a
+    shell inherits SIGINT ignored, and then `_thread.interrupt_main` does nothing."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
 SMALL = {
     "seed": 3,
     "data": {"name": "mnist1d", "num_samples": 400},
@@ -181,7 +191,7 @@ def test_gil_is_released_while_training(tmp_path):
     assert counter[0] > 1000, counter[0]
 
 
-def test_keyboard_interrupt_stops_at_a_checkpoint(tmp_path):
+def test_keyboard_interrupt_stops_at_a_checkpoint(tmp_path, ctrl_c):
     out = tmp_path / "r"
     timer = threading.Timer(0.5, _thread.interrupt_main)
     timer.start()
@@ -475,7 +485,7 @@ def test_progress_bar_counts_the_steps(tmp_path, capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_keyboard_interrupt_stops_reproduce_and_it_continues(tmp_path):
+def test_keyboard_interrupt_stops_reproduce_and_it_continues(tmp_path, ctrl_c):
     out = tmp_path / "suite"
     timer = threading.Timer(0.4, _thread.interrupt_main)
     timer.start()

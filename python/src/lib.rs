@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use depthlab::config::{Config, ConfigError as CfgError, Data as RunData, ModelSpec};
+use depthlab::config::{Config, ConfigError as CfgError, ModelSpec};
 use depthlab::grads::{Loaded, WeightTensor};
 use depthlab::npy::{Array, Data};
 use depthlab::probe::{ProbeError, ProbeOptions};
@@ -248,24 +248,16 @@ fn train(
     })
 }
 
-/// The number of training steps a run of the config takes, counted as the engine counts them
-/// for its own progress bar (train/mod.rs: the batches of epoch 0 times `train.epochs`): a flat
-/// training set of n examples gives ceil(n / batch_size) batches an epoch (train/net.rs), a
-/// sequence set `epoch_batches`'s count (batches never mix lengths). It loads the data, since
-/// the training set's size is only known then.
+/// The number of training steps a run of the config takes (`depthlab::train::total_steps`, the
+/// length of the engine's own progress bar). It loads the data, since the training set's size
+/// is only known then.
 #[pyfunction]
 #[pyo3(signature = (config, origin, data_dir=None))]
 fn total_steps(py: Python<'_>, config: &str, origin: &str, data_dir: Option<PathBuf>) -> PyResult<usize> {
     let cfg = Config::parse(config, origin, &[]).map_err(config_err)?;
-    let batch = cfg.train.batch_size.max(1);
-    let per_epoch = py
-        .detach(|| depthlab::config::load_data(&cfg, data_dir.as_deref()))
-        .map(|data| match data {
-            RunData::Flat(split) => split.train.len().div_ceil(batch),
-            RunData::Seq(split) => depthlab::seq::batch::epoch_batches(&split.train, batch, cfg.seed, 0).len(),
-        })
-        .map_err(|e| DataError::new_err(e.to_string()))?;
-    Ok(per_epoch * cfg.train.epochs)
+    py.detach(|| depthlab::config::load_data(&cfg, data_dir.as_deref()))
+        .map(|data| depthlab::train::total_steps(&cfg, &data))
+        .map_err(|e| DataError::new_err(e.to_string()))
 }
 
 /// Weights handed in flat: (name, shape, float32 values).

@@ -337,6 +337,20 @@ pub fn resume(dir: &Path, opts: &RunOptions) -> Result<Summary, TrainError> {
     with_model(&cfg, opts, Resume(&cfg, dir, opts))
 }
 
+/// Optimizer steps of a whole run of `cfg` on its loaded data: the batches of epoch 0 (every
+/// epoch has as many) times `train.epochs`. The progress bars (the command's, the Python
+/// package's) have this length.
+pub fn total_steps(cfg: &Config, data: &Data) -> usize {
+    match data {
+        Data::Flat(split) => steps_of(cfg, split),
+        Data::Seq(split) => steps_of(cfg, split),
+    }
+}
+
+fn steps_of<B>(cfg: &Config, data: &impl Batches<B>) -> usize {
+    data.train_order(cfg.train.batch_size, cfg.seed, 0).len() * cfg.train.epochs
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run<B, M: Net<B>>(
     cfg: &Config,
@@ -350,7 +364,6 @@ fn run<B, M: Net<B>>(
 ) -> Result<Summary, TrainError> {
     let t = &cfg.train;
     let dir = folder.dir();
-    let per_epoch = data.train_order(t.batch_size, cfg.seed, 0).len();
     let classes = data.classes();
     let started = Instant::now();
     // Time spent before this process (a resumed run), plus this process's.
@@ -358,7 +371,7 @@ fn run<B, M: Net<B>>(
     let elapsed = || before + started.elapsed().as_secs_f64();
     let (cpu_before, cpu_started) = (state.cpu_s, record::process_cpu_s());
     let cpu = || cpu_before + record::process_cpu_s() - cpu_started;
-    let total_steps = per_epoch * t.epochs;
+    let total_steps = steps_of(cfg, data);
     let bar = (!opts.quiet && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()).then(|| {
         let b = indicatif::ProgressBar::new(total_steps as u64);
         b.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {msg}").unwrap());

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Seq, SeqBlock};
 use crate::nn::{join, Ctx, Param, ParamList};
-use crate::tensor::par::{par_for, ranges};
+use crate::tensor::par::{par_for, ranges, split_rows};
 use crate::tensor::{kernels::simd, matmul_strided_into, Mat, Real, View};
 
 /// How convolution weights are drawn.
@@ -190,7 +190,9 @@ impl<F: Real> CausalConv1d<F> {
         assert_eq!(x.rows, time * batch);
         y.reshape_for(x.rows, self.out_ch);
         let (cin, cout) = (self.in_ch, self.out_ch);
-        let items = zigzag(time_chunks(&mut y.data, ranges(time, self.time_blocks(time, batch)), batch * cout));
+        let parts = ranges(time, self.time_blocks(time, batch));
+        let items =
+            zigzag(split_rows(&mut y.data, batch * cout, &parts).into_iter().zip(parts.iter().copied()).collect());
         par_for(threads, items, |(yb, (t0, t1))| {
             for row in yb.chunks_exact_mut(cout) {
                 row.copy_from_slice(&self.bias.value.data);
@@ -239,18 +241,17 @@ impl<F: Real> CausalConv1d<F> {
             }
         };
         let dx_rows: Vec<Option<&mut [F]>> = match dx {
-            Some(dx) => {
-                time_chunks(&mut dx.data, parts.clone(), batch * cin).into_iter().map(|(c, _)| Some(c)).collect()
-            }
+            Some(dx) => split_rows(&mut dx.data, batch * cin, &parts).into_iter().map(Some).collect(),
             None => parts.iter().map(|_| None).collect(),
         };
-        let (w, shift) = (&self.weight.value.data, |j: usize| (k - 1 - j) * self.dilation);
-        let tap = |j: usize| View::new(&w[j..], cout, cin, cin * k, k);
+        // Out of `self` while the blocks write it, so that they can read the weights through it.
+        let mut grad = std::mem::take(&mut self.weight.grad.data);
         let gw: Vec<(&mut [F], &mut [F])> = if cut {
             partial.iter_mut().map(|(m, b)| (&mut m.data[..], &mut b[..])).collect()
         } else {
-            vec![(&mut self.weight.grad.data[..], &mut [][..])]
+            vec![(&mut grad[..], &mut [][..])]
         };
+        let me = &*self;
         let items: Vec<_> = gw.into_iter().zip(dx_rows).zip(parts).collect();
         par_for(threads, items, |(((gw, gb), dxb), (t0, t1))| {
             if cut {
@@ -259,7 +260,7 @@ impl<F: Real> CausalConv1d<F> {
                 }
             }
             for j in 0..k {
-                let s = shift(j);
+                let s = me.shift(j);
                 // dW_j += dY[t]^T X[t - s] over the block's t >= s.
                 let from = t0.max(s);
                 if from < t1 {
@@ -275,17 +276,18 @@ impl<F: Real> CausalConv1d<F> {
                 }
                 // dX[t] += dY[t + s] W_j over the block's rows t with t + s < time, taps in order.
                 for j in 0..k {
-                    let s = shift(j);
+                    let s = me.shift(j);
                     let to = t1.min(time.saturating_sub(s));
                     if t0 >= to {
                         continue;
                     }
                     let n = (to - t0) * batch;
                     let dys = View::new(&dy.data[(t0 + s) * batch * cout..], n, cout, cout, 1);
-                    matmul_strided_into(dxb, cin, 1, dys, tap(j), true);
+                    matmul_strided_into(dxb, cin, 1, dys, me.tap(j), true);
                 }
             }
         });
+        self.weight.grad.data = grad;
         for (w, b) in &partial {
             self.weight.grad.data.iter_mut().zip(&w.data).for_each(|(g, v)| *g += *v);
             self.bias.grad.data.iter_mut().zip(b).for_each(|(g, v)| *g += *v);
@@ -302,18 +304,6 @@ impl<F: Real> CausalConv1d<F> {
 const BLOCK_MACS: usize = 1 << 20;
 /// At most this many time blocks per convolution: each costs a little on one thread.
 const MAX_TIME_BLOCKS: usize = 4;
-
-/// `data` (`rows_per_step` values per time step) cut at the given step ranges, with the ranges.
-fn time_chunks<F>(data: &mut [F], parts: Vec<(usize, usize)>, per_step: usize) -> Vec<(&mut [F], (usize, usize))> {
-    let mut rest = data;
-    let mut out = Vec::with_capacity(parts.len());
-    for (t0, t1) in parts {
-        let (head, tail) = std::mem::take(&mut rest).split_at_mut((t1 - t0) * per_step);
-        out.push((head, (t0, t1)));
-        rest = tail;
-    }
-    out
-}
 
 /// Blocks in the order first, last, second, second to last, ...: `par_for` gives a thread
 /// consecutive items, and a late time block has more taps to add than an early one (whose
@@ -346,17 +336,12 @@ fn elementwise_parts(threads: usize, n: usize, unit: usize) -> Vec<(usize, usize
     ranges(units, p).into_iter().map(|(a, b)| (a * unit, if b == units { n } else { b * unit })).collect()
 }
 
-/// Disjoint mutable pieces of `data` at consecutive ranges from 0.
-fn pieces<'a, F>(data: &'a mut [F], parts: &[(usize, usize)]) -> Vec<&'a mut [F]> {
-    let mut rest = data;
-    parts
-        .iter()
-        .map(|&(a, b)| {
-            let (head, tail) = std::mem::take(&mut rest).split_at_mut(b - a);
-            rest = tail;
-            head
-        })
-        .collect()
+/// `f(piece, start)` on the pieces of `out` that `elementwise_parts` cuts, shared among the
+/// threads.
+fn par_elementwise<F: Send>(threads: usize, out: &mut [F], unit: usize, f: impl Fn(&mut [F], usize) + Sync) {
+    let parts = elementwise_parts(threads, out.len(), unit);
+    let items: Vec<_> = split_rows(out, 1, &parts).into_iter().zip(parts.iter().map(|p| p.0)).collect();
+    par_for(threads, items, |(piece, start)| f(piece, start));
 }
 
 /// `x <- max(x, 0)`.
@@ -421,8 +406,7 @@ impl<F: Real> TcnLevel<F> {
     fn forward(&mut self, x: &Mat<F>, time: usize, batch: usize, threads: usize) {
         self.conv1.forward_into(x, time, batch, &mut self.h1, threads, true);
         self.conv2.forward_into(&self.h1, time, batch, &mut self.h2, threads, true);
-        let parts = elementwise_parts(threads, self.h2.len(), self.h2.cols);
-        let h2 = self.h2.data.as_slice();
+        let (h2, unit) = (self.h2.data.as_slice(), self.h2.cols);
         // out = relu(skip + h2), the skip the downsampled or the unchanged input.
         let skip: Option<&[F]> = match &self.downsample {
             Some(ds) => {
@@ -434,13 +418,12 @@ impl<F: Real> TcnLevel<F> {
                 Some(&x.data)
             }
         };
-        let items: Vec<_> = pieces(&mut self.out.data, &parts).into_iter().zip(&parts).collect();
-        par_for(threads, items, |(o, &(a, b))| {
-            let h = &h2[a..b];
+        par_elementwise(threads, &mut self.out.data, unit, |o, a| {
+            let h = &h2[a..a + o.len()];
             simd(
                 #[inline(always)]
                 || match skip {
-                    Some(x) => o.iter_mut().zip(h).zip(&x[a..b]).for_each(|((o, h), x)| *o = (*x + *h).relu()),
+                    Some(x) => o.iter_mut().zip(h).zip(&x[a..]).for_each(|((o, h), x)| *o = (*x + *h).relu()),
                     None => o.iter_mut().zip(h).for_each(|(o, h)| *o = (*o + *h).relu()),
                 },
             )
@@ -453,8 +436,11 @@ impl<F: Real> TcnLevel<F> {
         // dz *= [out > 0]; dh2 = dz * [h2 > 0].
         self.dh2.reshape_for(dz.rows, dz.cols);
         let (out, h2) = (&self.out.data, &self.h2.data);
-        let items: Vec<_> =
-            pieces(&mut dz.data, &parts).into_iter().zip(pieces(&mut self.dh2.data, &parts)).zip(&parts).collect();
+        let items: Vec<_> = split_rows(&mut dz.data, 1, &parts)
+            .into_iter()
+            .zip(split_rows(&mut self.dh2.data, 1, &parts))
+            .zip(&parts)
+            .collect();
         par_for(threads, items, |((d, d2), &(a, b))| {
             relu_back(&out[a..b], d);
             d2.copy_from_slice(d);
@@ -462,20 +448,17 @@ impl<F: Real> TcnLevel<F> {
         });
         self.conv2.backward_into(&self.h1, &self.dh2, time, batch, Dx::Set(&mut self.dh1), threads);
         let h1 = &self.h1.data;
-        let parts1 = elementwise_parts(threads, h1.len(), self.h1.cols);
-        let items: Vec<_> = pieces(&mut self.dh1.data, &parts1).into_iter().zip(&parts1).collect();
-        par_for(threads, items, |(d, &(a, b))| relu_back(&h1[a..b], d));
+        par_elementwise(threads, &mut self.dh1.data, self.h1.cols, |d, a| relu_back(&h1[a..a + d.len()], d));
         let mut dx = Mat::default();
         self.conv1.backward_into(x, &self.dh1, time, batch, Dx::Set(&mut dx), threads);
         match &mut self.downsample {
             Some(ds) => ds.backward_into(x, &dz, time, batch, Dx::Add(&mut dx), threads),
             None => {
-                let items: Vec<_> = pieces(&mut dx.data, &parts).into_iter().zip(&parts).collect();
                 let dz = &dz.data;
-                par_for(threads, items, |(d, &(a, b))| {
+                par_elementwise(threads, &mut dx.data, x.cols, |d, a| {
                     simd(
                         #[inline(always)]
-                        || d.iter_mut().zip(&dz[a..b]).for_each(|(d, g)| *d += *g),
+                        || d.iter_mut().zip(&dz[a..]).for_each(|(d, g)| *d += *g),
                     )
                 });
             }

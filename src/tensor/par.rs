@@ -7,6 +7,22 @@ pub fn ranges(n: usize, p: usize) -> Vec<(usize, usize)> {
     (0..p).map(|i| (i * n / p, (i + 1) * n / p)).collect()
 }
 
+/// The row ranges (consecutive, covering `data`) of a `rows x cols` buffer as disjoint slices;
+/// an empty buffer gives empty slices.
+pub fn split_rows<'a, F>(data: &'a mut [F], cols: usize, ranges: &[(usize, usize)]) -> Vec<&'a mut [F]> {
+    if data.is_empty() {
+        return ranges.iter().map(|_| <&mut [F]>::default()).collect();
+    }
+    let mut out = Vec::with_capacity(ranges.len());
+    let mut rest = data;
+    for &(a, b) in ranges {
+        let (head, tail) = rest.split_at_mut((b - a) * cols);
+        out.push(head);
+        rest = tail;
+    }
+    out
+}
+
 /// The threads a run uses when nothing says otherwise: every core the process may use.
 pub fn all_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())

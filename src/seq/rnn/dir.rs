@@ -12,7 +12,7 @@
 use super::cell::{col_sums, gru_bwd, gru_fwd, lstm_bwd, lstm_fwd, rnn_bwd, rnn_fwd, StepGrad};
 use super::CellKind;
 use crate::nn::Param;
-use crate::tensor::par::{par_for, ranges};
+use crate::tensor::par::{par_for, ranges, split_rows};
 use crate::tensor::{matmul_strided_into, Mat, Real, View};
 
 /// Most blocks a phase is cut into: enough for the few cores of the machines this runs on, few
@@ -43,22 +43,6 @@ impl Par {
         let by_work = work.checked_div(self.min_work).map_or(by_rows, |w| w.max(1));
         by_rows.min(by_work)
     }
-}
-
-/// The row ranges (consecutive, covering `data`) of a `rows x cols` buffer as disjoint slices;
-/// an empty buffer gives empty slices.
-fn split_rows<'a, F>(data: &'a mut [F], cols: usize, ranges: &[(usize, usize)]) -> Vec<&'a mut [F]> {
-    if data.is_empty() {
-        return ranges.iter().map(|_| <&mut [F]>::default()).collect();
-    }
-    let mut out = Vec::with_capacity(ranges.len());
-    let mut rest = data;
-    for &(a, b) in ranges {
-        let (head, tail) = rest.split_at_mut((b - a) * cols);
-        out.push(head);
-        rest = tail;
-    }
-    out
 }
 
 /// A time-major `(time * batch) x cols` buffer cut, for each batch range in `parts`, into its

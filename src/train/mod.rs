@@ -99,7 +99,6 @@ pub struct RunOptions {
     pub threads: Option<usize>,
 }
 
-/// The threads a run of `cfg` uses: `--threads`, else `train.threads`, else every core.
 /// One gradflow.jsonl record (`[probe] gradflow_every`): ||dL/dh|| of every tapped output of
 /// the model's last backward (run with taps on), by name.
 pub fn gradflow_record<B>(model: &impl Net<B>, step: usize, epoch: usize) -> serde_json::Value {
@@ -108,6 +107,7 @@ pub fn gradflow_record<B>(model: &impl Net<B>, step: usize, epoch: usize) -> ser
     json!({"step": step, "epoch": epoch, "norms": norms})
 }
 
+/// The threads a run of `cfg` uses: `--threads`, else `train.threads`, else every core.
 pub fn threads(cfg: &Config, opts: &RunOptions) -> usize {
     opts.threads.or(cfg.train.threads).unwrap_or_else(crate::tensor::par::all_cores).max(1)
 }

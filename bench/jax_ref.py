@@ -42,12 +42,11 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 
 
-from benchcommon import cpu_model, loadavg, quantile
+from benchcommon import cpu_model, loadavg, timing_fields
 
 
 def uniform(rng, shape, bound):
@@ -272,20 +271,13 @@ def run(args):
         times_ms.append((time.perf_counter() - t0) * 1e3)
     cpu_ratio = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
 
-    srt = sorted(times_ms)
     la = loadavg()
     result = {
         "tool": "jax-jit",
         "workload": args.cmd,
         "threads": args.threads,
         "batch": args.batch,
-        "median_ms": round(statistics.median(times_ms), 4),
-        "p25_ms": round(quantile(srt, 0.25), 4),
-        "p75_ms": round(quantile(srt, 0.75), 4),
-        "min_ms": round(srt[0], 4),
-        "max_ms": round(srt[-1], 4),
-        "mean_ms": round(statistics.fmean(times_ms), 4),
-        "count": len(times_ms),
+        **timing_fields(times_ms),
         "warmup": args.warmup,
         "first_step_s": round(compile_s, 3),
         "cpu_wall_ratio": round(cpu_ratio, 3),

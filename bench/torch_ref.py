@@ -30,12 +30,11 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 
 
-from benchcommon import cpu_model, loadavg, quantile
+from benchcommon import cpu_model, loadavg, timing_fields
 
 
 # --------------------------------------------------------------------------
@@ -119,6 +118,19 @@ def build_w1(torch, nn, F, args):
     return model, opt, loss_fn
 
 
+def last_step_regression(torch, F, args, model):
+    """W2's and W4's batch, optimiser and loss around `model`: random inputs [batch, T, in] and
+    targets [batch, 1], SGD, MSE of the model's output."""
+    x = torch.rand(args.batch, args.seq_len, args.in_dim)
+    target = torch.rand(args.batch, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr)
+
+    def loss_fn(fwd):
+        return F.mse_loss(fwd(x), target)
+
+    return model, opt, loss_fn
+
+
 # --------------------------------------------------------------------------
 # Workload 2: LSTM regression
 # --------------------------------------------------------------------------
@@ -144,14 +156,7 @@ def build_w2(torch, nn, F, args):
         with torch.no_grad():
             model.lstm.bias_ih_l0[h:2 * h].fill_(args.forget_bias)
             model.lstm.bias_hh_l0[h:2 * h].zero_()
-    x = torch.rand(args.batch, args.seq_len, args.in_dim)
-    target = torch.rand(args.batch, 1)
-    opt = torch.optim.SGD(model.parameters(), lr=args.lr)
-
-    def loss_fn(fwd):
-        return F.mse_loss(fwd(x), target)
-
-    return model, opt, loss_fn
+    return last_step_regression(torch, F, args, model)
 
 
 # --------------------------------------------------------------------------
@@ -238,14 +243,7 @@ def build_w4(torch, nn, F, args):
             return self.head(h_n[-1])
 
     model = GruReg()
-    x = torch.rand(args.batch, args.seq_len, args.in_dim)
-    target = torch.rand(args.batch, 1)
-    opt = torch.optim.SGD(model.parameters(), lr=args.lr)
-
-    def loss_fn(fwd):
-        return F.mse_loss(fwd(x), target)
-
-    return model, opt, loss_fn
+    return last_step_regression(torch, F, args, model)
 
 
 # --------------------------------------------------------------------------
@@ -303,7 +301,6 @@ def run(args, build):
     cpu_ratio = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
 
     n_params = sum(p.numel() for p in model.parameters())
-    srt = sorted(times_ms)
     variants = {"w1": "fused-gates" if getattr(args, "fused_gates", False) else "separate-gates",
                 "w2": "lstm", "w3": "tcn", "w4": "gru"}
     result = {
@@ -313,13 +310,7 @@ def run(args, build):
         "compile": bool(args.compile),
         "threads": args.threads,
         "batch": args.batch,
-        "median_ms": round(statistics.median(times_ms), 4),
-        "p25_ms": round(quantile(srt, 0.25), 4),
-        "p75_ms": round(quantile(srt, 0.75), 4),
-        "min_ms": round(srt[0], 4),
-        "max_ms": round(srt[-1], 4),
-        "mean_ms": round(statistics.fmean(times_ms), 4),
-        "count": len(times_ms),
+        **timing_fields(times_ms),
         "warmup": args.warmup,
         "cpu_wall_ratio": round(cpu_ratio, 3),
         "loadavg_1m": (loadavg() or [None])[0],

@@ -38,42 +38,45 @@ import depthlab  # noqa: E402
 
 # depthlab configs (dicts, as depthlab.train takes them); the data section fixes the input and
 # output sizes the model is built with, and the batch below has those sizes.
+def case(data, model, shapes, x, y):
+    return dict(
+        config={
+            "seed": 0,
+            "data": data,
+            "model": model,
+            "optim": {"lr": 0.01, "optimizer": {"kind": "sgd"}},
+            "train": {"epochs": 1},
+        },
+        shapes=shapes,
+        x=x,
+        y=y,
+    )
+
+
+def mnist1d_case(model):
+    """A flat model on MNIST-1D's sizes (40 -> 10), a batch of 16 with class targets."""
+    return case(
+        {"name": "mnist1d"},
+        model,
+        {"in": 40, "out": 10},
+        lambda g: torch.randn(16, 40, generator=g),
+        lambda g: torch.randint(0, 10, (16,), generator=g),
+    )
+
+
 CASES = {
-    "highway MLP (mnist1d: 40 -> 4 x highway(32, tanh) -> 10), cross-entropy": dict(
-        config={
-            "seed": 0,
-            "data": {"name": "mnist1d"},
-            "model": {"arch": "highway", "depth": 4, "width": 32, "activation": "tanh", "gate_bias": -1.0},
-            "optim": {"lr": 0.01, "optimizer": {"kind": "sgd"}},
-            "train": {"epochs": 1},
-        },
-        shapes={"in": 40, "out": 10},
-        x=lambda g: torch.randn(16, 40, generator=g),
-        y=lambda g: torch.randint(0, 10, (16,), generator=g),
+    "highway MLP (mnist1d: 40 -> 4 x highway(32, tanh) -> 10), cross-entropy": mnist1d_case(
+        {"arch": "highway", "depth": 4, "width": 32, "activation": "tanh", "gate_bias": -1.0}
     ),
-    "residual MLP (pre-activation, relu, 2-layer branches), cross-entropy": dict(
-        config={
-            "seed": 0,
-            "data": {"name": "mnist1d"},
-            "model": {"arch": "residual", "depth": 3, "width": 24, "activation": "relu", "preact": True},
-            "optim": {"lr": 0.01, "optimizer": {"kind": "sgd"}},
-            "train": {"epochs": 1},
-        },
-        shapes={"in": 40, "out": 10},
-        x=lambda g: torch.randn(16, 40, generator=g),
-        y=lambda g: torch.randint(0, 10, (16,), generator=g),
+    "residual MLP (pre-activation, relu, 2-layer branches), cross-entropy": mnist1d_case(
+        {"arch": "residual", "depth": 3, "width": 24, "activation": "relu", "preact": True}
     ),
-    "LSTM (nn.LSTM, 2 layers of 16, adding problem T=12), MSE on the last step": dict(
-        config={
-            "seed": 0,
-            "data": {"name": "adding", "t": 12},
-            "model": {"arch": "lstm", "depth": 2, "width": 16},
-            "optim": {"lr": 0.01, "optimizer": {"kind": "sgd"}},
-            "train": {"epochs": 1},
-        },
-        shapes={"in": 2, "out": 1},
-        x=lambda g: torch.rand(8, 12, 2, generator=g),
-        y=lambda g: torch.rand(8, 1, generator=g),
+    "LSTM (nn.LSTM, 2 layers of 16, adding problem T=12), MSE on the last step": case(
+        {"name": "adding", "t": 12},
+        {"arch": "lstm", "depth": 2, "width": 16},
+        {"in": 2, "out": 1},
+        lambda g: torch.rand(8, 12, 2, generator=g),
+        lambda g: torch.rand(8, 1, generator=g),
     ),
 }
 

@@ -36,6 +36,7 @@ import torch_fixtures as tf  # noqa: E402  (the model builders and the reference
 
 import depthlab  # noqa: E402
 
+
 # depthlab configs (dicts, as depthlab.train takes them); the data section fixes the input and
 # output sizes the model is built with, and the batch below has those sizes.
 def case(data, model, shapes, x, y):

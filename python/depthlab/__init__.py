@@ -53,6 +53,11 @@ if TYPE_CHECKING:
 ConfigLike = Union[str, "os.PathLike[str]", Mapping[str, Any]]
 
 
+def _opt_path(p: Union[str, "os.PathLike[str]", None]) -> Optional[str]:
+    """A path as the native layer takes it (a str), or None."""
+    return None if p is None else str(p)
+
+
 def _config_text(config: ConfigLike) -> "tuple[str, str]":
     """(TOML text, origin for error messages) of a path, a TOML string or a dict."""
     if isinstance(config, Mapping):
@@ -163,7 +168,7 @@ def _supervised(
         # The bar's length is the run's step count, as the engine's own bar has it (this loads
         # the data once more; a resumed run counts from its config.toml).
         text = config if config is not None else (out / "config.toml").read_text(encoding="utf-8")
-        total = _native.total_steps(text, origin, None if data_dir is None else str(data_dir))
+        total = _native.total_steps(text, origin, data_dir)
         bar = tqdm(total=total, unit="step", initial=start_step, desc=out.name)
 
     def on_poll() -> None:
@@ -185,7 +190,7 @@ def _supervised(
             resume=config is None,
             on_poll=on_poll,
             threads=threads,
-            data_dir=None if data_dir is None else str(data_dir),
+            data_dir=data_dir,
         )
     except KeyboardInterrupt as e:
         # The run stopped at a checkpoint: hand it over, so that `e.run.resume()` continues it.
@@ -230,7 +235,7 @@ def train(
     if threads is not None and threads < 1:
         raise Error("threads must be at least 1")
     out = Path(tempfile.mkdtemp(prefix="depthlab-run-")) if out is None else Path(out)
-    return _supervised(out, text, origin, 0, callback, progress, threads, None if data_dir is None else str(data_dir))
+    return _supervised(out, text, origin, 0, callback, progress, threads, _opt_path(data_dir))
 
 
 def total_steps(
@@ -244,7 +249,7 @@ def total_steps(
     ``summary["steps"]`` of the finished run). A cosine schedule's ``total`` is usually this.
     It loads the data to know the training set's size."""
     text, origin = _resolved(config, overrides)
-    return _native.total_steps(text, origin, None if data_dir is None else str(data_dir))
+    return _native.total_steps(text, origin, _opt_path(data_dir))
 
 
 def load_run(path: Union[str, "os.PathLike[str]"]) -> "Run":
@@ -318,7 +323,7 @@ class Run:
             offset, step = int(st.get("metrics_bytes", 0)), int(st.get("step", 0))
         return _supervised(
             self.path, None, str(self.path), offset, callback, progress, threads,
-            None if data_dir is None else str(data_dir), start_step=step,
+            _opt_path(data_dir), start_step=step,
         )
 
     def probe(self, what: Optional[Sequence[str]] = None, out=None, batches: int = 4) -> Dict[str, Any]:
@@ -381,7 +386,7 @@ def probe(
             Path(src).write_text(text, encoding="utf-8")
         dest = Path(out) if keep else Path(tmp) / "probes"
         r = json.loads(
-            _native.probe(src, str(dest), what, batches, threads, None if data_dir is None else str(data_dir))
+            _native.probe(src, str(dest), what, batches, threads, _opt_path(data_dir))
         )
         result: Dict[str, Any] = {
             "trained": r["trained"],
@@ -537,7 +542,7 @@ def reproduce(
         lines = json.loads(
             _native.reproduce(
                 list(claims or []), scale, str(out), exe, jobs=jobs, seeds=seeds,
-                data_dir=None if data_dir is None else str(data_dir), quiet=quiet,
+                data_dir=_opt_path(data_dir), quiet=quiet,
             )
         )
     finally:
@@ -615,8 +620,8 @@ def sweep(
         try:
             r = json.loads(
                 _native.sweep(
-                    path, exe, out=None if out is None else str(out), jobs=jobs,
-                    data_dir=None if data_dir is None else str(data_dir), metric=metric, by=by, quiet=quiet,
+                    path, exe, out=_opt_path(out), jobs=jobs,
+                    data_dir=_opt_path(data_dir), metric=metric, by=by, quiet=quiet,
                 )
             )
         finally:

@@ -224,7 +224,7 @@ struct EngineArgs {
 
 impl EngineArgs {
     fn jobs(&self) -> usize {
-        self.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1)
+        self.jobs.unwrap_or_else(depthlab::tensor::par::all_cores).max(1)
     }
 
     /// Plan or run `tasks` under `out`; the report of a run.

@@ -400,7 +400,7 @@ fn default_jobs(jobs: Option<usize>) -> PyResult<usize> {
     if jobs == Some(0) {
         return Err(Error::new_err("jobs must be at least 1"));
     }
-    Ok(jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())))
+    Ok(jobs.unwrap_or_else(depthlab::tensor::par::all_cores))
 }
 
 /// `depthlab sweep FILE` then `depthlab sweep collect`: every run of the sweep file not done

@@ -193,18 +193,27 @@ def test_gil_is_released_while_training(tmp_path):
 
 def test_keyboard_interrupt_stops_at_a_checkpoint(tmp_path, ctrl_c):
     out = tmp_path / "r"
-    timer = threading.Timer(0.5, _thread.interrupt_main)
-    timer.start()
+    # Ctrl-C comes once the run is under way, and the run is far too long to end first.
+    started = threading.Event()
+
+    def press_ctrl_c():
+        if started.wait(60):
+            _thread.interrupt_main()
+
+    presser = threading.Thread(target=press_ctrl_c)
+    presser.start()
+    epochs = 10**6
     try:
         with pytest.raises(KeyboardInterrupt) as ei:
-            depthlab.train(SMALL, out=out, overrides={"train.epochs": 2000}, progress=False)
+            depthlab.train(SMALL, out=out, overrides={"train.epochs": epochs}, callback=lambda rec: started.set(), progress=False)
     finally:
-        timer.cancel()
+        started.set()
+        presser.join()
     run = ei.value.run
     assert run.path == out
     assert (out / "model.safetensors").is_file() and (out / "state.json").is_file()
     st = json.loads((out / "state.json").read_text())
-    assert 0 < st["step"] < 2000 * 7
+    assert 0 < st["step"] < epochs * 7
     # It resumes from there (one more epoch is enough to see it go on).
     assert run.state_dict()
 
@@ -485,15 +494,48 @@ def test_progress_bar_counts_the_steps(tmp_path, capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_keyboard_interrupt_stops_reproduce_and_it_continues(tmp_path, ctrl_c):
+# A worker that stands for a run in progress: it says it has begun, then waits for the engine
+# to pass Ctrl-C on, and exits as a worker does once its checkpoint is written. A real run of
+# the tiny suite ends in well under a second, before any Ctrl-C could reach it.
+_WAITING_WORKER = """#!{python}
+import pathlib, signal, sys, time
+signal.signal(signal.SIGINT, lambda *a: sys.exit(130))
+pathlib.Path({began!r}).touch()
+time.sleep(60)
+sys.exit(1)
+"""
+
+
+def test_keyboard_interrupt_stops_reproduce_and_it_continues(tmp_path, ctrl_c, monkeypatch):
+    import sys
+
     out = tmp_path / "suite"
-    timer = threading.Timer(0.4, _thread.interrupt_main)
-    timer.start()
+    began = tmp_path / "began"
+    exe_dir = tmp_path / "worker"
+    exe_dir.mkdir()
+    exe = exe_dir / "depthlab"
+    exe.write_text(_WAITING_WORKER.format(python=sys.executable, began=str(began)))
+    exe.chmod(0o755)
+    monkeypatch.setattr(depthlab, "_worker_exe", lambda: str(exe))
+
+    def press_ctrl_c():
+        deadline = time.monotonic() + 60
+        while not began.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        _thread.interrupt_main()
+
+    presser = threading.Thread(target=press_ctrl_c)
+    presser.start()
+    t0 = time.monotonic()
     try:
         with pytest.raises(KeyboardInterrupt):
             depthlab.reproduce("C12", scale="tiny", out=out, jobs=2)
     finally:
-        timer.cancel()
+        presser.join()
+    # The waiting workers were stopped by the engine, not by their own minute running out.
+    assert began.exists() and time.monotonic() - t0 < 50
     assert not (out / "report.html").exists()
+    monkeypatch.undo()
     r = depthlab.reproduce("C12", scale="tiny", out=out, jobs=2)
     assert r["C12"].outcome in ("held", "did_not_hold", "inconclusive")
+    assert (out / "report.html").is_file()

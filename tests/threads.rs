@@ -7,7 +7,8 @@ use depthlab::config::Config;
 use depthlab::nn::Arch;
 use depthlab::train::{self, RunOptions};
 
-/// Feed-forward: MNIST-1D, 3 steps of 64.
+/// Feed-forward: MNIST-1D, 3 steps of 64. Wide enough that the layers' products are cut among
+/// the threads (64 x 96 x 96 and larger: two pieces at 2 threads, four at 8).
 const FLAT: &str = r#"
 seed = 5
 [data]
@@ -16,7 +17,7 @@ num_samples = 240
 [model]
 arch = "plain"
 depth = 3
-width = 16
+width = 96
 [optim]
 lr = 0.05
 optimizer = { kind = "sgd", momentum = 0.9 }

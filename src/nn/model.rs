@@ -371,6 +371,7 @@ pub struct Model<F> {
     aux: Vec<AuxHead<F>>,
     tap: bool,
     taps: Vec<(String, Mat<F>)>,
+    threads: usize,
 }
 
 impl<F: Real> Model<F> {
@@ -430,7 +431,7 @@ impl<F: Real> Model<F> {
                 logits: Mat::default(),
             })
             .collect();
-        Ok(Model { config: config.clone(), loss_kind, blocks, aux, tap: false, taps: Vec::new() })
+        Ok(Model { config: config.clone(), loss_kind, blocks, aux, tap: false, taps: Vec::new(), threads: 1 })
     }
 
     pub fn out_dim(&self) -> usize {
@@ -439,6 +440,10 @@ impl<F: Real> Model<F> {
 
     /// The model's output for a batch (the head's logits or predictions).
     pub fn forward(&mut self, x: &Mat<F>, ctx: &Ctx) -> Mat<F> {
+        crate::tensor::par::with_threads(self.threads, || self.forward_here(x, ctx))
+    }
+
+    fn forward_here(&mut self, x: &Mat<F>, ctx: &Ctx) -> Mat<F> {
         let n = self.blocks.len();
         let mut h = self.blocks[0].1.forward(x, ctx);
         for i in 1..n {
@@ -486,6 +491,10 @@ impl<F: Real> Model<F> {
 
     /// Backward from dL/d(output) and, per auxiliary head, dL/d(its logits).
     pub fn backward(&mut self, dout: &Mat<F>, aux_grads: &[Mat<F>]) {
+        crate::tensor::par::with_threads(self.threads, || self.backward_here(dout, aux_grads))
+    }
+
+    fn backward_here(&mut self, dout: &Mat<F>, aux_grads: &[Mat<F>]) {
         let mut per_block = Vec::new();
         let n = self.blocks.len();
         let mut d = dout.clone();
@@ -515,10 +524,11 @@ impl<F: Real> Model<F> {
         self.taps = per_block.into_iter().rev().flatten().collect();
     }
 
-    /// Threads the model may use. The feed-forward stacks run on one thread whatever this says:
-    /// their products are small (W1's are 128 x 64 x 128, about 10 us), no longer than handing
-    /// work to another thread costs. It is here so that every model takes the same setting.
-    pub fn set_threads(&mut self, _threads: usize) {}
+    /// Threads the model's matrix products may share (`tensor::par::with_threads`); results do
+    /// not depend on it. One until set.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
+    }
 
     /// Record dL/d(output) of every block (and every layer inside dense stacks) in backward.
     pub fn set_taps(&mut self, on: bool) {

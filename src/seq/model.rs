@@ -67,6 +67,7 @@ pub struct SeqModel<F> {
     taps: Vec<(String, Mat<F>)>,
     /// The body's output of the last forward (time, batch) — to scatter the head's gradient.
     shape: (usize, usize),
+    threads: usize,
 }
 
 /// The losses of one forward: what they measured, dL/d(main output) and, per layer head,
@@ -104,7 +105,17 @@ impl<F: Real> SeqModel<F> {
         head: Linear<F>,
         readout: Readout,
     ) -> Self {
-        SeqModel { embed, body, head, readout, heads: Vec::new(), tap: false, taps: Vec::new(), shape: (0, 0) }
+        SeqModel {
+            embed,
+            body,
+            head,
+            readout,
+            heads: Vec::new(),
+            tap: false,
+            taps: Vec::new(),
+            shape: (0, 0),
+            threads: 1,
+        }
     }
 
     /// With heads on layers of the body's layered block; each must read a layer it has, at
@@ -130,6 +141,10 @@ impl<F: Real> SeqModel<F> {
     /// The head's output: `batch x out` (Last) or `(time * batch) x out`, time-major (Each).
     /// Layer heads' outputs are kept (`LayerHead::logits`).
     pub fn forward(&mut self, batch: &SeqBatch<F>, ctx: &Ctx) -> Mat<F> {
+        crate::tensor::par::with_threads(self.threads, || self.forward_here(batch, ctx))
+    }
+
+    fn forward_here(&mut self, batch: &SeqBatch<F>, ctx: &Ctx) -> Mat<F> {
         let mut h = match (&batch.inputs, &mut self.embed) {
             (BatchInputs::Tokens(ids), Some(e)) => e.forward(ids, batch.time, batch.batch),
             (BatchInputs::Real(x), None) => x.clone(),
@@ -203,6 +218,10 @@ impl<F: Real> SeqModel<F> {
     /// Backward from dL/d(head output) and, per layer head, dL/d(its output) (none given: no
     /// gradient from them).
     pub fn backward(&mut self, dout: &Mat<F>, head_grads: &[Mat<F>]) {
+        crate::tensor::par::with_threads(self.threads, || self.backward_here(dout, head_grads))
+    }
+
+    fn backward_here(&mut self, dout: &Mat<F>, head_grads: &[Mat<F>]) {
         self.taps.clear();
         let (time, batch) = self.shape;
         let dh = self.head.backward(dout);
@@ -237,8 +256,10 @@ impl<F: Real> SeqModel<F> {
         }
     }
 
-    /// Threads every block may use (results do not depend on it; see `SeqBlock::set_threads`).
+    /// Threads every block may use, and the products outside the blocks' own parallel loops
+    /// (results do not depend on it; see `SeqBlock::set_threads`).
     pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
         self.body.iter_mut().for_each(|(_, b)| b.set_threads(threads));
     }
 

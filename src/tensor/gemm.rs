@@ -105,31 +105,112 @@ pub fn matmul_strided_into<F: Real>(out: &mut [F], c_rs: usize, c_cs: usize, a: 
         }
         return;
     }
-    // SAFETY: the output region was bounds-checked above; `out` is borrowed mutably so it
-    // cannot alias the inputs.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            c_cs as isize,
-            c_rs as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a.cs,
-            a.rs,
-            b.data.as_ptr(),
-            b.cs,
-            b.rs,
-            F::one(),
-            F::one(),
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
+    let out_ptr = SendPtr(out.as_mut_ptr());
+    let product = |r0: usize, r1: usize, c0: usize, c1: usize| {
+        // SAFETY: the output region was bounds-checked above, and so is every sub-block of it;
+        // `out` is borrowed mutably so it cannot alias the inputs, and the pieces of a cut write
+        // disjoint blocks.
+        unsafe {
+            gemm::gemm(
+                r1 - r0,
+                c1 - c0,
+                k,
+                out_ptr.get().add(r0 * c_rs + c0 * c_cs),
+                c_cs as isize,
+                c_rs as isize,
+                accumulate,
+                a.data.as_ptr().offset(r0 as isize * a.rs),
+                a.cs,
+                a.rs,
+                b.data.as_ptr().offset(c0 as isize * b.cs),
+                b.cs,
+                b.rs,
+                F::one(),
+                F::one(),
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    };
+    // The pieces call the kernel directly, so the workers count none of the work counted above.
+    match cut(m, n, k, super::par::product_threads()) {
+        Cut::Whole => product(0, m, 0, n),
+        Cut::Cols(p) => {
+            super::pool::run(p, &|i| {
+                let (c0, c1) = piece(n, p, i);
+                product(0, m, c0, c1)
+            });
+        }
+        Cut::Rows(p) => {
+            super::pool::run(p, &|i| {
+                let (r0, r1) = piece(m, p, i);
+                product(r0, r1, 0, n)
+            });
+        }
     }
+}
+
+/// The output pointer, shared by the pieces of a cut product (each writes its own block).
+#[derive(Clone, Copy)]
+struct SendPtr<F>(*mut F);
+// SAFETY: see `product` in `matmul_strided_into`.
+unsafe impl<F> Send for SendPtr<F> {}
+unsafe impl<F> Sync for SendPtr<F> {}
+
+impl<F> SendPtr<F> {
+    // A method, so that closures capture the wrapper and not its raw field.
+    fn get(self) -> *mut F {
+        self.0
+    }
+}
+
+/// How a product is shared among threads.
+#[derive(Debug, PartialEq)]
+enum Cut {
+    Whole,
+    Cols(usize),
+    Rows(usize),
+}
+
+/// Products below this many multiply-adds per piece are not cut: a piece must outweigh the
+/// ~1 us of handing it to a worker and collecting it.
+const MIN_PIECE_MACS: usize = 1 << 17;
+
+/// Pieces are whole multiples of this many rows or columns, so that the kernel's tiles stay
+/// full.
+const PIECE_ALIGN: usize = 16;
+
+/// Whether and how to cut an `m x k` by `k x n` product among `threads`. Only products with
+/// k <= 512 are cut: the gemm crate then sums each element's k terms in one block, in the same
+/// order whatever the block of rows or columns it sits in, so a cut product is bit for bit the
+/// whole one (`cut_products_are_bit_identical` checks it). Longer sums are split into blocks
+/// whose length depends on m and n, and stay whole.
+fn cut(m: usize, n: usize, k: usize, threads: usize) -> Cut {
+    if threads <= 1 || k > 512 {
+        return Cut::Whole;
+    }
+    let p = threads.min(m * n * k / MIN_PIECE_MACS);
+    if p < 2 {
+        return Cut::Whole;
+    }
+    // Columns first: the row panel of `a` is read by every piece, but a cut by rows would pack
+    // all of `b` once per piece.
+    if n >= p * PIECE_ALIGN {
+        Cut::Cols(p)
+    } else if m >= p * PIECE_ALIGN {
+        Cut::Rows(p)
+    } else {
+        Cut::Whole
+    }
+}
+
+/// Piece `i` of `p` of `0..len`: boundaries at multiples of `PIECE_ALIGN`.
+fn piece(len: usize, p: usize, i: usize) -> (usize, usize) {
+    let blocks = len.div_ceil(PIECE_ALIGN);
+    let at = |j: usize| (j * blocks / p * PIECE_ALIGN).min(len);
+    (at(i), at(i + 1))
 }
 
 /// `a @ b` as a new matrix.
@@ -161,6 +242,76 @@ mod tests {
         let bt = b.transpose();
         let got = matmul(View::of(&at).t(), View::of(&bt).t());
         assert!(got.data.iter().zip(&want.data).all(|(x, y)| (x - y).abs() < 1e-12));
+    }
+
+    fn m32(rows: usize, cols: usize, seed: u64) -> Mat<f32> {
+        let mut s = seed;
+        Mat::from_fn(rows, cols, |_, _| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+    }
+
+    #[test]
+    fn cut_products_are_bit_identical() {
+        // The shapes of W1-W4's products and the edges of `cut`: k at 512 and past it, pieces
+        // at the alignment, widths not a multiple of it, transposed operands, accumulation.
+        let shapes = [
+            (128, 64, 128),
+            (128, 128, 64),
+            (64, 128, 128),
+            (3200, 32, 512),
+            (32, 128, 512),
+            (512, 32, 128),
+            (40, 512, 70),
+            (128, 513, 64),
+            (128, 784, 64),
+            (200, 300, 33),
+            (33, 300, 200),
+            (1000, 7, 1),
+        ];
+        for &(m, k, n) in &shapes {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let a = if ta { m32(k, m, 1) } else { m32(m, k, 1) };
+                let b = if tb { m32(n, k, 2) } else { m32(k, n, 2) };
+                let va = if ta { View::of(&a).t() } else { View::of(&a) };
+                let vb = if tb { View::of(&b).t() } else { View::of(&b) };
+                let start = m32(m, n, 3);
+                let product = |threads: usize, accumulate: bool| {
+                    let mut c = start.clone();
+                    crate::tensor::par::with_threads(threads, || matmul_into(&mut c, 0, va, vb, accumulate));
+                    c.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                };
+                for accumulate in [false, true] {
+                    let whole = product(1, accumulate);
+                    for threads in [2, 3, 8] {
+                        assert!(
+                            product(threads, accumulate) == whole,
+                            "{m}x{k}x{n} ta={ta} tb={tb} accumulate={accumulate} threads={threads}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn products_are_cut_only_where_it_is_exact_and_pays() {
+        assert_eq!(cut(128, 128, 64, 2), Cut::Cols(2));
+        assert_eq!(cut(128, 128, 64, 1), Cut::Whole);
+        assert_eq!(cut(128, 16, 512, 2), Cut::Rows(2));
+        assert_eq!(cut(128, 64, 513, 2), Cut::Whole, "a sum split into blocks");
+        assert_eq!(cut(16, 16, 64, 8), Cut::Whole, "too small to hand out");
+        assert_eq!(cut(3200, 512, 32, 8), Cut::Cols(8));
+        assert_eq!(cut(3200, 32, 512, 8), Cut::Rows(8));
+        assert_eq!(cut(24, 24, 512, 2), Cut::Whole, "too narrow for two aligned pieces");
+        for (len, p) in [(128, 2), (130, 3), (64, 8), (17, 2)] {
+            let pieces: Vec<_> = (0..p).map(|i| piece(len, p, i)).collect();
+            assert_eq!(pieces[0].0, 0);
+            assert_eq!(pieces[p - 1].1, len);
+            assert!(pieces.windows(2).all(|w| w[0].1 == w[1].0), "{pieces:?}");
+            assert!(pieces.iter().all(|&(a, _)| a % PIECE_ALIGN == 0), "{pieces:?}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod gemm;
 pub mod kernels;
 mod mat;
 pub mod par;
+mod pool;
 mod real;
 
 pub use gemm::{matmul, matmul_into, matmul_macs, matmul_strided_into, View};

@@ -29,38 +29,52 @@ pub fn all_cores() -> usize {
 }
 
 /// Run `f` on every item, on at most `threads` threads: consecutive items go to the same
-/// thread, the first group to this one. One thread (or one item) runs in order, spawning none.
-/// The started threads' matrix-multiply work is added to this thread's count
+/// thread, the first group to this one, the others to the process's kept workers
+/// (`tensor::pool`). One thread (or one item, or a call from inside another `par_for`) runs in
+/// order here. The workers' matrix-multiply work is added to this thread's count
 /// (`tensor::matmul_macs`).
 pub fn par_for<T: Send>(threads: usize, items: Vec<T>, f: impl Fn(T) + Sync) {
     let groups = threads.clamp(1, items.len().max(1));
-    if groups == 1 {
+    if groups == 1 || super::pool::in_share() {
         items.into_iter().for_each(f);
         return;
     }
-    let mut cut: Vec<Vec<T>> = Vec::with_capacity(groups);
     let mut it = items.into_iter();
     let n = it.len();
-    for (a, b) in ranges(n, groups) {
-        cut.push(it.by_ref().take(b - a).collect());
-    }
-    let mut cut = cut.into_iter();
-    let first = cut.next().unwrap_or_default();
-    let macs: u64 = std::thread::scope(|s| {
-        let f = &f;
-        let handles: Vec<_> = cut
-            .map(|group| {
-                s.spawn(move || {
-                    group.into_iter().for_each(f);
-                    super::matmul_macs()
-                })
-            })
-            .collect();
-        first.into_iter().for_each(f);
-        // A panic in a thread is passed on as it is.
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).sum()
-    });
+    let cut: Vec<std::sync::Mutex<Vec<T>>> =
+        ranges(n, groups).into_iter().map(|(a, b)| std::sync::Mutex::new(it.by_ref().take(b - a).collect())).collect();
+    let macs = super::pool::run(groups, &|g| std::mem::take(&mut *cut[g].lock().unwrap()).into_iter().for_each(&f));
     super::gemm::add_macs(macs);
+}
+
+thread_local! {
+    /// Threads the matrix products made on this thread may use (`with_threads`).
+    static THREADS: std::cell::Cell<usize> = const { std::cell::Cell::new(1) };
+}
+
+/// Run `f` with this thread's matrix products cut among `threads` threads (see
+/// `tensor::matmul_strided_into`). A model sets it around its forward and backward passes, so
+/// that the thread count need not be handed through every layer's signature.
+pub fn with_threads<R>(threads: usize, f: impl FnOnce() -> R) -> R {
+    let old = THREADS.with(|t| t.replace(threads.max(1)));
+    struct Restore(usize);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            THREADS.with(|t| t.set(self.0));
+        }
+    }
+    let _restore = Restore(old);
+    f()
+}
+
+/// The threads this thread's matrix products may use now: 1 inside a `par_for` item, whose
+/// threads are already busy.
+pub fn product_threads() -> usize {
+    if super::pool::in_share() {
+        1
+    } else {
+        THREADS.with(|t| t.get())
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,246 @@
+//! Worker threads kept for the whole process, for `par::par_for`.
+//!
+//! A matrix product of a 50-layer MLP takes 10-15 us; starting and joining a thread costs about
+//! as much, so threads started per call cannot share it. These workers stay: after a job each
+//! spins for a short while (the next product comes within microseconds), then parks.
+//!
+//! A caller claims idle workers for one call and waits for them before it returns, so a job may
+//! borrow the caller's stack. A worker some other caller holds is not waited for: its share runs
+//! on the caller. Which thread runs a share never changes a result (see `par`).
+
+use std::any::Any;
+use std::cell::{Cell, UnsafeCell};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+/// How long an idle worker spins before it parks: long enough to bridge the gaps between the
+/// products of one training step, short enough to leave the core alone between steps.
+const SPIN: Duration = Duration::from_micros(200);
+
+/// Workers the process may start at most (they only grow when callers run side by side).
+const MAX_WORKERS: usize = 64;
+
+/// A job for one worker: run `f(share)`.
+#[derive(Clone, Copy)]
+struct Job {
+    f: *const (dyn Fn(usize) + Sync),
+    share: usize,
+}
+
+struct Slot {
+    /// Held by the caller that posts to this worker, from claim to collection.
+    claimed: AtomicBool,
+    /// Jobs posted and jobs finished; the worker runs while they differ.
+    posted: AtomicU64,
+    finished: AtomicU64,
+    job: UnsafeCell<Option<Job>>,
+    /// What the last job left: its panic, and its thread's matrix-multiply work.
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
+    macs: AtomicU64,
+    thread: std::sync::OnceLock<Thread>,
+}
+
+// SAFETY: `job` is written only by the claiming caller before it bumps `posted` (Release), and
+// read only by the worker after it sees that bump (Acquire); the caller does not touch it again
+// until it has seen `finished` catch up.
+unsafe impl Sync for Slot {}
+
+static SLOTS: Mutex<Vec<&'static Slot>> = Mutex::new(Vec::new());
+
+thread_local! {
+    /// Whether this thread is running a share of a `run`: nested calls then run in order here.
+    static IN_SHARE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the current thread is inside a share of `run` (a worker, or a caller's own share).
+pub fn in_share() -> bool {
+    IN_SHARE.with(|c| c.get())
+}
+
+/// Run `f(0)`, ..., `f(shares - 1)`, share 0 on this thread and the others on workers where
+/// idle ones are to be had (else here, after share 0). Returns the workers' matrix-multiply
+/// work. A panic in any share is raised here once every share has ended.
+pub fn run(shares: usize, f: &(dyn Fn(usize) + Sync)) -> u64 {
+    if shares <= 1 || in_share() {
+        (0..shares).for_each(f);
+        return 0;
+    }
+    let workers = claim(shares - 1);
+    // SAFETY: the job outlives its use: every posted job is waited for below, panics included,
+    // before this function returns.
+    let erased: *const (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(f) };
+    for (i, slot) in workers.iter().enumerate() {
+        unsafe { *slot.job.get() = Some(Job { f: erased, share: i + 1 }) };
+        slot.posted.fetch_add(1, Ordering::SeqCst);
+        if let Some(t) = slot.thread.get() {
+            t.unpark();
+        }
+    }
+    let mut panic = as_share(|| catch_unwind(AssertUnwindSafe(|| f(0))).err());
+    // Shares no worker took.
+    for share in workers.len() + 1..shares {
+        if panic.is_none() {
+            panic = as_share(|| catch_unwind(AssertUnwindSafe(|| f(share))).err());
+        }
+    }
+    let mut macs = 0;
+    for slot in &workers {
+        wait_finished(slot);
+        macs += slot.macs.load(Ordering::Acquire);
+        if let Some(p) = slot.panic.lock().unwrap().take() {
+            panic.get_or_insert(p);
+        }
+        slot.claimed.store(false, Ordering::Release);
+    }
+    if let Some(p) = panic {
+        resume_unwind(p);
+    }
+    macs
+}
+
+fn as_share<R>(f: impl FnOnce() -> R) -> R {
+    IN_SHARE.with(|c| c.set(true));
+    let r = f();
+    IN_SHARE.with(|c| c.set(false));
+    r
+}
+
+/// Up to `n` idle workers, claimed; new ones are started while there are too few.
+fn claim(n: usize) -> Vec<&'static Slot> {
+    let mut got = Vec::with_capacity(n);
+    let mut slots = SLOTS.lock().unwrap();
+    for slot in slots.iter() {
+        if got.len() == n {
+            return got;
+        }
+        if slot.claimed.compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            got.push(*slot);
+        }
+    }
+    while got.len() < n && slots.len() < MAX_WORKERS {
+        let slot: &'static Slot = Box::leak(Box::new(Slot {
+            claimed: AtomicBool::new(true),
+            posted: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
+            job: UnsafeCell::new(None),
+            panic: Mutex::new(None),
+            macs: AtomicU64::new(0),
+            thread: std::sync::OnceLock::new(),
+        }));
+        let spawned = std::thread::Builder::new().name("depthlab-worker".into()).spawn(move || work(slot));
+        match spawned {
+            Ok(h) => {
+                let _ = slot.thread.set(h.thread().clone());
+                slots.push(slot);
+                got.push(slot);
+            }
+            // No more threads to be had: the caller runs the rest itself.
+            Err(_) => break,
+        }
+    }
+    got
+}
+
+fn wait_finished(slot: &Slot) {
+    let want = slot.posted.load(Ordering::Relaxed);
+    let mut spins = 0u32;
+    while slot.finished.load(Ordering::Acquire) != want {
+        if spins < 1 << 14 {
+            std::hint::spin_loop();
+            spins += 1;
+        } else {
+            // The worker was descheduled (a busy machine): stop burning the core it needs.
+            std::thread::yield_now();
+        }
+    }
+}
+
+fn work(slot: &'static Slot) {
+    IN_SHARE.with(|c| c.set(true));
+    let mut seen = 0u64;
+    loop {
+        let mut idle_since: Option<Instant> = None;
+        let mut spins = 0u32;
+        while slot.posted.load(Ordering::Acquire) == seen {
+            spins = spins.wrapping_add(1);
+            if !spins.is_multiple_of(64) {
+                std::hint::spin_loop();
+                continue;
+            }
+            let since = *idle_since.get_or_insert_with(Instant::now);
+            if since.elapsed() > SPIN {
+                // An unpark between the check above and here makes park return at once.
+                std::thread::park();
+            }
+        }
+        seen = slot.posted.load(Ordering::Acquire);
+        // SAFETY: see `Slot`.
+        let job = unsafe { (*slot.job.get()).take() }.expect("a posted job");
+        let before = super::matmul_macs();
+        // SAFETY: the caller waits for `finished` before its job's borrow ends.
+        let r = catch_unwind(AssertUnwindSafe(|| unsafe { (*job.f)(job.share) }));
+        slot.macs.store(super::matmul_macs() - before, Ordering::Relaxed);
+        if let Err(p) = r {
+            *slot.panic.lock().unwrap() = Some(p);
+        }
+        slot.finished.store(seen, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn every_share_runs_once_and_panics_come_back() {
+        for shares in [0, 1, 2, 5] {
+            let ran: Vec<AtomicUsize> = (0..shares).map(|_| AtomicUsize::new(0)).collect();
+            run(shares, &|i| {
+                ran[i].fetch_add(1, Ordering::SeqCst);
+            });
+            assert!(ran.iter().all(|r| r.load(Ordering::SeqCst) == 1), "shares = {shares}");
+        }
+        let caught = catch_unwind(|| run(3, &|i| assert_ne!(i, 2, "share two fails")));
+        assert!(caught.is_err());
+        // The pool still works after a panic.
+        let sum = AtomicUsize::new(0);
+        run(3, &|i| {
+            sum.fetch_add(i, Ordering::SeqCst);
+        });
+        assert_eq!(sum.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn nested_runs_stay_on_their_thread() {
+        let count = AtomicUsize::new(0);
+        run(2, &|_| {
+            let me = std::thread::current().id();
+            run(3, &|_| {
+                assert_eq!(std::thread::current().id(), me);
+                count.fetch_add(1, Ordering::SeqCst);
+            });
+        });
+        assert_eq!(count.load(Ordering::SeqCst), 6);
+    }
+
+    #[test]
+    fn callers_side_by_side_share_the_workers() {
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                s.spawn(move || {
+                    for round in 0..200 {
+                        let got: Vec<AtomicUsize> = (0..3).map(|_| AtomicUsize::new(0)).collect();
+                        run(3, &|i| {
+                            got[i].fetch_add(t * 1000 + round, Ordering::SeqCst);
+                        });
+                        assert!(got.iter().all(|g| g.load(Ordering::SeqCst) == t * 1000 + round));
+                    }
+                });
+            }
+        });
+    }
+}

@@ -52,6 +52,42 @@ fn highway_coupled_and_independent() {
     check(&mut h, "highway lesioned, independent carry");
 }
 
+/// A batch large enough that the layer's elementwise passes and products are shared among three
+/// threads: the gradients still agree with finite differences, and the output, dL/dx and every
+/// parameter's gradient are bit for bit those of one thread.
+#[test]
+fn highway_passes_shared_among_threads() {
+    use depthlab::tensor::par::with_threads;
+    let run = |h: &mut Highway<f64>, x: &Mat<f64>, threads: usize| {
+        with_threads(threads, || {
+            let y = h.forward(x, &Ctx::TRAIN);
+            let dy = Mat::from_fn(y.rows, y.cols, |r, c| ((r * 7 + c * 3) % 11) as f64 / 11.0 - 0.5);
+            let dx = h.backward(&dy);
+            let mut params = Vec::new();
+            h.params("", &mut params);
+            let mut grads: Vec<f64> = params.iter().flat_map(|(_, p)| p.grad.data.clone()).collect();
+            params.iter_mut().for_each(|(_, p)| p.grad.fill(0.0));
+            grads.extend(y.data.iter().chain(&dx.data));
+            grads.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        })
+    };
+    for phi in [Activation::Tanh, Activation::Gelu] {
+        for carry in [None, Some(0.5)] {
+            for lesioned in [false, true] {
+                let what = format!("{} carry={carry:?} lesioned={lesioned}", phi.name());
+                let mut h = Highway::new(32, phi, &init(), -1.0, carry, &mut rng());
+                h.switches.lesioned = lesioned;
+                let x = random_input(256, 32, 1.0, 11);
+                let one = run(&mut h, &x, 1);
+                assert!(run(&mut h, &x, 3) == one, "{what}: three threads differ from one");
+                let report = with_threads(3, || check_block(&mut h, &x, 20, 3));
+                let (name, err) = report.worst();
+                assert!(err < TOL, "{what}: {name} relative error {err:.2e}");
+            }
+        }
+    }
+}
+
 #[test]
 fn residual_orderings() {
     for phi in ALL {

@@ -8,7 +8,8 @@ use depthlab::nn::Arch;
 use depthlab::train::{self, RunOptions};
 
 /// Feed-forward: MNIST-1D, 3 steps of 64. Wide enough that the layers' products are cut among
-/// the threads (64 x 96 x 96 and larger: two pieces at 2 threads, four at 8).
+/// the threads (64 x 128 x 128 and larger: two pieces at 2 threads, eight at 8), and so are the
+/// highway layers' elementwise passes (64 x 256 values).
 const FLAT: &str = r#"
 seed = 5
 [data]
@@ -17,7 +18,7 @@ num_samples = 240
 [model]
 arch = "plain"
 depth = 3
-width = 96
+width = 128
 [optim]
 lr = 0.05
 optimizer = { kind = "sgd", momentum = 0.9 }

@@ -12,6 +12,7 @@
 use rand::Rng;
 
 use super::{join, Activation, Block, Ctx, Init, Linear, ParamList, Switches};
+use crate::tensor::par::{elementwise_parts, par_for, product_threads, split_rows};
 use crate::tensor::{kernels::simd, matmul_into, Mat, Real, View};
 use crate::with_activation;
 
@@ -96,47 +97,62 @@ impl<F: Real> Block<F> for Highway<F> {
 
     fn forward(&mut self, x: &Mat<F>, _ctx: &Ctx) -> Mat<F> {
         let (n, w, k) = (x.rows, self.out_dim(), self.maps());
-        // z = x [W_H; W_T; W_C]^T + [b_H; b_T; b_C].
+        // z = x [W_H; W_T; W_C]^T; the biases [b_H; b_T; b_C] are added in the pass below.
         let w_all = self.stacked_weights();
         let bias: Vec<F> = self.linears().flat_map(|l| l.bias.value.data.iter().copied()).collect();
         self.z.reshape_for(n, k * w);
-        for r in 0..n {
-            self.z.row_mut(r).copy_from_slice(&bias);
-        }
-        matmul_into(&mut self.z, 0, View::of(x), View::of(&w_all).t(), true);
+        matmul_into(&mut self.z, 0, View::of(x), View::of(&w_all).t(), false);
         w_all.recycle();
         if self.phi.needs_input() {
-            self.hz = self.z.cols_slice(0, w);
+            self.hz.reshape_for(n, w);
+        } else {
+            self.hz = Mat::default();
         }
         self.x.clone_from(x);
         let mut y = Mat::zeros(n, w);
-        let (shut, independent) = (self.switches.lesioned, self.carry.is_some());
-        let z = &mut self.z;
-        with_activation!(self.phi, F, |phi, _dphi| simd(
-            #[inline(always)]
-            || {
-                let one = F::one();
-                for r in 0..n {
-                    let (zr, xr, yr) = (z.row_mut(r), x.row(r), y.row_mut(r));
-                    let (h, rest) = zr.split_at_mut(w);
-                    let (t, c) = rest.split_at_mut(w);
-                    h.iter_mut().for_each(|v| *v = phi(*v));
-                    if shut {
-                        // T forced to 0: the layer only carries.
-                        t.fill(F::zero());
-                    } else {
-                        t.iter_mut().for_each(|v| *v = v.sigmoid_fast());
-                    }
-                    let it = yr.iter_mut().zip(&*t).zip(&*h).zip(xr);
-                    if independent {
-                        c.iter_mut().for_each(|v| *v = v.sigmoid_fast());
-                        it.zip(&*c).for_each(|((((y, &t), &h), &x), &c)| *y = t * h + c * x);
-                    } else {
-                        it.for_each(|(((y, &t), &h), &x)| *y = t * h + (one - t) * x);
+        let (shut, independent, keep_hz) = (self.switches.lesioned, self.carry.is_some(), self.phi.needs_input());
+        let phi = self.phi;
+        let threads = product_threads();
+        let blocks = row_parts(threads, n, k * w);
+        let items: Vec<_> = split_rows(&mut self.z.data, k * w, &blocks)
+            .into_iter()
+            .zip(split_rows(&mut self.hz.data, w, &blocks))
+            .zip(split_rows(&mut y.data, w, &blocks))
+            .zip(&blocks)
+            .collect();
+        par_for(threads, items, |(((z, hz), y), &(r0, r1))| {
+            let x = &x.data[r0 * w..r1 * w];
+            with_activation!(phi, F, |phi, _dphi| simd(
+                #[inline(always)]
+                || {
+                    let one = F::one();
+                    for r in 0..r1 - r0 {
+                        let (zr, xr, yr) =
+                            (&mut z[r * k * w..(r + 1) * k * w], &x[r * w..(r + 1) * w], &mut y[r * w..(r + 1) * w]);
+                        zr.iter_mut().zip(&bias).for_each(|(z, &b)| *z += b);
+                        if keep_hz {
+                            hz[r * w..(r + 1) * w].copy_from_slice(&zr[..w]);
+                        }
+                        let (h, rest) = zr.split_at_mut(w);
+                        let (t, c) = rest.split_at_mut(w);
+                        h.iter_mut().for_each(|v| *v = phi(*v));
+                        if shut {
+                            // T forced to 0: the layer only carries.
+                            t.fill(F::zero());
+                        } else {
+                            t.iter_mut().for_each(|v| *v = v.sigmoid_fast());
+                        }
+                        let it = yr.iter_mut().zip(&*t).zip(&*h).zip(xr);
+                        if independent {
+                            c.iter_mut().for_each(|v| *v = v.sigmoid_fast());
+                            it.zip(&*c).for_each(|((((y, &t), &h), &x), &c)| *y = t * h + c * x);
+                        } else {
+                            it.for_each(|(((y, &t), &h), &x)| *y = t * h + (one - t) * x);
+                        }
                     }
                 }
-            }
-        ));
+            ));
+        });
         y
     }
 
@@ -147,45 +163,55 @@ impl<F: Real> Block<F> for Highway<F> {
         let mut dx = Mat::zeros(n, w);
         // [dz_H | dz_T | dz_C]: every element is written below.
         let mut dz_all = Mat::scratch(n, k * w);
-        let (z, x, dz, hz) = (&self.z, &self.x, &mut dz_all, &self.hz);
+        let (z, x, hz, phi) = (&self.z, &self.x, &self.hz, self.phi);
+        let threads = product_threads();
+        let blocks = row_parts(threads, n, k * w);
+        let items: Vec<_> = split_rows(&mut dx.data, w, &blocks)
+            .into_iter()
+            .zip(split_rows(&mut dz_all.data, k * w, &blocks))
+            .zip(&blocks)
+            .collect();
         // One pass: the carry path's dL/dx and the pre-activation gradients of H, T and C.
-        with_activation!(self.phi, F, |_phi, dphi| simd(
-            #[inline(always)]
-            || {
-                let one = F::one();
-                for r in 0..n {
-                    let (zr, xr, gr, dxr, dzr) = (z.row(r), x.row(r), dy.row(r), dx.row_mut(r), dz.row_mut(r));
-                    let (h, t) = (&zr[..w], &zr[w..2 * w]);
-                    let hzr = if hz.is_empty() { h } else { hz.row(r) };
-                    let (dh, rest) = dzr.split_at_mut(w);
-                    let (dt, dc) = rest.split_at_mut(w);
-                    // dL/dH through phi', and dL/dz_T through sigmoid'.
-                    let inputs = gr.iter().zip(t).zip(h).zip(hzr);
-                    dh.iter_mut().zip(inputs).for_each(|(d, (((&g, &t), &h), &hz))| *d = g * t * dphi(hz, h));
-                    if independent {
-                        let c = &zr[2 * w..];
-                        let it = dxr.iter_mut().zip(dc.iter_mut()).zip(gr).zip(c).zip(xr);
-                        it.for_each(|((((dx, dc), &g), &c), &x)| {
-                            *dx = g * c;
-                            *dc = g * x * c * (one - c);
-                        });
-                        let it = dt.iter_mut().zip(gr).zip(t).zip(h);
-                        it.for_each(|(((d, &g), &t), &h)| *d = g * h * t * (one - t));
-                    } else {
-                        let it = dxr.iter_mut().zip(dt.iter_mut()).zip(gr).zip(t).zip(h).zip(xr);
-                        it.for_each(|(((((dx, dt), &g), &t), &h), &x)| {
-                            *dx = g * (one - t);
-                            *dt = g * (h - x) * t * (one - t);
-                        });
-                    }
-                    if shut {
-                        // T is a constant 0: no gradient reaches H or the transform gate.
-                        dh.fill(F::zero());
-                        dt.fill(F::zero());
+        par_for(threads, items, |((dx, dz), &(r0, r1))| {
+            with_activation!(phi, F, |_phi, dphi| simd(
+                #[inline(always)]
+                || {
+                    let one = F::one();
+                    for (i, r) in (r0..r1).enumerate() {
+                        let (zr, xr, gr) = (z.row(r), x.row(r), dy.row(r));
+                        let (dxr, dzr) = (&mut dx[i * w..(i + 1) * w], &mut dz[i * k * w..(i + 1) * k * w]);
+                        let (h, t) = (&zr[..w], &zr[w..2 * w]);
+                        let hzr = if hz.is_empty() { h } else { hz.row(r) };
+                        let (dh, rest) = dzr.split_at_mut(w);
+                        let (dt, dc) = rest.split_at_mut(w);
+                        // dL/dH through phi', and dL/dz_T through sigmoid'.
+                        let inputs = gr.iter().zip(t).zip(h).zip(hzr);
+                        dh.iter_mut().zip(inputs).for_each(|(d, (((&g, &t), &h), &hz))| *d = g * t * dphi(hz, h));
+                        if independent {
+                            let c = &zr[2 * w..];
+                            let it = dxr.iter_mut().zip(dc.iter_mut()).zip(gr).zip(c).zip(xr);
+                            it.for_each(|((((dx, dc), &g), &c), &x)| {
+                                *dx = g * c;
+                                *dc = g * x * c * (one - c);
+                            });
+                            let it = dt.iter_mut().zip(gr).zip(t).zip(h);
+                            it.for_each(|(((d, &g), &t), &h)| *d = g * h * t * (one - t));
+                        } else {
+                            let it = dxr.iter_mut().zip(dt.iter_mut()).zip(gr).zip(t).zip(h).zip(xr);
+                            it.for_each(|(((((dx, dt), &g), &t), &h), &x)| {
+                                *dx = g * (one - t);
+                                *dt = g * (h - x) * t * (one - t);
+                            });
+                        }
+                        if shut {
+                            // T is a constant 0: no gradient reaches H or the transform gate.
+                            dh.fill(F::zero());
+                            dt.fill(F::zero());
+                        }
                     }
                 }
-            }
-        ));
+            ));
+        });
         if !through_branch {
             dz_all.recycle();
             return dx;
@@ -229,4 +255,9 @@ impl<F: Real> Block<F> for Highway<F> {
     fn switches(&mut self) -> Option<&mut Switches> {
         Some(&mut self.switches)
     }
+}
+
+/// The row ranges in which a pass over `rows` rows of `cols` values is shared among `threads`.
+fn row_parts(threads: usize, rows: usize, cols: usize) -> Vec<(usize, usize)> {
+    elementwise_parts(threads, rows * cols, cols).into_iter().map(|(a, b)| (a / cols, b / cols)).collect()
 }

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Seq, SeqBlock};
 use crate::nn::{join, Ctx, Param, ParamList};
-use crate::tensor::par::{par_for, ranges, split_rows};
+use crate::tensor::par::{elementwise_parts, par_for, ranges, split_rows};
 use crate::tensor::{kernels::simd, matmul_strided_into, Mat, Real, View};
 
 /// How convolution weights are drawn.
@@ -323,17 +323,6 @@ pub enum Dx<'a, F> {
     None,
     Add(&'a mut Mat<F>),
     Set(&'a mut Mat<F>),
-}
-
-/// Values an elementwise pass must have before it is shared among threads.
-const ELEMENTWISE_MIN: usize = 1 << 16;
-
-/// `0..n` in nearly equal ranges of whole `unit`s, one per thread (an elementwise result does
-/// not depend on the split); small passes stay whole.
-fn elementwise_parts(threads: usize, n: usize, unit: usize) -> Vec<(usize, usize)> {
-    let units = n / unit.max(1);
-    let p = if n < ELEMENTWISE_MIN { 1 } else { threads.clamp(1, units.max(1)) };
-    ranges(units, p).into_iter().map(|(a, b)| (a * unit, if b == units { n } else { b * unit })).collect()
 }
 
 /// `f(piece, start)` on the pieces of `out` that `elementwise_parts` cuts, shared among the

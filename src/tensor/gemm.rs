@@ -191,7 +191,8 @@ fn cut(m: usize, n: usize, k: usize, threads: usize) -> Cut {
     if threads <= 1 || k > 512 {
         return Cut::Whole;
     }
-    let p = threads.min(m * n * k / MIN_PIECE_MACS);
+    let mp: usize = std::env::var("MP").ok().and_then(|v| v.parse().ok()).unwrap_or(MIN_PIECE_MACS);
+    let p = threads.min(m * n * k / mp);
     if p < 2 {
         return Cut::Whole;
     }

@@ -4,9 +4,13 @@
 //! as much, so threads started per call cannot share it. These workers stay: after a job each
 //! spins for a short while (the next product comes within microseconds), then parks.
 //!
-//! A caller claims idle workers for one call and waits for them before it returns, so a job may
-//! borrow the caller's stack. A worker some other caller holds is not waited for: its share runs
-//! on the caller. Which thread runs a share never changes a result (see `par`).
+//! A caller claims idle workers for one call and posts each a share. Once its own share is done
+//! it takes back every share no worker has begun (a worker descheduled on a busy machine is not
+//! waited for), and waits for the ones being run, so a job may borrow the caller's stack. A
+//! worker some other caller holds is not waited for: its share runs on the caller. Waiting
+//! threads yield the core, so that a machine with fewer free cores than threads runs at about
+//! one thread's speed rather than far below it. Which thread runs a share never changes a result
+//! (see `par`).
 
 use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
@@ -20,8 +24,9 @@ use std::time::{Duration, Instant};
 /// products of one training step, short enough to leave the core alone between steps.
 const SPIN: Duration = Duration::from_micros(200);
 
-/// Workers the process may start at most (they only grow when callers run side by side).
-const MAX_WORKERS: usize = 64;
+/// Workers the process may start at most, per core (they only grow past one fewer than the
+/// cores when callers run side by side).
+const WORKERS_PER_CORE: usize = 2;
 
 /// A job for one worker: run `f(share)`.
 #[derive(Clone, Copy)]
@@ -36,6 +41,9 @@ struct Slot {
     /// Jobs posted and jobs finished; the worker runs while they differ.
     posted: AtomicU64,
     finished: AtomicU64,
+    /// Whether the posted share has been begun, by the worker or taken back by the caller:
+    /// whoever sets it runs the share. When the caller took it, the worker releases the slot.
+    begun: AtomicBool,
     job: UnsafeCell<Option<Job>>,
     /// What the last job left: its panic, and its thread's matrix-multiply work.
     panic: Mutex<Option<Box<dyn Any + Send>>>,
@@ -69,25 +77,33 @@ pub fn run(shares: usize, f: &(dyn Fn(usize) + Sync)) -> u64 {
         return 0;
     }
     let workers = claim(shares - 1);
-    // SAFETY: the job outlives its use: every posted job is waited for below, panics included,
-    // before this function returns.
+    // SAFETY: the job outlives its use: a worker dereferences it only after winning `begun`, and
+    // every share a worker won is waited for below, panics included, before this returns.
     let erased: *const (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(f) };
     for (i, slot) in workers.iter().enumerate() {
         unsafe { *slot.job.get() = Some(Job { f: erased, share: i + 1 }) };
+        slot.begun.store(false, Ordering::SeqCst);
         slot.posted.fetch_add(1, Ordering::SeqCst);
         if let Some(t) = slot.thread.get() {
             t.unpark();
         }
     }
-    let mut panic = as_share(|| catch_unwind(AssertUnwindSafe(|| f(0))).err());
-    // Shares no worker took.
-    for share in workers.len() + 1..shares {
+    let mut panic = None;
+    let mut mine = |share: usize| {
         if panic.is_none() {
             panic = as_share(|| catch_unwind(AssertUnwindSafe(|| f(share))).err());
         }
+    };
+    mine(0);
+    // Shares no worker took.
+    (workers.len() + 1..shares).for_each(&mut mine);
+    // Shares no worker has begun are taken back; their workers release their slots.
+    let begun: Vec<bool> = workers.iter().map(|slot| slot.begun.swap(true, Ordering::SeqCst)).collect();
+    for (i, _) in begun.iter().enumerate().filter(|(_, &b)| !b) {
+        mine(i + 1);
     }
     let mut macs = 0;
-    for slot in &workers {
+    for (slot, _) in workers.iter().zip(&begun).filter(|(_, &b)| b) {
         wait_finished(slot);
         macs += slot.macs.load(Ordering::Acquire);
         if let Some(p) = slot.panic.lock().unwrap().take() {
@@ -120,11 +136,15 @@ fn claim(n: usize) -> Vec<&'static Slot> {
             got.push(*slot);
         }
     }
-    while got.len() < n && slots.len() < MAX_WORKERS {
+    // Asking for the cores reads cgroup files: once is enough.
+    static MOST: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let most = *MOST.get_or_init(|| WORKERS_PER_CORE * super::par::all_cores());
+    while got.len() < n && slots.len() < most {
         let slot: &'static Slot = Box::leak(Box::new(Slot {
             claimed: AtomicBool::new(true),
             posted: AtomicU64::new(0),
             finished: AtomicU64::new(0),
+            begun: AtomicBool::new(false),
             job: UnsafeCell::new(None),
             panic: Mutex::new(None),
             macs: AtomicU64::new(0),
@@ -148,11 +168,11 @@ fn wait_finished(slot: &Slot) {
     let want = slot.posted.load(Ordering::Relaxed);
     let mut spins = 0u32;
     while slot.finished.load(Ordering::Acquire) != want {
-        if spins < 1 << 14 {
+        spins += 1;
+        if spins < 64 {
             std::hint::spin_loop();
-            spins += 1;
         } else {
-            // The worker was descheduled (a busy machine): stop burning the core it needs.
+            // The worker may share this core (a busy machine): let it run.
             std::thread::yield_now();
         }
     }
@@ -162,23 +182,31 @@ fn work(slot: &'static Slot) {
     IN_SHARE.with(|c| c.set(true));
     let mut seen = 0u64;
     loop {
-        let mut idle_since: Option<Instant> = None;
+        let idle_since = Instant::now();
         let mut spins = 0u32;
         while slot.posted.load(Ordering::Acquire) == seen {
             spins = spins.wrapping_add(1);
             if !spins.is_multiple_of(64) {
                 std::hint::spin_loop();
-                continue;
-            }
-            let since = *idle_since.get_or_insert_with(Instant::now);
-            if since.elapsed() > SPIN {
+            } else if idle_since.elapsed() > SPIN {
                 // An unpark between the check above and here makes park return at once.
                 std::thread::park();
+            } else {
+                // Waiting, the core is given up to whatever else wants it (the caller, when
+                // both share one core).
+                std::thread::yield_now();
             }
         }
         seen = slot.posted.load(Ordering::Acquire);
         // SAFETY: see `Slot`.
         let job = unsafe { (*slot.job.get()).take() }.expect("a posted job");
+        if slot.begun.swap(true, Ordering::SeqCst) {
+            // The caller took the share back and returned without waiting: this slot is ours
+            // to release.
+            slot.finished.store(seen, Ordering::Release);
+            slot.claimed.store(false, Ordering::Release);
+            continue;
+        }
         let before = super::matmul_macs();
         // SAFETY: the caller waits for `finished` before its job's borrow ends.
         let r = catch_unwind(AssertUnwindSafe(|| unsafe { (*job.f)(job.share) }));

@@ -20,6 +20,7 @@ use crate::optim::{Optimizer, Sgd, SgdConfig};
 use crate::seq::batch::{make_batch, BatchInputs, BatchTargets, SeqBatch};
 use crate::seq::model::{Readout, SeqModel};
 use crate::seq::{CellKind, Rnn, RnnConfig, Seq, Tcn, TcnConfig};
+use crate::tensor::par::with_threads;
 use crate::tensor::{matmul_into, matmul_macs, Mat, View};
 use crate::train::{gradflow_record, MetricsLog, Net};
 
@@ -369,7 +370,7 @@ pub fn run(workload: &str, opts: &BenchOptions) -> Result<BenchResult, String> {
             let mut sgd = Sgd::<f32>::new(SgdConfig { momentum: 0.9, ..Default::default() })?;
             let timed = time_steps(steps, warmup, opts.probes, |probed| {
                 train_step(&mut model, &b, probed, &mut log, n);
-                sgd.step(&mut Net::<Dataset>::params(&mut model), 0.01);
+                with_threads(threads, || sgd.step(&mut Net::<Dataset>::params(&mut model), 0.01));
                 n += 1;
             });
             (timed, model.num_params())
@@ -388,7 +389,7 @@ pub fn run(workload: &str, opts: &BenchOptions) -> Result<BenchResult, String> {
             let mut sgd = Sgd::<f32>::plain();
             let timed = time_steps(steps, warmup, opts.probes, |probed| {
                 train_step(&mut model, &b, probed, &mut log, n);
-                sgd.step(&mut model.params(), 0.01);
+                with_threads(threads, || sgd.step(&mut model.params(), 0.01));
                 n += 1;
             });
             let params = Net::<SeqBatch<f32>>::num_params(&mut model);

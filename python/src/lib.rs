@@ -465,12 +465,7 @@ fn reproduce(
 ) -> PyResult<String> {
     use depthlab::lab::Scale;
     use depthlab::report::{self, Suite};
-    let scale = match scale {
-        "quick" => Scale::Quick,
-        "paper" => Scale::Paper,
-        "tiny" => Scale::Tiny,
-        s => return Err(Error::new_err(format!("scale {s:?}: the scales are \"quick\" and \"paper\""))),
-    };
+    let scale = Scale::parse(scale).map_err(Error::new_err)?;
     if seeds == Some(0) {
         return Err(Error::new_err("seeds must be at least 1"));
     }

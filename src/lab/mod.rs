@@ -52,6 +52,14 @@ impl Scale {
             Scale::Tiny => "tiny",
         }
     }
+
+    /// The scale named `name` (as `name` gives it).
+    pub fn parse(name: &str) -> Result<Scale, String> {
+        [Scale::Quick, Scale::Paper, Scale::Tiny]
+            .into_iter()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| format!("scale {name:?}: the scales are \"quick\" and \"paper\""))
+    }
 }
 
 /// What every experiment is asked for.
@@ -162,6 +170,14 @@ pub fn config(base: &str, sets: &[String]) -> crate::config::Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scales_are_parsed_by_their_names() {
+        for s in [Scale::Quick, Scale::Paper, Scale::Tiny] {
+            assert_eq!(Scale::parse(s.name()), Ok(s));
+        }
+        assert!(Scale::parse("Quick").unwrap_err().contains("\"quick\" and \"paper\""));
+    }
 
     #[test]
     fn claims_are_found_by_id_and_slug() {

@@ -12,7 +12,7 @@
 use rand::Rng;
 
 use super::{join, Activation, Block, Ctx, Init, Linear, ParamList, Switches};
-use crate::tensor::par::{elementwise_parts, par_for, product_threads, split_rows};
+use crate::tensor::par::{current_threads, elementwise_parts, par_for, split_rows};
 use crate::tensor::{kernels::simd, matmul_into, Mat, Real, View};
 use crate::with_activation;
 
@@ -112,7 +112,7 @@ impl<F: Real> Block<F> for Highway<F> {
         let mut y = Mat::zeros(n, w);
         let (shut, independent, keep_hz) = (self.switches.lesioned, self.carry.is_some(), self.phi.needs_input());
         let phi = self.phi;
-        let threads = product_threads();
+        let threads = current_threads();
         let blocks = row_parts(threads, n, k * w);
         let items: Vec<_> = split_rows(&mut self.z.data, k * w, &blocks)
             .into_iter()
@@ -164,7 +164,7 @@ impl<F: Real> Block<F> for Highway<F> {
         // [dz_H | dz_T | dz_C]: every element is written below.
         let mut dz_all = Mat::scratch(n, k * w);
         let (z, x, hz, phi) = (&self.z, &self.x, &self.hz, self.phi);
-        let threads = product_threads();
+        let threads = current_threads();
         let blocks = row_parts(threads, n, k * w);
         let items: Vec<_> = split_rows(&mut dx.data, w, &blocks)
             .into_iter()

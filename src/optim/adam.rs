@@ -16,10 +16,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{assert_unique_names, check_param, check_tensor, decode_step, encode_step, insert_unique};
+use super::{assert_unique_names, check_param, check_tensor, decode_step, encode_step, insert_unique, UPDATE_PIECE};
 use super::{Optimizer, StateTensor};
 use crate::nn::ParamList;
 use crate::tensor::kernels::simd;
+use crate::tensor::par::{current_threads, elementwise_threads, par_for};
 use crate::tensor::Real;
 
 const STEP: &str = "adam.step";
@@ -110,22 +111,33 @@ impl<F: Real> Optimizer<F> for Adam<F> {
         let wd = F::c(c.weight_decay);
         let shrink = F::c(1.0 - lr.f64() * c.weight_decay);
         let decoupled = c.decoupled;
-        for (name, p) in params.iter_mut() {
-            let p = &mut **p;
+        for (name, p) in params.iter() {
             let st = self.moments.get(name.as_str()).map(|s| s.shape.as_slice());
             check_param("adam", name, p, st);
             let n = p.value.len();
-            let mo = self.moments.entry(name.clone()).or_insert_with(|| Moments {
+            self.moments.entry(name.clone()).or_insert_with(|| Moments {
                 shape: p.shape.clone(),
                 m: vec![F::zero(); n],
                 v: vec![F::zero(); n],
             });
-            let it = p.value.data.iter_mut().zip(&p.grad.data).zip(mo.m.iter_mut().zip(mo.v.iter_mut()));
+        }
+        // Every element's update is its own: pieces of all the tensors are shared among the threads.
+        let mut moments: BTreeMap<&str, &mut Moments<F>> =
+            self.moments.iter_mut().map(|(k, m)| (k.as_str(), m)).collect();
+        let mut pieces = Vec::new();
+        for (name, p) in params.iter_mut() {
+            let mo = moments.remove(name.as_str()).expect("moments made above");
+            let xs = p.value.data.chunks_mut(UPDATE_PIECE).zip(p.grad.data.chunks(UPDATE_PIECE));
+            let ms = mo.m.chunks_mut(UPDATE_PIECE).zip(mo.v.chunks_mut(UPDATE_PIECE));
+            pieces.extend(xs.zip(ms));
+        }
+        let values = pieces.len() * UPDATE_PIECE;
+        par_for(elementwise_threads(current_threads(), values), pieces, |((x, g), (m, v))| {
             // Compiled for the CPU's vector width; IEEE sqrt and division, so no result changes.
             simd(
                 #[inline(always)]
                 || {
-                    for ((x, &g), (m, v)) in it {
+                    for (((x, &g), m), v) in x.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
                         let g = if decay && !decoupled { g + wd * *x } else { g };
                         if decay && decoupled {
                             *x *= shrink;
@@ -137,7 +149,7 @@ impl<F: Real> Optimizer<F> for Adam<F> {
                     }
                 },
             );
-        }
+        });
         self.steps = t;
     }
 

@@ -179,6 +179,10 @@ fn assert_unique_names<F>(params: &[(String, &mut Param<F>)]) {
 
 /// Panic unless a parameter's value, grad and shape agree, and (if state exists) its state was
 /// made for that shape.
+/// Values per piece of an optimizer's update when it is shared among threads (`par_for` hands
+/// each thread a run of consecutive pieces, so tensors of every size spread evenly).
+const UPDATE_PIECE: usize = 1 << 12;
+
 fn check_param<F: Real>(what: &str, name: &str, p: &Param<F>, state_shape: Option<&[usize]>) {
     assert!(
         p.grad.len() == p.value.len() && p.shape.iter().product::<usize>() == p.value.len(),

@@ -13,10 +13,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{assert_unique_names, check_param, check_tensor, decode_step, encode_step, insert_unique};
+use super::{assert_unique_names, check_param, check_tensor, decode_step, encode_step, insert_unique, UPDATE_PIECE};
 use super::{Optimizer, StateTensor};
 use crate::nn::ParamList;
 use crate::tensor::kernels::simd;
+use crate::tensor::par::{current_threads, elementwise_threads, par_for};
 use crate::tensor::Real;
 
 const STEP: &str = "sgd.step";
@@ -98,45 +99,62 @@ impl<F: Real> Optimizer<F> for Sgd<F> {
         let decay = self.config.weight_decay != 0.0;
         // The update loops run compiled for the CPU's vector width (`simd`).
         let buffers = &mut self.buffers;
-        simd(
-            #[inline(always)]
-            || {
-                for (name, p) in params.iter_mut() {
-                    let p = &mut **p;
-                    let buf = if use_momentum { buffers.get_mut(name.as_str()) } else { None };
-                    check_param("momentum", name, p, buf.as_ref().map(|b| b.shape.as_slice()));
-                    let x = &mut p.value.data;
-                    let g = &p.grad.data;
-                    match buf {
-                        None if !use_momentum => {
-                            for (x, &g) in x.iter_mut().zip(g) {
-                                let d = if decay { g + wd * *x } else { g };
-                                *x -= lr * d;
-                            }
+        // First steps (no buffer yet) here; the steady state below, shared among the threads.
+        let mut steady = Vec::with_capacity(params.len());
+        for (name, p) in params.iter_mut() {
+            let p = &mut **p;
+            let buf = if use_momentum { buffers.get(name.as_str()) } else { None };
+            check_param("momentum", name, p, buf.map(|b| b.shape.as_slice()));
+            if use_momentum && buf.is_none() {
+                // First step for this name: buf = g (PyTorch clones the gradient).
+                let mut data = Vec::with_capacity(p.value.len());
+                simd(
+                    #[inline(always)]
+                    || {
+                        for (x, &g) in p.value.data.iter_mut().zip(&p.grad.data) {
+                            let d = if decay { g + wd * *x } else { g };
+                            data.push(d);
+                            let u = if nesterov { d + mu * d } else { d };
+                            *x -= lr * u;
                         }
-                        None => {
-                            // First step for this name: buf = g (PyTorch clones the gradient).
-                            let mut data = Vec::with_capacity(x.len());
-                            for (x, &g) in x.iter_mut().zip(g) {
-                                let d = if decay { g + wd * *x } else { g };
-                                data.push(d);
-                                let u = if nesterov { d + mu * d } else { d };
-                                *x -= lr * u;
-                            }
-                            buffers.insert(name.clone(), Buffer { shape: p.shape.clone(), data });
+                    },
+                );
+                buffers.insert(name.clone(), Buffer { shape: p.shape.clone(), data });
+            } else {
+                steady.push((name.as_str(), p));
+            }
+        }
+        // Every element's update is its own: pieces of all the tensors are shared among the threads.
+        let mut bufs: BTreeMap<&str, &mut Buffer<F>> = buffers.iter_mut().map(|(k, b)| (k.as_str(), b)).collect();
+        let mut pieces = Vec::new();
+        for (name, p) in steady {
+            let xs = p.value.data.chunks_mut(UPDATE_PIECE).zip(p.grad.data.chunks(UPDATE_PIECE));
+            match bufs.remove(name) {
+                Some(b) => pieces.extend(xs.zip(b.data.chunks_mut(UPDATE_PIECE)).map(|((x, g), b)| (x, g, b))),
+                None => pieces.extend(xs.map(|(x, g)| (x, g, <&mut [F]>::default()))),
+            }
+        }
+        let values = pieces.len() * UPDATE_PIECE;
+        par_for(elementwise_threads(current_threads(), values), pieces, |(x, g, buf)| {
+            simd(
+                #[inline(always)]
+                || {
+                    if buf.is_empty() {
+                        for (x, &g) in x.iter_mut().zip(g) {
+                            let d = if decay { g + wd * *x } else { g };
+                            *x -= lr * d;
                         }
-                        Some(buf) => {
-                            for ((x, &g), b) in x.iter_mut().zip(g).zip(buf.data.iter_mut()) {
-                                let d = if decay { g + wd * *x } else { g };
-                                *b = mu * *b + d;
-                                let u = if nesterov { d + mu * *b } else { *b };
-                                *x -= lr * u;
-                            }
+                    } else {
+                        for ((x, &g), b) in x.iter_mut().zip(g).zip(buf.iter_mut()) {
+                            let d = if decay { g + wd * *x } else { g };
+                            *b = mu * *b + d;
+                            let u = if nesterov { d + mu * *b } else { *b };
+                            *x -= lr * u;
                         }
                     }
-                }
-            },
-        );
+                },
+            );
+        });
         self.steps += 1;
     }
 

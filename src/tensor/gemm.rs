@@ -135,7 +135,7 @@ pub fn matmul_strided_into<F: Real>(out: &mut [F], c_rs: usize, c_cs: usize, a: 
         }
     };
     // The pieces call the kernel directly, so the workers count none of the work counted above.
-    match cut(m, n, k, super::par::product_threads()) {
+    match cut(m, n, k, super::par::current_threads()) {
         Cut::Whole => product(0, m, 0, n),
         Cut::Cols(p) => {
             super::pool::run(p, &|i| {

@@ -31,8 +31,18 @@ const ELEMENTWISE_MIN: usize = 1 << 14;
 /// whole. An elementwise result does not depend on the split.
 pub fn elementwise_parts(threads: usize, n: usize, unit: usize) -> Vec<(usize, usize)> {
     let units = n / unit.max(1);
-    let p = if n < ELEMENTWISE_MIN { 1 } else { threads.clamp(1, units.max(1)) };
+    let p = elementwise_threads(threads, n).min(units.max(1));
     ranges(units, p).into_iter().map(|(a, b)| (a * unit, if b == units { n } else { b * unit })).collect()
+}
+
+/// The threads among which an elementwise pass over `n` values is worth sharing: 1 for a
+/// small one.
+pub fn elementwise_threads(threads: usize, n: usize) -> usize {
+    if n < ELEMENTWISE_MIN {
+        1
+    } else {
+        threads.max(1)
+    }
 }
 
 /// The threads a run uses when nothing says otherwise: every core the process may use.
@@ -81,7 +91,7 @@ pub fn with_threads<R>(threads: usize, f: impl FnOnce() -> R) -> R {
 
 /// The threads this thread's matrix products may use now: 1 inside a `par_for` item, whose
 /// threads are already busy.
-pub fn product_threads() -> usize {
+pub fn current_threads() -> usize {
     if super::pool::in_share() {
         1
     } else {

@@ -465,7 +465,8 @@ fn run<B, M: Net<B>>(
                 clip_grad_value(&mut params, v);
             }
             let lr = cfg.optim.lr_at(step);
-            optim.step(&mut params, lr as f32);
+            // The update is elementwise: the model's threads share it.
+            crate::tensor::par::with_threads(threads(cfg, opts), || optim.step(&mut params, lr as f32));
             drop(params);
             // A finite loss can still run away; say so once, without stopping the run. Cross-
             // entropy is measured against 1 nat (above 1e6 the logits are that large), other

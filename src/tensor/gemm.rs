@@ -135,16 +135,17 @@ pub fn matmul_strided_into<F: Real>(out: &mut [F], c_rs: usize, c_cs: usize, a: 
         }
     };
     // The pieces call the kernel directly, so the workers count none of the work counted above.
-    match cut(m, n, k, super::par::current_threads()) {
+    let threads = super::par::current_threads();
+    match cut(m, n, k, threads) {
         Cut::Whole => product(0, m, 0, n),
         Cut::Cols(p) => {
-            super::pool::run(p, &|i| {
+            super::pool::run(threads, p, &|i| {
                 let (c0, c1) = piece(n, p, i);
                 product(0, m, c0, c1)
             });
         }
         Cut::Rows(p) => {
-            super::pool::run(p, &|i| {
+            super::pool::run(threads, p, &|i| {
                 let (r0, r1) = piece(m, p, i);
                 product(r0, r1, 0, n)
             });
@@ -182,6 +183,11 @@ const MIN_PIECE_MACS: usize = 1 << 17;
 /// full.
 const PIECE_ALIGN: usize = 16;
 
+/// Pieces per thread, where the product is large enough: the threads take pieces as they free
+/// up, so one that runs slower (its core shared with another process) takes fewer, rather than
+/// holding up the others at the end of every product.
+const PIECES_PER_THREAD: usize = 2;
+
 /// Whether and how to cut an `m x k` by `k x n` product among `threads`. Only products with
 /// k <= 512 are cut: the gemm crate then sums each element's k terms in one block, in the same
 /// order whatever the block of rows or columns it sits in, so a cut product is bit for bit the
@@ -191,17 +197,14 @@ fn cut(m: usize, n: usize, k: usize, threads: usize) -> Cut {
     if threads <= 1 || k > 512 {
         return Cut::Whole;
     }
-    let mp: usize = std::env::var("MP").ok().and_then(|v| v.parse().ok()).unwrap_or(MIN_PIECE_MACS);
-    let p = threads.min(m * n * k / mp);
-    if p < 2 {
-        return Cut::Whole;
-    }
+    let want = (threads * PIECES_PER_THREAD).min(m * n * k / MIN_PIECE_MACS);
+    let (cols, rows) = ((n / PIECE_ALIGN).min(want), (m / PIECE_ALIGN).min(want));
     // Columns first: the row panel of `a` is read by every piece, but a cut by rows would pack
     // all of `b` once per piece.
-    if n >= p * PIECE_ALIGN {
-        Cut::Cols(p)
-    } else if m >= p * PIECE_ALIGN {
-        Cut::Rows(p)
+    if cols >= 2 && cols >= rows.min(threads) {
+        Cut::Cols(cols)
+    } else if rows >= 2 {
+        Cut::Rows(rows)
     } else {
         Cut::Whole
     }
@@ -298,13 +301,14 @@ mod tests {
 
     #[test]
     fn products_are_cut_only_where_it_is_exact_and_pays() {
-        assert_eq!(cut(128, 128, 64, 2), Cut::Cols(2));
+        assert_eq!(cut(128, 128, 64, 2), Cut::Cols(4));
         assert_eq!(cut(128, 128, 64, 1), Cut::Whole);
-        assert_eq!(cut(128, 16, 512, 2), Cut::Rows(2));
+        assert_eq!(cut(128, 16, 512, 2), Cut::Rows(4));
+        assert_eq!(cut(128, 32, 256, 2), Cut::Cols(2), "as many column pieces as threads will do");
         assert_eq!(cut(128, 64, 513, 2), Cut::Whole, "a sum split into blocks");
         assert_eq!(cut(16, 16, 64, 8), Cut::Whole, "too small to hand out");
-        assert_eq!(cut(3200, 512, 32, 8), Cut::Cols(8));
-        assert_eq!(cut(3200, 32, 512, 8), Cut::Rows(8));
+        assert_eq!(cut(3200, 512, 32, 8), Cut::Cols(16));
+        assert_eq!(cut(3200, 32, 512, 8), Cut::Rows(16));
         assert_eq!(cut(24, 24, 512, 2), Cut::Whole, "too narrow for two aligned pieces");
         for (len, p) in [(128, 2), (130, 3), (64, 8), (17, 2)] {
             let pieces: Vec<_> = (0..p).map(|i| piece(len, p, i)).collect();

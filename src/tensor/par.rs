@@ -65,7 +65,8 @@ pub fn par_for<T: Send>(threads: usize, items: Vec<T>, f: impl Fn(T) + Sync) {
     let n = it.len();
     let cut: Vec<std::sync::Mutex<Vec<T>>> =
         ranges(n, groups).into_iter().map(|(a, b)| std::sync::Mutex::new(it.by_ref().take(b - a).collect())).collect();
-    let macs = super::pool::run(groups, &|g| std::mem::take(&mut *cut[g].lock().unwrap()).into_iter().for_each(&f));
+    let macs =
+        super::pool::run(groups, groups, &|g| std::mem::take(&mut *cut[g].lock().unwrap()).into_iter().for_each(&f));
     super::gemm::add_macs(macs);
 }
 

@@ -4,9 +4,10 @@
 //! as much, so threads started per call cannot share it. These workers stay: after a job each
 //! spins for a short while (the next product comes within microseconds), then parks.
 //!
-//! A caller claims idle workers for one call and posts each a share. Once its own share is done
-//! it takes back every share no worker has begun (a worker descheduled on a busy machine is not
-//! waited for), and waits for the ones being run, so a job may borrow the caller's stack. A
+//! A caller claims idle workers for one call and posts them the job; the caller and the workers
+//! then take its shares one at a time until none is left, so a thread that runs slower (on a
+//! core another process shares) takes fewer. A worker that has not begun when the shares run out
+//! is not waited for; the ones still running a share are, so a job may borrow the caller's stack. A
 //! worker some other caller holds is not waited for: its share runs on the caller. Waiting
 //! threads yield the core, so that a machine with fewer free cores than threads runs at about
 //! one thread's speed rather than far below it. Which thread runs a share never changes a result
@@ -15,7 +16,7 @@
 use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -28,11 +29,12 @@ const SPIN: Duration = Duration::from_micros(200);
 /// cores when callers run side by side).
 const WORKERS_PER_CORE: usize = 2;
 
-/// A job for one worker: run `f(share)`.
+/// A job: run `f(i)` for every share `i` that `next` hands out below `shares`.
 #[derive(Clone, Copy)]
 struct Job {
     f: *const (dyn Fn(usize) + Sync),
-    share: usize,
+    next: *const AtomicUsize,
+    shares: usize,
 }
 
 struct Slot {
@@ -41,8 +43,9 @@ struct Slot {
     /// Jobs posted and jobs finished; the worker runs while they differ.
     posted: AtomicU64,
     finished: AtomicU64,
-    /// Whether the posted share has been begun, by the worker or taken back by the caller:
-    /// whoever sets it runs the share. When the caller took it, the worker releases the slot.
+    /// Whether the worker has begun the posted job, set by the worker, or by the caller once the
+    /// shares have run out: whoever sets it first decides. When the caller did, the worker never
+    /// touches the job and releases the slot itself.
     begun: AtomicBool,
     job: UnsafeCell<Option<Job>>,
     /// What the last job left: its panic, and its thread's matrix-multiply work.
@@ -68,40 +71,30 @@ pub fn in_share() -> bool {
     IN_SHARE.with(|c| c.get())
 }
 
-/// Run `f(0)`, ..., `f(shares - 1)`, share 0 on this thread and the others on workers where
-/// idle ones are to be had (else here, after share 0). Returns the workers' matrix-multiply
-/// work. A panic in any share is raised here once every share has ended.
-pub fn run(shares: usize, f: &(dyn Fn(usize) + Sync)) -> u64 {
-    if shares <= 1 || in_share() {
+/// Run `f(0)`, ..., `f(shares - 1)` on this thread and up to `threads - 1` workers (as many idle
+/// ones as are to be had), each taking the next share not yet taken. Returns the workers'
+/// matrix-multiply work. A panic in any share is raised here once every share has ended.
+pub fn run(threads: usize, shares: usize, f: &(dyn Fn(usize) + Sync)) -> u64 {
+    if threads <= 1 || shares <= 1 || in_share() {
         (0..shares).for_each(f);
         return 0;
     }
-    let workers = claim(shares - 1);
+    let workers = claim(threads.min(shares) - 1);
+    let next = AtomicUsize::new(0);
     // SAFETY: the job outlives its use: a worker dereferences it only after winning `begun`, and
-    // every share a worker won is waited for below, panics included, before this returns.
+    // every worker that won is waited for below, panics included, before this returns.
     let erased: *const (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(f) };
-    for (i, slot) in workers.iter().enumerate() {
-        unsafe { *slot.job.get() = Some(Job { f: erased, share: i + 1 }) };
+    for slot in &workers {
+        unsafe { *slot.job.get() = Some(Job { f: erased, next: &next, shares }) };
         slot.begun.store(false, Ordering::SeqCst);
         slot.posted.fetch_add(1, Ordering::SeqCst);
         if let Some(t) = slot.thread.get() {
             t.unpark();
         }
     }
-    let mut panic = None;
-    let mut mine = |share: usize| {
-        if panic.is_none() {
-            panic = as_share(|| catch_unwind(AssertUnwindSafe(|| f(share))).err());
-        }
-    };
-    mine(0);
-    // Shares no worker took.
-    (workers.len() + 1..shares).for_each(&mut mine);
-    // Shares no worker has begun are taken back; their workers release their slots.
+    let mut panic = as_share(|| take_shares(&next, shares, f));
+    // Workers that have not begun by now are not waited for; they release their slots.
     let begun: Vec<bool> = workers.iter().map(|slot| slot.begun.swap(true, Ordering::SeqCst)).collect();
-    for (i, _) in begun.iter().enumerate().filter(|(_, &b)| !b) {
-        mine(i + 1);
-    }
     let mut macs = 0;
     for (slot, _) in workers.iter().zip(&begun).filter(|(_, &b)| b) {
         wait_finished(slot);
@@ -115,6 +108,19 @@ pub fn run(shares: usize, f: &(dyn Fn(usize) + Sync)) -> u64 {
         resume_unwind(p);
     }
     macs
+}
+
+/// Run the shares `next` hands out until there are none left, or one panics.
+fn take_shares(next: &AtomicUsize, shares: usize, f: &(dyn Fn(usize) + Sync)) -> Option<Box<dyn Any + Send>> {
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= shares {
+            return None;
+        }
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| f(i))) {
+            return Some(p);
+        }
+    }
 }
 
 fn as_share<R>(f: impl FnOnce() -> R) -> R {
@@ -208,10 +214,10 @@ fn work(slot: &'static Slot) {
             continue;
         }
         let before = super::matmul_macs();
-        // SAFETY: the caller waits for `finished` before its job's borrow ends.
-        let r = catch_unwind(AssertUnwindSafe(|| unsafe { (*job.f)(job.share) }));
+        // SAFETY: the caller waits for `finished` before its job's borrows end.
+        let panic = unsafe { take_shares(&*job.next, job.shares, &*job.f) };
         slot.macs.store(super::matmul_macs() - before, Ordering::Relaxed);
-        if let Err(p) = r {
+        if let Some(p) = panic {
             *slot.panic.lock().unwrap() = Some(p);
         }
         slot.finished.store(seen, Ordering::Release);
@@ -227,16 +233,16 @@ mod tests {
     fn every_share_runs_once_and_panics_come_back() {
         for shares in [0, 1, 2, 5] {
             let ran: Vec<AtomicUsize> = (0..shares).map(|_| AtomicUsize::new(0)).collect();
-            run(shares, &|i| {
+            run(shares, shares, &|i| {
                 ran[i].fetch_add(1, Ordering::SeqCst);
             });
             assert!(ran.iter().all(|r| r.load(Ordering::SeqCst) == 1), "shares = {shares}");
         }
-        let caught = catch_unwind(|| run(3, &|i| assert_ne!(i, 2, "share two fails")));
+        let caught = catch_unwind(|| run(3, 3, &|i| assert_ne!(i, 2, "share two fails")));
         assert!(caught.is_err());
         // The pool still works after a panic.
         let sum = AtomicUsize::new(0);
-        run(3, &|i| {
+        run(3, 3, &|i| {
             sum.fetch_add(i, Ordering::SeqCst);
         });
         assert_eq!(sum.load(Ordering::SeqCst), 3);
@@ -245,9 +251,9 @@ mod tests {
     #[test]
     fn nested_runs_stay_on_their_thread() {
         let count = AtomicUsize::new(0);
-        run(2, &|_| {
+        run(2, 2, &|_| {
             let me = std::thread::current().id();
-            run(3, &|_| {
+            run(3, 3, &|_| {
                 assert_eq!(std::thread::current().id(), me);
                 count.fetch_add(1, Ordering::SeqCst);
             });
@@ -262,7 +268,7 @@ mod tests {
                 s.spawn(move || {
                     for round in 0..200 {
                         let got: Vec<AtomicUsize> = (0..3).map(|_| AtomicUsize::new(0)).collect();
-                        run(3, &|i| {
+                        run(3, 3, &|i| {
                             got[i].fetch_add(t * 1000 + round, Ordering::SeqCst);
                         });
                         assert!(got.iter().all(|g| g.load(Ordering::SeqCst) == t * 1000 + round));

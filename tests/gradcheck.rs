@@ -232,3 +232,33 @@ fn taps_are_the_gradients_of_block_outputs() {
     m.forward_backward(&x, &Target::Classes(&labels));
     assert!(m.taps().is_empty());
 }
+
+/// Recording only the taps' norms gives the norms of the gradients `set_taps` records, bit for
+/// bit and under the same names: with auxiliary heads adding into the flow, and for the layers
+/// inside a dense stack.
+#[test]
+fn tap_norms_alone_are_those_of_the_taps() {
+    for arch in [Arch::Highway, Arch::Dense] {
+        let mut cfg = model_config(arch);
+        if arch == Arch::Highway {
+            cfg.aux = vec![AuxConfig { layer: 1, weight: 0.3 }];
+        }
+        let mut m = Model::<f64>::build(&cfg, 6, 3, LossKind::CrossEntropy, 1).unwrap();
+        let x = random_input(4, 6, 1.0, 3);
+        let labels = [1u32, 2, 0, 2];
+        m.set_taps(true);
+        m.forward_backward(&x, &Target::Classes(&labels));
+        let full = m.tap_norms();
+        assert_eq!(full.len(), m.taps().len());
+        m.set_tap_norms(true);
+        m.forward_backward(&x, &Target::Classes(&labels));
+        assert!(m.taps().is_empty(), "{arch:?}: norms alone keep no gradients");
+        let norms = m.tap_norms();
+        let bits = |v: &[(String, f64)]| v.iter().map(|(n, x)| (n.clone(), x.to_bits())).collect::<Vec<_>>();
+        assert_eq!(bits(&norms), bits(&full), "{arch:?}");
+        assert!(norms.iter().any(|(n, _)| n.starts_with("act.layers")), "{arch:?}: {norms:?}");
+        m.set_tap_norms(false);
+        m.forward_backward(&x, &Target::Classes(&labels));
+        assert!(m.tap_norms().is_empty());
+    }
+}

@@ -15,7 +15,7 @@ use super::{
     join, Activation, Block, Ctx, DenseMode, DenseStack, Highway, Init, Linear, LinearAct, ParamList, Residual,
     WeightedSkip,
 };
-use crate::tensor::{Mat, Real};
+use crate::tensor::{kernels::l2_norm, Mat, Real};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -369,9 +369,20 @@ pub struct Model<F> {
     /// `stem`, `layers.{i}` (or one `layers` block for dense stacks), `head`, in order.
     pub blocks: Vec<(String, Box<dyn Block<F>>)>,
     aux: Vec<AuxHead<F>>,
-    tap: bool,
+    tap: Tap,
     taps: Vec<(String, Mat<F>)>,
+    tap_norms: Vec<(String, f64)>,
     threads: usize,
+}
+
+/// What the backward records of every block's dL/d(output).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tap {
+    Off,
+    Gradients,
+    /// Only their norms: the training loop's gradient-flow records want no more, and copying
+    /// every gradient was most of their cost.
+    Norms,
 }
 
 impl<F: Real> Model<F> {
@@ -431,7 +442,16 @@ impl<F: Real> Model<F> {
                 logits: Mat::default(),
             })
             .collect();
-        Ok(Model { config: config.clone(), loss_kind, blocks, aux, tap: false, taps: Vec::new(), threads: 1 })
+        Ok(Model {
+            config: config.clone(),
+            loss_kind,
+            blocks,
+            aux,
+            tap: Tap::Off,
+            taps: Vec::new(),
+            tap_norms: Vec::new(),
+            threads: 1,
+        })
     }
 
     pub fn out_dim(&self) -> usize {
@@ -495,7 +515,7 @@ impl<F: Real> Model<F> {
     }
 
     fn backward_here(&mut self, dout: &Mat<F>, aux_grads: &[Mat<F>]) {
-        let mut per_block = Vec::new();
+        let (mut per_block, mut norms_per_block) = (Vec::new(), Vec::new());
         let n = self.blocks.len();
         let mut d = dout.clone();
         for i in (0..n).rev() {
@@ -506,7 +526,8 @@ impl<F: Real> Model<F> {
                 }
             }
             let (name, block) = &mut self.blocks[i];
-            let out_grad = self.tap.then(|| d.clone());
+            let out_grad = (self.tap == Tap::Gradients).then(|| d.clone());
+            let out_norm = (self.tap == Tap::Norms).then(|| l2_norm(&d.data));
             if i == 0 {
                 // Nothing consumes dL/d(input): skip that product (the stem's is the widest).
                 block.backward_params(&d);
@@ -520,8 +541,16 @@ impl<F: Real> Model<F> {
                 block.inner_taps(&join("act", name), &mut mine);
                 per_block.push(mine);
             }
+            if let Some(v) = out_norm {
+                let mut inner = Vec::new();
+                block.inner_taps(&join("act", name), &mut inner);
+                let mine = std::iter::once((join("act", name), v));
+                norms_per_block
+                    .push(mine.chain(inner.into_iter().map(|(n, g)| (n, l2_norm(&g.data)))).collect::<Vec<_>>());
+            }
         }
         self.taps = per_block.into_iter().rev().flatten().collect();
+        self.tap_norms = norms_per_block.into_iter().rev().flatten().collect();
     }
 
     /// Threads the model's matrix products may share (`tensor::par::with_threads`); results do
@@ -532,8 +561,27 @@ impl<F: Real> Model<F> {
 
     /// Record dL/d(output) of every block (and every layer inside dense stacks) in backward.
     pub fn set_taps(&mut self, on: bool) {
-        self.tap = on;
-        self.blocks.iter_mut().for_each(|(_, b)| b.set_inner_taps(on));
+        self.set_tap(if on { Tap::Gradients } else { Tap::Off });
+    }
+
+    /// Record only the norms of what `set_taps` records (`tap_norms`), not the gradients.
+    pub fn set_tap_norms(&mut self, on: bool) {
+        self.set_tap(if on { Tap::Norms } else { Tap::Off });
+    }
+
+    fn set_tap(&mut self, tap: Tap) {
+        self.tap = tap;
+        self.blocks.iter_mut().for_each(|(_, b)| b.set_inner_taps(tap != Tap::Off));
+    }
+
+    /// ||dL/dh|| of every tap of the last backward, in the order and with the names of `taps`
+    /// (recorded with `set_tap_norms`, or computed from the gradients `set_taps` recorded).
+    pub fn tap_norms(&self) -> Vec<(String, f64)> {
+        if self.taps.is_empty() {
+            self.tap_norms.clone()
+        } else {
+            self.taps.iter().map(|(n, g)| (n.clone(), l2_norm(&g.data))).collect()
+        }
     }
 
     /// The gradients recorded by the last backward, named `act.stem`, `act.layers.{i}`, `act.head`.

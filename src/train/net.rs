@@ -7,7 +7,7 @@ use crate::data::{Dataset, Split, Targets};
 use crate::nn::{Model, ParamList, StepOut, Target};
 use crate::seq::batch::{epoch_batches, eval_batches, make_batch, SeqBatch};
 use crate::seq::model::SeqModel;
-use crate::tensor::{kernels::simd, Real};
+use crate::tensor::kernels::l2_norm;
 
 /// A trainable model over batches of type `B`.
 pub trait Net<B> {
@@ -28,7 +28,7 @@ pub trait Net<B> {
     fn receptive_field(&self) -> Option<usize> {
         None
     }
-    /// Record dL/d(output) of every block in the next training steps.
+    /// Record dL/d(output) of every block in the next training steps (their norms at least).
     fn set_taps(&mut self, on: bool);
     /// ||dL/dh|| of every tapped output of the last backward, named (`act.layers.3`).
     fn tap_norms(&self) -> Vec<(String, f64)>;
@@ -65,41 +65,12 @@ impl Net<Dataset> for Model<f32> {
         Model::first_non_finite(self, &b.x)
     }
     fn set_taps(&mut self, on: bool) {
-        Model::set_taps(self, on)
+        // The training loop reads only the norms.
+        Model::set_tap_norms(self, on)
     }
     fn tap_norms(&self) -> Vec<(String, f64)> {
-        self.taps().iter().map(|(n, g)| (n.clone(), tap_norm(&g.data))).collect()
+        Model::tap_norms(self)
     }
-}
-
-/// ||g|| in f64, as `Mat::norm` but summed in 8 interleaved lanes (element i into lane i mod 8,
-/// the lanes added in order at the end) and vectorised: the taps of a step are read once per
-/// step when `[probe] gradflow_every = 1`, and one sequential f64 sum was most of that cost.
-/// The same on every CPU (no fused multiply-adds); it may differ from `Mat::norm` in the last
-/// bits.
-pub fn tap_norm<F: Real>(g: &[F]) -> f64 {
-    simd(
-        #[inline(always)]
-        || {
-            let mut acc = [0.0f64; 8];
-            let chunks = g.chunks_exact(8);
-            let rest = chunks.remainder();
-            for c in chunks {
-                for (a, v) in acc.iter_mut().zip(c) {
-                    let v = v.f64();
-                    *a += v * v;
-                }
-            }
-            let mut s = 0.0;
-            for a in acc {
-                s += a;
-            }
-            for v in rest {
-                s += v.f64() * v.f64();
-            }
-            s.sqrt()
-        },
-    )
 }
 
 fn target(y: &Targets) -> Target<'_, f32> {
@@ -157,7 +128,7 @@ impl Net<SeqBatch<f32>> for SeqModel<f32> {
         SeqModel::set_taps(self, on)
     }
     fn tap_norms(&self) -> Vec<(String, f64)> {
-        self.taps().iter().map(|(n, g)| (n.clone(), tap_norm(&g.data))).collect()
+        self.taps().iter().map(|(n, g)| (n.clone(), l2_norm(&g.data))).collect()
     }
 }
 
@@ -200,25 +171,5 @@ impl Batches<SeqBatch<f32>> for SeqSplit {
             m.insert("test_mean_baseline_mse".into(), serde_json::json!(mse));
         }
         m
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::tap_norm;
-    use crate::tensor::Mat;
-
-    /// The lane-wise norm agrees with `Mat::norm` to f64 rounding (the order of the sum differs), for lengths that do and do
-    /// not fill the last group of 8, and is 0 for nothing.
-    #[test]
-    fn tap_norm_agrees_with_mat_norm() {
-        assert_eq!(tap_norm::<f32>(&[]), 0.0);
-        for n in [1usize, 7, 8, 9, 63, 8192, 8197] {
-            let m = Mat::from_fn(1, n, |_, c| ((c * 37 % 101) as f32 - 50.0) * 1e-3);
-            let (a, b) = (tap_norm(&m.data), m.norm());
-            assert!((a - b).abs() <= 1e-12 * b, "{n}: {a} vs {b}");
-            let m64: Mat<f64> = m.cast();
-            assert!((tap_norm(&m64.data) - m64.norm()).abs() <= 1e-12 * b);
-        }
     }
 }

@@ -2,16 +2,17 @@
 //!
 //! A matrix product of a 50-layer MLP takes 10-15 us; starting and joining a thread costs about
 //! as much, so threads started per call cannot share it. These workers stay: after a job each
-//! spins for a short while (the next product comes within microseconds), then parks.
+//! spins for a short while (the next product comes within microseconds), then parks. Also used
+//! directly by `matmul_strided_into` for its pieces.
 //!
 //! A caller claims idle workers for one call and posts them the job; the caller and the workers
-//! then take its shares one at a time until none is left, so a thread that runs slower (on a
-//! core another process shares) takes fewer. A worker that has not begun when the shares run out
-//! is not waited for; the ones still running a share are, so a job may borrow the caller's stack. A
-//! worker some other caller holds is not waited for: its share runs on the caller. Waiting
-//! threads yield the core, so that a machine with fewer free cores than threads runs at about
-//! one thread's speed rather than far below it. Which thread runs a share never changes a result
-//! (see `par`).
+//! then take its shares one at a time until none is left. A worker that has not begun when they
+//! run out (descheduled, its core taken by another process) is not waited for; one that has
+//! begun is, so a job may borrow the caller's stack. Where there are more shares than threads, a
+//! thread that runs slower takes fewer. A worker some other caller holds is not waited for: its
+//! shares run on the caller. Waiting threads yield the core, so that a machine with fewer free
+//! cores than threads runs at about one thread's speed rather than far below it. Which thread
+//! runs a share never changes a result (see `par`).
 
 use std::any::Any;
 use std::cell::{Cell, UnsafeCell};

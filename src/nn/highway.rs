@@ -12,7 +12,7 @@
 use rand::Rng;
 
 use super::{join, Activation, Block, Ctx, Init, Linear, ParamList, Switches};
-use crate::tensor::par::{current_threads, elementwise_parts, par_for, split_rows};
+use crate::tensor::par::{current_threads, elementwise_parts, elementwise_threads, par_for, split_rows};
 use crate::tensor::{kernels::simd, matmul_into, Mat, Real, View};
 use crate::with_activation;
 
@@ -112,15 +112,7 @@ impl<F: Real> Block<F> for Highway<F> {
         let mut y = Mat::zeros(n, w);
         let (shut, independent, keep_hz) = (self.switches.lesioned, self.carry.is_some(), self.phi.needs_input());
         let phi = self.phi;
-        let threads = current_threads();
-        let blocks = row_parts(threads, n, k * w);
-        let items: Vec<_> = split_rows(&mut self.z.data, k * w, &blocks)
-            .into_iter()
-            .zip(split_rows(&mut self.hz.data, w, &blocks))
-            .zip(split_rows(&mut y.data, w, &blocks))
-            .zip(&blocks)
-            .collect();
-        par_for(threads, items, |(((z, hz), y), &(r0, r1))| {
+        let pass = |((z, hz), y): ((&mut [F], &mut [F]), &mut [F]), (r0, r1): (usize, usize)| {
             let x = &x.data[r0 * w..r1 * w];
             with_activation!(phi, F, |phi, _dphi| simd(
                 #[inline(always)]
@@ -152,7 +144,20 @@ impl<F: Real> Block<F> for Highway<F> {
                     }
                 }
             ));
-        });
+        };
+        let threads = elementwise_threads(current_threads(), n * k * w);
+        if threads == 1 {
+            pass(((&mut self.z.data, &mut self.hz.data), &mut y.data), (0, n));
+        } else {
+            let blocks = row_parts(threads, n, k * w);
+            let items: Vec<_> = split_rows(&mut self.z.data, k * w, &blocks)
+                .into_iter()
+                .zip(split_rows(&mut self.hz.data, w, &blocks))
+                .zip(split_rows(&mut y.data, w, &blocks))
+                .zip(blocks.iter().copied())
+                .collect();
+            par_for(threads, items, |(slices, rows)| pass(slices, rows));
+        }
         y
     }
 
@@ -164,15 +169,8 @@ impl<F: Real> Block<F> for Highway<F> {
         // [dz_H | dz_T | dz_C]: every element is written below.
         let mut dz_all = Mat::scratch(n, k * w);
         let (z, x, hz, phi) = (&self.z, &self.x, &self.hz, self.phi);
-        let threads = current_threads();
-        let blocks = row_parts(threads, n, k * w);
-        let items: Vec<_> = split_rows(&mut dx.data, w, &blocks)
-            .into_iter()
-            .zip(split_rows(&mut dz_all.data, k * w, &blocks))
-            .zip(&blocks)
-            .collect();
         // One pass: the carry path's dL/dx and the pre-activation gradients of H, T and C.
-        par_for(threads, items, |((dx, dz), &(r0, r1))| {
+        let pass = |(dx, dz): (&mut [F], &mut [F]), (r0, r1): (usize, usize)| {
             with_activation!(phi, F, |_phi, dphi| simd(
                 #[inline(always)]
                 || {
@@ -211,7 +209,19 @@ impl<F: Real> Block<F> for Highway<F> {
                     }
                 }
             ));
-        });
+        };
+        let threads = elementwise_threads(current_threads(), n * k * w);
+        if threads == 1 {
+            pass((&mut dx.data, &mut dz_all.data), (0, n));
+        } else {
+            let blocks = row_parts(threads, n, k * w);
+            let items: Vec<_> = split_rows(&mut dx.data, w, &blocks)
+                .into_iter()
+                .zip(split_rows(&mut dz_all.data, k * w, &blocks))
+                .zip(blocks.iter().copied())
+                .collect();
+            par_for(threads, items, |(slices, rows)| pass(slices, rows));
+        }
         if !through_branch {
             dz_all.recycle();
             return dx;

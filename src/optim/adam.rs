@@ -121,18 +121,7 @@ impl<F: Real> Optimizer<F> for Adam<F> {
                 v: vec![F::zero(); n],
             });
         }
-        // Every element's update is its own: pieces of all the tensors are shared among the threads.
-        let mut moments: BTreeMap<&str, &mut Moments<F>> =
-            self.moments.iter_mut().map(|(k, m)| (k.as_str(), m)).collect();
-        let mut pieces = Vec::new();
-        for (name, p) in params.iter_mut() {
-            let mo = moments.remove(name.as_str()).expect("moments made above");
-            let xs = p.value.data.chunks_mut(UPDATE_PIECE).zip(p.grad.data.chunks(UPDATE_PIECE));
-            let ms = mo.m.chunks_mut(UPDATE_PIECE).zip(mo.v.chunks_mut(UPDATE_PIECE));
-            pieces.extend(xs.zip(ms));
-        }
-        let values = pieces.len() * UPDATE_PIECE;
-        par_for(elementwise_threads(current_threads(), values), pieces, |((x, g), (m, v))| {
+        let update = |x: &mut [F], g: &[F], m: &mut [F], v: &mut [F]| {
             // Compiled for the CPU's vector width; IEEE sqrt and division, so no result changes.
             simd(
                 #[inline(always)]
@@ -148,8 +137,29 @@ impl<F: Real> Optimizer<F> for Adam<F> {
                         *x -= step_size * (*m / denom);
                     }
                 },
-            );
-        });
+            )
+        };
+        let values = params.iter().map(|(_, p)| p.value.len()).sum();
+        let threads = elementwise_threads(current_threads(), values);
+        if threads == 1 {
+            for (name, p) in params.iter_mut() {
+                let mo = self.moments.get_mut(name.as_str()).expect("moments made above");
+                update(&mut p.value.data, &p.grad.data, &mut mo.m, &mut mo.v);
+            }
+        } else {
+            // Every element's update is its own: pieces of all the tensors are shared among the
+            // threads.
+            let mut moments: BTreeMap<&str, &mut Moments<F>> =
+                self.moments.iter_mut().map(|(k, m)| (k.as_str(), m)).collect();
+            let mut pieces = Vec::new();
+            for (name, p) in params.iter_mut() {
+                let mo = moments.remove(name.as_str()).expect("moments made above");
+                let xs = p.value.data.chunks_mut(UPDATE_PIECE).zip(p.grad.data.chunks(UPDATE_PIECE));
+                let ms = mo.m.chunks_mut(UPDATE_PIECE).zip(mo.v.chunks_mut(UPDATE_PIECE));
+                pieces.extend(xs.zip(ms));
+            }
+            par_for(threads, pieces, |((x, g), (m, v))| update(x, g, m, v));
+        }
         self.steps = t;
     }
 

@@ -124,18 +124,7 @@ impl<F: Real> Optimizer<F> for Sgd<F> {
                 steady.push((name.as_str(), p));
             }
         }
-        // Every element's update is its own: pieces of all the tensors are shared among the threads.
-        let mut bufs: BTreeMap<&str, &mut Buffer<F>> = buffers.iter_mut().map(|(k, b)| (k.as_str(), b)).collect();
-        let mut pieces = Vec::new();
-        for (name, p) in steady {
-            let xs = p.value.data.chunks_mut(UPDATE_PIECE).zip(p.grad.data.chunks(UPDATE_PIECE));
-            match bufs.remove(name) {
-                Some(b) => pieces.extend(xs.zip(b.data.chunks_mut(UPDATE_PIECE)).map(|((x, g), b)| (x, g, b))),
-                None => pieces.extend(xs.map(|(x, g)| (x, g, <&mut [F]>::default()))),
-            }
-        }
-        let values = pieces.len() * UPDATE_PIECE;
-        par_for(elementwise_threads(current_threads(), values), pieces, |(x, g, buf)| {
+        let update = |x: &mut [F], g: &[F], buf: &mut [F]| {
             simd(
                 #[inline(always)]
                 || {
@@ -153,8 +142,29 @@ impl<F: Real> Optimizer<F> for Sgd<F> {
                         }
                     }
                 },
-            );
-        });
+            )
+        };
+        let values = steady.iter().map(|(_, p)| p.value.len()).sum();
+        let threads = elementwise_threads(current_threads(), values);
+        if threads == 1 {
+            for (name, p) in steady {
+                let buf = buffers.get_mut(name).map_or(&mut [][..], |b| &mut b.data[..]);
+                update(&mut p.value.data, &p.grad.data, buf);
+            }
+        } else {
+            // Every element's update is its own: pieces of all the tensors are shared among the
+            // threads.
+            let mut bufs: BTreeMap<&str, &mut Buffer<F>> = buffers.iter_mut().map(|(k, b)| (k.as_str(), b)).collect();
+            let mut pieces = Vec::new();
+            for (name, p) in steady {
+                let xs = p.value.data.chunks_mut(UPDATE_PIECE).zip(p.grad.data.chunks(UPDATE_PIECE));
+                match bufs.remove(name) {
+                    Some(b) => pieces.extend(xs.zip(b.data.chunks_mut(UPDATE_PIECE)).map(|((x, g), b)| (x, g, b))),
+                    None => pieces.extend(xs.map(|(x, g)| (x, g, <&mut [F]>::default()))),
+                }
+            }
+            par_for(threads, pieces, |(x, g, buf)| update(x, g, buf));
+        }
         self.steps += 1;
     }
 

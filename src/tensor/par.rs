@@ -71,13 +71,14 @@ pub fn par_for<T: Send>(threads: usize, items: Vec<T>, f: impl Fn(T) + Sync) {
 }
 
 thread_local! {
-    /// Threads the matrix products made on this thread may use (`with_threads`).
+    /// Threads the work started on this thread may use (`with_threads`).
     static THREADS: std::cell::Cell<usize> = const { std::cell::Cell::new(1) };
 }
 
-/// Run `f` with this thread's matrix products cut among `threads` threads (see
-/// `tensor::matmul_strided_into`). A model sets it around its forward and backward passes, so
-/// that the thread count need not be handed through every layer's signature.
+/// Run `f` with this thread's work shared among `threads` threads: its matrix products (see
+/// `tensor::matmul_strided_into`), the elementwise passes that ask `current_threads`, the
+/// optimizer's update. A model sets it around its forward and backward passes, so that the
+/// thread count need not be handed through every layer's signature.
 pub fn with_threads<R>(threads: usize, f: impl FnOnce() -> R) -> R {
     let old = THREADS.with(|t| t.replace(threads.max(1)));
     struct Restore(usize);
@@ -90,8 +91,8 @@ pub fn with_threads<R>(threads: usize, f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// The threads this thread's matrix products may use now: 1 inside a `par_for` item, whose
-/// threads are already busy.
+/// The threads this thread's work may use now: 1 inside a `par_for` item, whose threads are
+/// already busy.
 pub fn current_threads() -> usize {
     if super::pool::in_share() {
         1

@@ -202,6 +202,10 @@ fn gradients_match_finite_differences() {
             m.min_parallel_work = 0;
             m.lane_rows = 2;
         }
+        if i % 4 >= 2 {
+            // Time blocks of one step, and of two (the last one short: T = 5).
+            m.block_rows = 3 * (i % 4 - 1);
+        }
         let x = random_seq(5, 3, 3, 50 + i as u64);
         let report = check_seq_block(&mut m, &x, 40, 3);
         for (name, err) in &report {
@@ -271,6 +275,7 @@ fn gradients_at_every_layer_match_finite_differences() {
                 if n % 2 == 1 {
                     m.threads = 2;
                     m.min_parallel_work = 0;
+                    m.block_rows = 6;
                 }
                 let x = random_seq(5, 3, 3, 90 + n);
                 let mut f = AllLayers { rnn: &mut m, time: 5, batch: 3, top_by_add };
@@ -327,6 +332,8 @@ fn truncated_bptt_is_the_gradient_with_detached_block_states() {
         for k in [1, 2, 3] {
             let mut m = model(cfg, 20 + i as u64);
             m.bptt_truncate = Some(k);
+            // Time blocks of two steps, whose edges fall across the truncation's.
+            m.block_rows = if (i + k) % 2 == 1 { 4 } else { m.block_rows };
             let (time, batch) = (7, 2);
             let x = random_seq(time, batch, 3, 70 + i as u64);
             let mut r = rng(80 + i as u64);
@@ -411,6 +418,9 @@ fn taps_are_the_state_gradients() {
         for trunc in [None, Some(2)] {
             let mut m = model(cfg, 30 + i as u64);
             m.bptt_truncate = trunc;
+            if i % 2 == 1 {
+                m.block_rows = 4;
+            }
             let (time, batch) = (5, 2);
             let x = random_seq(time, batch, 3, 90 + i as u64);
             let mut r = rng(91 + i as u64);
@@ -648,8 +658,16 @@ fn f32_and_f64_forward_agree() {
     }
 }
 
-/// The thread count does not change a bit of the results: lanes and blocks are cut from the
-/// shapes (here as finely as they go), the threads only share them out.
+/// What one run of `threads_give_bit_identical_results` gives: output, dL/dx, taps and
+/// parameter gradients.
+type RunResult = (Vec<f64>, Vec<f64>, Vec<(String, Vec<f64>)>, Vec<(String, Vec<f64>)>);
+
+fn bits(v: &[f64]) -> Vec<u64> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// The thread count does not change a bit of the results: lanes and time blocks are cut from
+/// the shapes (here as finely as they go), the threads only share them out.
 #[test]
 fn threads_give_bit_identical_results() {
     for cell in CELLS {
@@ -657,11 +675,12 @@ fn threads_give_bit_identical_results() {
         let x = random_seq(6, 5, 5, 9);
         let mut r = rng(10);
         let dy = Seq::from_mat(6, 5, Mat::from_fn(30, 16, |_, _| r.random_range(-1.0..1.0)));
-        let run = |threads: usize| {
+        let run = |threads: usize| -> RunResult {
             let mut m = model(&cfg, 11);
             m.threads = threads;
             m.min_parallel_work = 0;
             m.lane_rows = 2;
+            m.block_rows = 10;
             m.set_taps(true);
             let y = m.forward(&x, &Ctx::TRAIN);
             let dx = m.backward(&dy);
@@ -674,7 +693,6 @@ fn threads_give_bit_identical_results() {
         let one = run(1);
         for threads in [2, 3, 8] {
             let other = run(threads);
-            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&one.0), bits(&other.0), "{}: outputs with {threads} threads", cell.name());
             assert_eq!(bits(&one.1), bits(&other.1), "{}: dL/dx with {threads} threads", cell.name());
             assert_eq!(one.2.len(), other.2.len());
@@ -683,6 +701,44 @@ fn threads_give_bit_identical_results() {
             }
             for ((n, ga), (_, gb)) in one.3.iter().zip(&other.3) {
                 assert_eq!(bits(ga), bits(gb), "{}: {n} with {threads} threads", cell.name());
+            }
+        }
+    }
+}
+
+/// Time blocks change only how the products are cut along time (and so the order in which the
+/// weight gradients are summed over steps): outputs, dL/dx, taps and gradients agree to rounding
+/// whatever the block length, the last block short or not.
+#[test]
+fn time_blocks_change_only_the_rounding() {
+    for cell in CELLS {
+        let cfg = RnnConfig::new(cell, 5, 8).layers(2).bidirectional(true);
+        let (time, batch) = (7, 3);
+        let x = random_seq(time, batch, 5, 21);
+        let mut r = rng(22);
+        let dy = Seq::from_mat(time, batch, Mat::from_fn(time * batch, 16, |_, _| r.random_range(-1.0..1.0)));
+        let run = |block_rows: usize| {
+            let mut m = model(&cfg, 23);
+            m.block_rows = block_rows;
+            m.set_taps(true);
+            let y = m.forward(&x, &Ctx::TRAIN);
+            let dx = m.backward(&dy);
+            let mut taps = Vec::new();
+            m.taps("", &mut taps);
+            let mut all = vec![("output".to_string(), y.data.data), ("dx".to_string(), dx.data.data)];
+            all.extend(taps.into_iter().map(|(n, t)| (n, t.data)));
+            let mut g: Vec<(String, Vec<f64>)> = grad_map(&mut m).into_iter().collect();
+            g.sort_by(|a, b| a.0.cmp(&b.0));
+            all.extend(g);
+            all
+        };
+        let whole = run(512);
+        for block_rows in [1, 3, 6, 7, 20] {
+            let blocked = run(block_rows);
+            assert_eq!(blocked.len(), whole.len());
+            for ((n, a), (_, b)) in blocked.iter().zip(&whole) {
+                let err = rel_err(a, b);
+                assert!(err < 1e-13, "{}: {n} with blocks of {block_rows} rows: relative error {err:.1e}", cell.name());
             }
         }
     }

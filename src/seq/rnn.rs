@@ -14,13 +14,14 @@
 //!
 //! The output is the top layer's h_t at every step (width H, or 2H when bidirectional).
 //!
-//! Fused: per direction the input projection of all steps is one GEMM ((T*B) x in times
-//! W_ih^T); each step is one GEMM (B x H times W_hh^T) and one vectorised pass for all gate
-//! nonlinearities and the state update. The backward is one fused pass per step giving the
-//! gate pre-activation gradients and one GEMM for dL/dh_{t-1}; after the loop, one GEMM each
-//! for dW_hh (all steps stacked), dW_ih and dL/dx. Buffers live in the struct and are reused.
-//! Sequences of a batch are independent, so the time loops are split by batch rows into lanes
-//! run on up to `threads` threads, with no synchronisation inside the loop (see `Rnn::threads`).
+//! Fused: per direction and time block (a few steps: `Rnn::block_rows`), the input projection
+//! of the block's steps is one GEMM ((steps*B) x in times W_ih^T); each step is one GEMM (B x H
+//! times W_hh^T) and one vectorised pass for all gate nonlinearities and the state update. The
+//! backward is one fused pass per step giving the gate pre-activation gradients and one GEMM for
+//! dL/dh_{t-1}; after each block, one GEMM each for its share of dW_hh, dW_ih and dL/dx, while
+//! its gate gradients are in cache. Buffers live in the struct and are reused. Sequences of a
+//! batch are independent, so the time loops are split by batch rows into lanes run on up to
+//! `threads` threads, with no synchronisation inside a block (see `Rnn::threads`).
 //!
 //! Truncated backpropagation through time (`bptt_truncate = Some(k)`): in each direction the
 //! steps, in the order that direction processes them, are cut into blocks of k counted from the
@@ -114,6 +115,12 @@ pub enum HhInit {
     Identity,
 }
 
+/// Rows of a time block by default: 512 (16 steps of W2, 1 MiB of its gate pre-activations or
+/// gradients) ran W2 and W4 fastest of 64..1024, at batch 32 and 64 (BENCHMARKS.md, "Time
+/// blocks"), and keeps the blocks' weight-gradient products at k <= 512, where `tensor::gemm`
+/// may share them among threads.
+const BLOCK_ROWS: usize = 512;
+
 fn one() -> usize {
     1
 }
@@ -203,8 +210,8 @@ pub struct Rnn<F> {
     pub bptt_truncate: Option<usize>,
     /// Threads the forward and backward may use (default: the machine's parallelism). The time
     /// loops run lanes of batch rows, the other phases blocks of the output rows of their GEMMs.
-    /// Lanes and blocks follow from the shapes, `min_parallel_work` and `lane_rows` only, so
-    /// results are bit-identical whatever the thread count.
+    /// Lanes and blocks follow from the shapes, `min_parallel_work`, `lane_rows` and
+    /// `block_rows` only, so results are bit-identical whatever the thread count.
     pub threads: usize,
     /// Multiply-adds a phase must have per block (or lane) before it is cut (default 2^22, about
     /// 40 us of work; 0 cuts whenever there are rows to cut, as the tests do).
@@ -212,6 +219,10 @@ pub struct Rnn<F> {
     /// Batch rows per lane of the time loops, at most (default 16: a batch of 32 gives two
     /// threads work; on one thread W2's two lanes of 16 cost ~3% more CPU time than one of 32).
     pub lane_rows: usize,
+    /// Rows (steps x batch) per time block, at least one step (default 512; see the module docs
+    /// and `dir`). It sets the order in which the weight gradients are summed, so it is part
+    /// of the result; the thread count is not.
+    pub block_rows: usize,
     /// Whether `backward` computes dL/dx (default true). Set it to false when the input is data
     /// rather than the output of a trainable block: the first layer's dx GEMM is then skipped
     /// and `backward` returns zeros.
@@ -262,6 +273,7 @@ impl<F: Real> Rnn<F> {
             threads: crate::tensor::par::all_cores(),
             min_parallel_work: 1 << 22,
             lane_rows: 16,
+            block_rows: BLOCK_ROWS,
             input_grad: true,
             dirs,
             x: Mat::default(),
@@ -296,7 +308,12 @@ impl<F: Real> Rnn<F> {
     }
 
     fn par(&self) -> Par {
-        Par { threads: self.threads.max(1), min_work: self.min_parallel_work, lane_rows: self.lane_rows }
+        Par {
+            threads: self.threads.max(1),
+            min_work: self.min_parallel_work,
+            lane_rows: self.lane_rows,
+            block_rows: self.block_rows,
+        }
     }
 
     fn dir(&self, layer: usize, direction: usize) -> &Dir<F> {

@@ -58,13 +58,15 @@ pub(super) fn rnn_fwd<F: Real>(relu: bool, hs: usize, pre: &[F], bias: &[F], h: 
     )
 }
 
-/// LSTM: pre-activations `[i f g o]` (without bias) become the activations in place;
+/// LSTM: pre-activations `[i f g o]` (without bias) give the activations `act` (same layout);
 /// `c = f * c_prev + i * g`, `tc = tanh(c)`, `h = o * tc`.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn lstm_fwd<F: Real>(
     hs: usize,
-    pre: &mut [F],
+    pre: &[F],
     bias: &[F],
     c_prev: &[F],
+    act: &mut [F],
     c: &mut [F],
     tc: &mut [F],
     h: &mut [F],
@@ -72,25 +74,27 @@ pub(super) fn lstm_fwd<F: Real>(
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn row<F: Real>(
+        p: [&[F]; 4],
+        b: [&[F]; 4],
+        cp: &[F],
         gi: &mut [F],
         gf: &mut [F],
         gg: &mut [F],
         go: &mut [F],
-        b: [&[F]; 4],
-        cp: &[F],
         c: &mut [F],
         tc: &mut [F],
         h: &mut [F],
     ) {
         let n = h.len();
+        let (pi, pf, pg, po) = (&p[0][..n], &p[1][..n], &p[2][..n], &p[3][..n]);
         let (gi, gf, gg, go) = (&mut gi[..n], &mut gf[..n], &mut gg[..n], &mut go[..n]);
         let (bi, bf, bg, bo) = (&b[0][..n], &b[1][..n], &b[2][..n], &b[3][..n]);
         let (cp, c, tc) = (&cp[..n], &mut c[..n], &mut tc[..n]);
         for j in 0..n {
-            let i = (gi[j] + bi[j]).sigmoid_fast();
-            let f = (gf[j] + bf[j]).sigmoid_fast();
-            let g = (gg[j] + bg[j]).tanh_fast();
-            let o = (go[j] + bo[j]).sigmoid_fast();
+            let i = (pi[j] + bi[j]).sigmoid_fast();
+            let f = (pf[j] + bf[j]).sigmoid_fast();
+            let g = (pg[j] + bg[j]).tanh_fast();
+            let o = (po[j] + bo[j]).sigmoid_fast();
             gi[j] = i;
             gf[j] = f;
             gg[j] = g;
@@ -106,11 +110,12 @@ pub(super) fn lstm_fwd<F: Real>(
         #[inline(always)]
         || {
             blocks!(&bias[..4 * hs], hs, [bi, bf, bg, bo]);
-            let rows = pre.chunks_exact_mut(4 * hs).zip(c_prev.chunks_exact(hs));
+            let rows = pre.chunks_exact(4 * hs).zip(act.chunks_exact_mut(4 * hs)).zip(c_prev.chunks_exact(hs));
             let rows = rows.zip(c.chunks_exact_mut(hs)).zip(tc.chunks_exact_mut(hs)).zip(h.chunks_exact_mut(hs));
-            for ((((g4, cp), c), tc), h) in rows {
+            for (((((p4, g4), cp), c), tc), h) in rows {
+                blocks!(p4, hs, [pi, pf, pg, po]);
                 blocks!(g4, hs, mut [gi, gf, gg, go]);
-                row(gi, gf, gg, go, [bi, bf, bg, bo], cp, c, tc, h);
+                row([pi, pf, pg, po], [bi, bf, bg, bo], cp, gi, gf, gg, go, c, tc, h);
             }
         },
     )
@@ -118,40 +123,43 @@ pub(super) fn lstm_fwd<F: Real>(
 
 /// GRU: pre-activations `[r z n]` of the input side (without bias) and `rec = W_hh h_prev`
 /// (without bias) give `r = sigma(.)`, `z = sigma(.)`, `a = W_hn h + b_hn` (kept in `hn`),
-/// `n = tanh(x_n + b_in + r * a)`, `h = (1 - z) n + z h_prev`. `pre` ends up holding [r z n].
+/// `n = tanh(x_n + b_in + r * a)`, `h = (1 - z) n + z h_prev`; `act` gets [r z n].
 #[allow(clippy::too_many_arguments)]
 pub(super) fn gru_fwd<F: Real>(
     hs: usize,
-    pre: &mut [F],
+    pre: &[F],
     rec: &[F],
     bias: &[F],
     bhn: &[F],
     h_prev: &[F],
+    act: &mut [F],
     hn: &mut [F],
     h: &mut [F],
 ) {
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn row<F: Real>(
-        gr: &mut [F],
-        gz: &mut [F],
-        gn: &mut [F],
+        p: [&[F]; 3],
         rec: [&[F]; 3],
         b: [&[F]; 4],
         hp: &[F],
+        gr: &mut [F],
+        gz: &mut [F],
+        gn: &mut [F],
         a: &mut [F],
         h: &mut [F],
     ) {
         let n = h.len();
+        let (pr, pz, pn) = (&p[0][..n], &p[1][..n], &p[2][..n]);
         let (gr, gz, gn) = (&mut gr[..n], &mut gz[..n], &mut gn[..n]);
         let (rr, rz, rn) = (&rec[0][..n], &rec[1][..n], &rec[2][..n]);
         let (br, bz, bn, bhn) = (&b[0][..n], &b[1][..n], &b[2][..n], &b[3][..n]);
         let (hp, a) = (&hp[..n], &mut a[..n]);
         for j in 0..n {
-            let r = (gr[j] + br[j] + rr[j]).sigmoid_fast();
-            let z = (gz[j] + bz[j] + rz[j]).sigmoid_fast();
+            let r = (pr[j] + br[j] + rr[j]).sigmoid_fast();
+            let z = (pz[j] + bz[j] + rz[j]).sigmoid_fast();
             let aj = rn[j] + bhn[j];
-            let nj = (gn[j] + bn[j] + r * aj).tanh_fast();
+            let nj = (pn[j] + bn[j] + r * aj).tanh_fast();
             gr[j] = r;
             gz[j] = z;
             gn[j] = nj;
@@ -163,12 +171,13 @@ pub(super) fn gru_fwd<F: Real>(
         #[inline(always)]
         || {
             blocks!(&bias[..3 * hs], hs, [br, bz, bn]);
-            let rows = pre.chunks_exact_mut(3 * hs).zip(rec.chunks_exact(3 * hs)).zip(h_prev.chunks_exact(hs));
-            let rows = rows.zip(hn.chunks_exact_mut(hs)).zip(h.chunks_exact_mut(hs));
-            for ((((g3, r3), hp), a), h) in rows {
+            let rows = pre.chunks_exact(3 * hs).zip(act.chunks_exact_mut(3 * hs)).zip(rec.chunks_exact(3 * hs));
+            let rows = rows.zip(h_prev.chunks_exact(hs)).zip(hn.chunks_exact_mut(hs)).zip(h.chunks_exact_mut(hs));
+            for (((((p3, g3), r3), hp), a), h) in rows {
+                blocks!(p3, hs, [pr, pz, pn]);
                 blocks!(g3, hs, mut [gr, gz, gn]);
                 blocks!(r3, hs, [rr, rz, rn]);
-                row(gr, gz, gn, [rr, rz, rn], [br, bz, bn, bhn], hp, a, h);
+                row([pr, pz, pn], [rr, rz, rn], [br, bz, bn, bhn], hp, gr, gz, gn, a, h);
             }
         },
     )

@@ -1,48 +1,61 @@
 //! One direction of one layer: its four parameters, its forward and backward through time, and
 //! the buffers both keep (reused across calls).
 //!
+//! Time blocks: both passes run the recurrence a block of steps at a time (`Par::block_rows`
+//! rows of the time-major buffers, from the batch size alone). The forward projects a block's
+//! inputs just before its steps, and the backward runs a block's weight- and input-gradient
+//! products just after them, so that the block's pre-activations and gate gradients are used
+//! while they are still in cache. Done once over the whole sequence, the projection and the
+//! gate gradients were written and read back through main memory: at T = 100 an LSTM step's
+//! buffers were some 18 MB at batch 32 and 36 MB at batch 64, and each example-step cost ~20%
+//! more than at T = 25 (BENCHMARKS.md).
+//!
 //! Threads: sequences of a batch are independent, so the recurrence is split by batch rows into
-//! lanes — each lane runs the whole time loop for its rows, without synchronisation. The phases
-//! around the loop (the input projection, the weight and input gradients) are split by output
-//! rows into blocks. Lanes and blocks are cut from the problem's shape alone, never from the
-//! thread count, and every reduction over them runs in block order: the threads only decide who
-//! computes which block, so results are bit-identical whatever the number of threads (a GEMM's
-//! rounding depends on its shape, so cutting by thread count would not be).
+//! lanes — each lane runs a block's steps for its rows, without synchronisation. Lanes are cut
+//! from the problem's shape alone, never from the thread count, and the bias-gradient sums over
+//! them are added in lane order. The products between blocks are shared by `tensor::gemm`,
+//! which cuts only where a cut product is the whole one bit for bit. So results are
+//! bit-identical whatever the number of threads.
 
 use super::cell::{col_sums, gru_bwd, gru_fwd, lstm_bwd, lstm_fwd, rnn_bwd, rnn_fwd, StepGrad};
 use super::CellKind;
 use crate::nn::Param;
-use crate::tensor::par::{par_for, ranges, split_rows};
+use crate::tensor::par::{par_for, ranges, split_rows, with_threads};
 use crate::tensor::{matmul_strided_into, Mat, Real, View};
 
-/// Most blocks a phase is cut into: enough for the few cores of the machines this runs on, few
-/// enough that one thread does not pay much for the smaller GEMMs (W2 on one thread: 8 blocks
-/// cost ~3% more CPU time than one, measured paired on a loaded machine).
-const MAX_BLOCKS: usize = 4;
-
-/// How a phase is cut and how many threads may work on it.
+/// How a direction's passes are cut and how many threads may work on them.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Par {
     pub threads: usize,
-    /// Multiply-adds a block of a phase should get; 0: cut whenever there are rows.
+    /// Multiply-adds a lane of the recurrence should get; 0: cut whenever there are rows.
     pub min_work: usize,
     /// Batch rows per lane of the recurrence (at most).
     pub lane_rows: usize,
+    /// Rows (steps x batch) per time block, at least one step.
+    pub block_rows: usize,
 }
 
 impl Par {
-    /// Into how many blocks to cut `n` independent rows of a phase of `work` multiply-adds.
-    fn blocks(&self, n: usize, work: usize) -> usize {
-        let most = MAX_BLOCKS.min(n).max(1);
-        work.checked_div(self.min_work).map_or(most, |w| w.clamp(1, most))
-    }
-
     /// Into how many lanes to cut `batch` rows of a recurrence of `work` multiply-adds.
     fn lanes(&self, batch: usize, work: usize) -> usize {
         let by_rows = batch.div_ceil(self.lane_rows.max(1)).max(1);
         let by_work = work.checked_div(self.min_work).map_or(by_rows, |w| w.max(1));
         by_rows.min(by_work)
     }
+
+    /// Steps per time block at `batch` rows a step.
+    fn block_steps(&self, batch: usize) -> usize {
+        (self.block_rows / batch.max(1)).max(1)
+    }
+}
+
+/// The time blocks of a pass over `time` steps, `sb` steps each, in processing order `s`: block
+/// `j` holds steps `s0..s1` as processed, which are steps `t0..t1` in time (the reverse
+/// direction processes t = T-1 first).
+fn block(j: usize, sb: usize, time: usize, reverse: bool) -> (usize, usize, usize, usize) {
+    let (s0, s1) = (j * sb, ((j + 1) * sb).min(time));
+    let (t0, t1) = if reverse { (time - s1, time - s0) } else { (s0, s1) };
+    (s0, s1, t0, t1)
 }
 
 /// A time-major `(time * batch) x cols` buffer cut, for each batch range in `parts`, into its
@@ -100,17 +113,20 @@ pub(super) struct Dir<F> {
     /// b_ih + b_hh per gate (GRU's n block: b_ih only) and, for GRU, b_hn.
     bias: Vec<F>,
     bhn: Vec<F>,
-    /// After forward, `(T*B) x G*H`: the gate activations (LSTM [i f g o], GRU [r z n]; for
-    /// vanilla RNNs the pre-activation).
+    /// After forward, `(T*B) x G*H`: the gate activations (LSTM [i f g o], GRU [r z n]; none for
+    /// vanilla RNNs, whose backward needs only h).
     pub gates: Mat<F>,
     /// `(T*B) x H` hidden states, cell states and tanh(c) (LSTM), W_hn h + b_hn (GRU).
     pub h: Mat<F>,
     pub c: Mat<F>,
     tc: Mat<F>,
     hn: Mat<F>,
+    /// Forward: one time block's pre-activations, `block rows x G*H`.
+    pre: Mat<F>,
     /// GRU: the per-step recurrent product `B x G*H`.
     step: Mat<F>,
-    /// Backward: pre-activation gradients of the input side and (GRU) of the recurrent side.
+    /// Backward: one time block's pre-activation gradients of the input side and (GRU) of the
+    /// recurrent side.
     dg: Mat<F>,
     dgh: Mat<F>,
     /// Backward: the gradient carried into h_{t-1} and c_{t-1}, `B x H`.
@@ -151,23 +167,26 @@ struct FwdLane<'a, F> {
 }
 
 impl<F: Real> Fwd<'_, F> {
-    fn run(&self, mut l: FwdLane<F>) {
+    /// Steps `s0..s1` (in processing order) of one lane; `pre[t - t0]` holds the lane's rows of
+    /// step t's input projection, to which the recurrent product is added.
+    fn run(&self, l: &mut FwdLane<F>, (s0, s1, t0): (usize, usize, usize), mut pre: Vec<&mut [F]>) {
         let (hs, time, bp) = (self.hs, self.time, l.rows);
         let zeros = &self.zeros[..bp * hs];
         let w = View::of(self.w_hh_t);
-        for s in 0..time {
+        for s in s0..s1 {
             let t = if self.reverse { time - 1 - s } else { s };
             let tp = if self.reverse { t + 1 } else { t.wrapping_sub(1) };
+            let p = &mut *pre[t - t0];
             match self.cell {
                 CellKind::RnnTanh | CellKind::RnnRelu => {
                     if s > 0 {
-                        matmul_strided_into(l.gates[t], w.cols(), 1, View::new(l.h[tp], bp, hs, hs, 1), w, true);
+                        matmul_strided_into(p, w.cols(), 1, View::new(l.h[tp], bp, hs, hs, 1), w, true);
                     }
-                    rnn_fwd(self.cell == CellKind::RnnRelu, hs, l.gates[t], self.bias, l.h[t]);
+                    rnn_fwd(self.cell == CellKind::RnnRelu, hs, p, self.bias, l.h[t]);
                 }
                 CellKind::Lstm => {
                     if s > 0 {
-                        matmul_strided_into(l.gates[t], w.cols(), 1, View::new(l.h[tp], bp, hs, hs, 1), w, true);
+                        matmul_strided_into(p, w.cols(), 1, View::new(l.h[tp], bp, hs, hs, 1), w, true);
                     }
                     let (cp, ct): (&[F], &mut [F]) = if s > 0 {
                         let (a, b) = pair(&mut l.c, tp, t);
@@ -175,7 +194,7 @@ impl<F: Real> Fwd<'_, F> {
                     } else {
                         (zeros, &mut l.c[t])
                     };
-                    lstm_fwd(hs, l.gates[t], self.bias, cp, ct, l.tc[t], l.h[t]);
+                    lstm_fwd(hs, p, self.bias, cp, l.gates[t], ct, l.tc[t], l.h[t]);
                 }
                 CellKind::Gru => {
                     let (hp, ht): (&[F], &mut [F]) = if s > 0 {
@@ -186,7 +205,7 @@ impl<F: Real> Fwd<'_, F> {
                         l.step.fill(F::zero());
                         (zeros, &mut l.h[t])
                     };
-                    gru_fwd(hs, l.gates[t], l.step, self.bias, self.bhn, hp, l.hn[t], ht);
+                    gru_fwd(hs, p, l.step, self.bias, self.bhn, hp, l.gates[t], l.hn[t], ht);
                 }
             }
         }
@@ -213,11 +232,10 @@ struct Bwd<'a, F> {
     dcol: usize,
 }
 
+/// One lane of the backward recurrence: its rows' carried gradients, bias sums and taps.
 struct BwdLane<'a, F> {
     b0: usize,
     rows: usize,
-    dg: Vec<&'a mut [F]>,
-    dgh: Vec<&'a mut [F]>,
     tap_h: Vec<&'a mut [F]>,
     tap_c: Vec<&'a mut [F]>,
     dh: &'a mut [F],
@@ -235,17 +253,21 @@ impl<F: Real> Bwd<'_, F> {
         &m.data[r * m.cols..(r + bp) * m.cols]
     }
 
-    fn run(&self, l: BwdLane<F>) {
+    /// Steps `s1-1` down to `s0` (processing order) of one lane; `dg[t - t0]` (and `dgh`) get
+    /// the lane's rows of step t's gate gradients.
+    fn run(
+        &self,
+        l: &mut BwdLane<F>,
+        (s0, s1, t0): (usize, usize, usize),
+        mut dg: Vec<&mut [F]>,
+        mut dgh: Vec<&mut [F]>,
+    ) {
         let (hs, time, bp, b0) = (self.hs, self.time, l.rows, l.b0);
         let gh = self.w_hh.rows;
         let zeros = &self.zeros[..bp * hs];
-        let BwdLane { mut dg, mut dgh, mut tap_h, mut tap_c, dh, dc, db, dbh, .. } = l;
-        dh.fill(F::zero());
-        dc.fill(F::zero());
-        db.fill(F::zero());
-        dbh.fill(F::zero());
+        let BwdLane { tap_h, tap_c, dh, dc, db, dbh, .. } = l;
         let dy_rs = self.dy.cols;
-        for s in (0..time).rev() {
+        for s in (s0..s1).rev() {
             let t = if self.reverse { time - 1 - s } else { s };
             let tp = if self.reverse { t + 1 } else { t.wrapping_sub(1) };
             // Truncation: the carry from processing step s to s-1 is cut when (time - s) is a
@@ -254,35 +276,35 @@ impl<F: Real> Bwd<'_, F> {
             let g = StepGrad {
                 dy: &self.dy.data[(t * self.batch + b0) * dy_rs + self.dcol..],
                 dy_rs,
-                dh: &mut *dh,
+                dh,
                 tap_h: &mut *tap_h[t],
             };
-            let gates = self.rows(self.gates, t, b0, bp);
+            let (dgt, dght) = (&mut *dg[t - t0], &mut *dgh[t - t0]);
             match self.cell {
                 CellKind::RnnTanh | CellKind::RnnRelu => {
                     let relu = self.cell == CellKind::RnnRelu;
-                    with_taps!(self.taps, rnn_bwd::<F>(relu, hs, g, self.rows(self.h, t, b0, bp), &mut *dg[t]));
+                    with_taps!(self.taps, rnn_bwd::<F>(relu, hs, g, self.rows(self.h, t, b0, bp), dgt));
                 }
                 CellKind::Lstm => {
                     let cp = if s > 0 { self.rows(self.c, tp, b0, bp) } else { zeros };
-                    let tc = self.rows(self.tc, t, b0, bp);
-                    with_taps!(self.taps, lstm_bwd::<F>(hs, g, &mut *dc, &mut *tap_c[t], gates, cp, tc, &mut *dg[t]));
+                    let (gates, tc) = (self.rows(self.gates, t, b0, bp), self.rows(self.tc, t, b0, bp));
+                    with_taps!(self.taps, lstm_bwd::<F>(hs, g, &mut **dc, &mut *tap_c[t], gates, cp, tc, dgt));
                 }
                 CellKind::Gru => {
                     let hp = if s > 0 { self.rows(self.h, tp, b0, bp) } else { zeros };
-                    let hn = self.rows(self.hn, t, b0, bp);
-                    with_taps!(self.taps, gru_bwd::<F>(hs, g, gates, hn, hp, &mut *dg[t], &mut *dgh[t]));
+                    let (gates, hn) = (self.rows(self.gates, t, b0, bp), self.rows(self.hn, t, b0, bp));
+                    with_taps!(self.taps, gru_bwd::<F>(hs, g, gates, hn, hp, dgt, dght));
                 }
             }
             // The bias gradients, while this step's dz is in cache.
             let gru = self.cell == CellKind::Gru;
-            col_sums(dg[t], bp, gh, db);
+            col_sums(dgt, bp, gh, db);
             if gru {
-                col_sums(dgh[t], bp, gh, dbh);
+                col_sums(dght, bp, gh, dbh);
             }
             if carry {
                 // dL/dh_{t-1} (+)= dz_hh W_hh: one GEMM per step.
-                let d: &[F] = if gru { dgh[t] } else { dg[t] };
+                let d: &[F] = if gru { dght } else { dgt };
                 matmul_strided_into(dh, hs, 1, View::new(d, bp, gh, gh, 1), View::of(self.w_hh), gru);
             } else {
                 dh.fill(F::zero());
@@ -309,6 +331,7 @@ impl<F: Real> Dir<F> {
             c: e(),
             tc: e(),
             hn: e(),
+            pre: e(),
             step: e(),
             dg: e(),
             dgh: e(),
@@ -351,11 +374,13 @@ impl<F: Real> Dir<F> {
         if gru {
             self.bhn.extend_from_slice(&bh[2 * hs..]);
         }
-        self.gates.reshape_for(tb, gh);
+        let sb = par.block_steps(batch).min(time);
+        self.gates.reshape_for(if lstm || gru { tb } else { 0 }, gh);
         self.h.reshape_for(tb, hs);
         self.c.reshape_for(if lstm { tb } else { 0 }, hs);
         self.tc.reshape_for(if lstm { tb } else { 0 }, hs);
         self.hn.reshape_for(if gru { tb } else { 0 }, hs);
+        self.pre.reshape_for(sb * batch, gh);
         self.step.reshape_for(if gru { batch } else { 0 }, gh);
         self.zeros.clear();
         self.zeros.resize(batch * hs, F::zero());
@@ -363,15 +388,7 @@ impl<F: Real> Dir<F> {
             return;
         }
 
-        // The input projection of all steps: one GEMM, (T*B) x in times in x G*H.
-        let rows = ranges(tb, par.blocks(tb, tb * nin * gh));
-        let w_ih = View::of(&self.w_ih.value).t();
-        let items: Vec<_> = split_rows(&mut self.gates.data, gh, &rows).into_iter().zip(rows.iter().copied()).collect();
-        par_for(par.threads, items, |(out, (r0, r1))| {
-            matmul_strided_into(out, gh, 1, View::new(&x.data[r0 * nin..], r1 - r0, nin, nin, 1), w_ih, false);
-        });
-
-        // The recurrence, batch rows cut into lanes.
+        // Batch rows cut into lanes, each holding its rows of every step's outputs.
         let parts = ranges(batch, par.lanes(batch, tb * hs * gh));
         let gates = lanes(&mut self.gates.data, time, batch, gh, &parts);
         let h = lanes(&mut self.h.data, time, batch, hs, &parts);
@@ -380,7 +397,7 @@ impl<F: Real> Dir<F> {
         let hn = lanes(&mut self.hn.data, time, batch, hs, &parts);
         let step = split_rows(&mut self.step.data, gh, &parts);
         let it = gates.into_iter().zip(h).zip(c).zip(tc).zip(hn).zip(step).zip(&parts);
-        let items: Vec<_> = it
+        let mut lane_state: Vec<_> = it
             .map(|((((((gates, h), c), tc), hn), step), &(b0, b1))| FwdLane {
                 rows: b1 - b0,
                 gates,
@@ -401,7 +418,18 @@ impl<F: Real> Dir<F> {
             bhn: &self.bhn,
             zeros: &self.zeros,
         };
-        par_for(par.threads, items, |lane| fwd.run(lane));
+        let w_ih = View::of(&self.w_ih.value).t();
+        for j in 0..time.div_ceil(sb) {
+            let (s0, s1, t0, t1) = block(j, sb, time, self.reverse);
+            // The block's input projection, (steps*B) x in times in x G*H, then its steps.
+            let rows = (t1 - t0) * batch;
+            let pre = &mut self.pre.data[..rows * gh];
+            let xb = View::new(&x.data[t0 * batch * nin..], rows, nin, nin, 1);
+            with_threads(par.threads, || matmul_strided_into(pre, gh, 1, xb, w_ih, false));
+            let pre = lanes(pre, t1 - t0, batch, gh, &parts);
+            let items: Vec<_> = lane_state.iter_mut().zip(pre).collect();
+            par_for(par.threads, items, |(lane, pre)| fwd.run(lane, (s0, s1, t0), pre));
+        }
     }
 
     /// Backward through time for the last forward. `x` is that forward's input, `dy` the
@@ -415,7 +443,7 @@ impl<F: Real> Dir<F> {
         x: &Mat<F>,
         dy: &Mat<F>,
         dcol: usize,
-        dx: Option<&mut Mat<F>>,
+        mut dx: Option<&mut Mat<F>>,
         acc_dx: bool,
         trunc: Option<usize>,
         taps: bool,
@@ -429,8 +457,9 @@ impl<F: Real> Dir<F> {
             (tb, tb, tb, nin),
             "rnn backward: shapes differ from the forward"
         );
-        self.dg.reshape_for(tb, gh);
-        self.dgh.reshape_for(if gru { tb } else { 0 }, gh);
+        let sb = par.block_steps(batch).min(time);
+        self.dg.reshape_for(sb * batch, gh);
+        self.dgh.reshape_for(if gru { sb * batch } else { 0 }, gh);
         self.dh.reshape_for(batch, hs);
         self.dc.reshape_for(if lstm { batch } else { 0 }, hs);
         self.taps_h.reshape_for(if taps { tb } else { 0 }, hs);
@@ -439,27 +468,27 @@ impl<F: Real> Dir<F> {
             return;
         }
 
-        // The recurrence, backwards: per step one fused pass and one GEMM for dL/dh_{t-1}.
+        // The lanes' state, kept from block to block.
         let parts = ranges(batch, par.lanes(batch, tb * hs * gh));
-        let dg = lanes(&mut self.dg.data, time, batch, gh, &parts);
-        let dgh = lanes(&mut self.dgh.data, time, batch, gh, &parts);
         let tap_h = lanes(&mut self.taps_h.data, time, batch, hs, &parts);
         let tap_c = lanes(&mut self.taps_c.data, time, batch, hs, &parts);
+        self.dh.data.fill(F::zero());
+        self.dc.data.fill(F::zero());
         let dh = split_rows(&mut self.dh.data, hs, &parts);
         let dc = split_rows(&mut self.dc.data, hs, &parts);
         let np = parts.len();
         self.db.reshape_for(np, gh);
         self.dbh.reshape_for(if gru { np } else { 0 }, gh);
+        self.db.data.fill(F::zero());
+        self.dbh.data.fill(F::zero());
         let lane_ranges: Vec<(usize, usize)> = (0..np).map(|p| (p, p + 1)).collect();
         let db = split_rows(&mut self.db.data, gh, &lane_ranges);
         let dbh = split_rows(&mut self.dbh.data, gh, &lane_ranges);
-        let it = dg.into_iter().zip(dgh).zip(tap_h).zip(tap_c).zip(dh).zip(dc).zip(db).zip(dbh).zip(&parts);
-        let items: Vec<_> = it
-            .map(|((((((((dg, dgh), tap_h), tap_c), dh), dc), db), dbh), &(b0, b1))| BwdLane {
+        let it = tap_h.into_iter().zip(tap_c).zip(dh).zip(dc).zip(db).zip(dbh).zip(&parts);
+        let mut lane_state: Vec<_> = it
+            .map(|((((((tap_h, tap_c), dh), dc), db), dbh), &(b0, b1))| BwdLane {
                 b0,
                 rows: b1 - b0,
-                dg,
-                dgh,
                 tap_h,
                 tap_c,
                 dh,
@@ -486,45 +515,56 @@ impl<F: Real> Dir<F> {
             dy,
             dcol,
         };
-        par_for(par.threads, items, |lane| bwd.run(lane));
+        let (h, w_ih) = (&self.h, &self.w_ih.value);
+        for j in (0..time.div_ceil(sb)).rev() {
+            let (s0, s1, t0, t1) = block(j, sb, time, self.reverse);
+            let rows = (t1 - t0) * batch;
+            // The block's steps, backwards: per step one fused pass and one GEMM for
+            // dL/dh_{t-1}.
+            let dg = &mut self.dg.data[..rows * gh];
+            let dgh = &mut self.dgh.data[..if gru { rows * gh } else { 0 }];
+            let items: Vec<_> = lane_state
+                .iter_mut()
+                .zip(lanes(dg, t1 - t0, batch, gh, &parts))
+                .zip(lanes(dgh, t1 - t0, batch, gh, &parts))
+                .collect();
+            par_for(par.threads, items, |((lane, dg), dgh)| bwd.run(lane, (s0, s1, t0), dg, dgh));
+
+            // Then the block's share of dW_hh = sum_t dz_hh,t^T h_{t-1} (the first step
+            // processed has h_{t-1} = 0 and drops out), dW_ih = dz^T x and dx = dz W_ih, while
+            // its dz is in cache.
+            let dg = &self.dg.data[..rows * gh];
+            let dz_hh = if gru { &self.dgh.data[..rows * gh] } else { dg };
+            // Steps of the block with a previous state: the first row of dz_hh and of h_{t-1}.
+            let (with_prev, g_row, h_row) = if self.reverse {
+                let t_end = t1.min(time - 1);
+                (t_end.saturating_sub(t0), 0, (t0 + 1) * batch)
+            } else {
+                let t_start = t0.max(1);
+                (t1.saturating_sub(t_start), (t_start - t0) * batch, (t_start - 1) * batch)
+            };
+            let (gw_hh, gw_ih) = (&mut self.w_hh.grad.data, &mut self.w_ih.grad.data);
+            let dxb = dx.as_deref_mut().map(|d| &mut d.data[t0 * batch * nin..t1 * batch * nin]);
+            with_threads(par.threads, || {
+                if with_prev > 0 {
+                    let k = with_prev * batch;
+                    let a = View::new(&dz_hh[g_row * gh..], k, gh, gh, 1).t();
+                    let b = View::new(&h.data[h_row * hs..], k, hs, hs, 1);
+                    matmul_strided_into(gw_hh, hs, 1, a, b, true);
+                }
+                let a = View::new(dg, rows, gh, gh, 1);
+                let xb = View::new(&x.data[t0 * batch * nin..], rows, nin, nin, 1);
+                matmul_strided_into(gw_ih, nin, 1, a.t(), xb, true);
+                if let Some(dxb) = dxb {
+                    matmul_strided_into(dxb, nin, 1, a, View::of(w_ih), acc_dx);
+                }
+            });
+        }
         let dbh = if gru { &self.dbh } else { &self.db };
         for (bias, sums) in [(&mut self.b_ih.grad.data, &self.db), (&mut self.b_hh.grad.data, dbh)] {
             for row in sums.data.chunks_exact(gh) {
                 bias.iter_mut().zip(row).for_each(|(g, d)| *g += *d);
             }
         }
-
-        // After the loop, over all steps at once: dW_hh = dz_hh^T [h_{t-1}] (the first step
-        // processed has h_{t-1} = 0 and drops out), dW_ih = dz^T x, dx = dz W_ih.
-        // Threads split the gate rows of the weight gradients and the rows of dx.
-        let (dg, h, w_ih) = (&self.dg, &self.h, &self.w_ih.value);
-        let dgh = if gru { &self.dgh } else { &self.dg };
-        let k_rows = (time - 1) * batch;
-        let (g_row0, h_row0) = if self.reverse { (0, batch) } else { (batch, 0) };
-        let pg = ranges(gh, par.blocks(gh, tb * gh * (hs + 2 * nin)));
-        let pr = ranges(tb, pg.len());
-        let it = split_rows(&mut self.w_hh.grad.data, hs, &pg).into_iter();
-        let it = it.zip(split_rows(&mut self.w_ih.grad.data, nin, &pg));
-        let want_dx = dx.is_some();
-        let mut none = Vec::new();
-        let dx_data = dx.map_or(&mut none, |d| &mut d.data);
-        let it = it.zip(split_rows(dx_data, nin, &pr)).zip(pg.iter().copied()).zip(pr.iter().copied());
-        let items: Vec<_> = it.collect();
-        par_for(par.threads, items, |((((gw_hh, gw_ih), dxr), (g0, g1)), (r0, r1))| {
-            let gw = g1 - g0;
-            if k_rows > 0 && gw > 0 {
-                let a = View::new(&dgh.data[g_row0 * gh + g0..], k_rows, gw, gh, 1).t();
-                let b = View::new(&h.data[h_row0 * hs..], k_rows, hs, hs, 1);
-                matmul_strided_into(gw_hh, hs, 1, a, b, true);
-            }
-            if gw > 0 {
-                let a = View::new(&dg.data[g0..], tb, gw, gh, 1).t();
-                matmul_strided_into(gw_ih, nin, 1, a, View::of(x), true);
-            }
-            if want_dx && r1 > r0 {
-                let a = View::new(&dg.data[r0 * gh..], r1 - r0, gh, gh, 1);
-                matmul_strided_into(dxr, nin, 1, a, View::of(w_ih), acc_dx);
-            }
-        });
     }
 }

@@ -59,7 +59,8 @@ pub(super) fn rnn_fwd<F: Real>(relu: bool, hs: usize, pre: &[F], bias: &[F], h: 
 }
 
 /// LSTM: pre-activations `[i f g o]` (without bias) give the activations `act` (same layout);
-/// `c = f * c_prev + i * g`, `tc = tanh(c)`, `h = o * tc`.
+/// `c = f * c_prev + i * g`, `h = o * tanh(c)`. tanh(c) is not kept: the backward computes it
+/// again from c, which costs less than reading it back from memory.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn lstm_fwd<F: Real>(
     hs: usize,
@@ -68,7 +69,6 @@ pub(super) fn lstm_fwd<F: Real>(
     c_prev: &[F],
     act: &mut [F],
     c: &mut [F],
-    tc: &mut [F],
     h: &mut [F],
 ) {
     #[inline(always)]
@@ -82,14 +82,13 @@ pub(super) fn lstm_fwd<F: Real>(
         gg: &mut [F],
         go: &mut [F],
         c: &mut [F],
-        tc: &mut [F],
         h: &mut [F],
     ) {
         let n = h.len();
         let (pi, pf, pg, po) = (&p[0][..n], &p[1][..n], &p[2][..n], &p[3][..n]);
         let (gi, gf, gg, go) = (&mut gi[..n], &mut gf[..n], &mut gg[..n], &mut go[..n]);
         let (bi, bf, bg, bo) = (&b[0][..n], &b[1][..n], &b[2][..n], &b[3][..n]);
-        let (cp, c, tc) = (&cp[..n], &mut c[..n], &mut tc[..n]);
+        let (cp, c) = (&cp[..n], &mut c[..n]);
         for j in 0..n {
             let i = (pi[j] + bi[j]).sigmoid_fast();
             let f = (pf[j] + bf[j]).sigmoid_fast();
@@ -100,10 +99,8 @@ pub(super) fn lstm_fwd<F: Real>(
             gg[j] = g;
             go[j] = o;
             let cj = f * cp[j] + i * g;
-            let t = cj.tanh_fast();
             c[j] = cj;
-            tc[j] = t;
-            h[j] = o * t;
+            h[j] = o * cj.tanh_fast();
         }
     }
     simd(
@@ -111,11 +108,11 @@ pub(super) fn lstm_fwd<F: Real>(
         || {
             blocks!(&bias[..4 * hs], hs, [bi, bf, bg, bo]);
             let rows = pre.chunks_exact(4 * hs).zip(act.chunks_exact_mut(4 * hs)).zip(c_prev.chunks_exact(hs));
-            let rows = rows.zip(c.chunks_exact_mut(hs)).zip(tc.chunks_exact_mut(hs)).zip(h.chunks_exact_mut(hs));
-            for (((((p4, g4), cp), c), tc), h) in rows {
+            let rows = rows.zip(c.chunks_exact_mut(hs)).zip(h.chunks_exact_mut(hs));
+            for ((((p4, g4), cp), c), h) in rows {
                 blocks!(p4, hs, [pi, pf, pg, po]);
                 blocks!(g4, hs, mut [gi, gf, gg, go]);
-                row([pi, pf, pg, po], [bi, bf, bg, bo], cp, gi, gf, gg, go, c, tc, h);
+                row([pi, pf, pg, po], [bi, bf, bg, bo], cp, gi, gf, gg, go, c, h);
             }
         },
     )
@@ -243,7 +240,8 @@ pub(super) fn rnn_bwd<F: Real, const TAPS: bool>(relu: bool, hs: usize, g: StepG
 }
 
 /// LSTM: from dh = dy + dh_rec and the carried dc, the gate gradients `[di df dg do]`; `dc`
-/// becomes `dc_total * f` (what reaches c_{t-1}). With taps, dL/dh_t and dL/dc_t (total).
+/// becomes `dc_total * f` (what reaches c_{t-1}). tanh(c_t) is computed again from `c` (c_t),
+/// bit for bit the forward's. With taps, dL/dh_t and dL/dc_t (total).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn lstm_bwd<F: Real, const TAPS: bool>(
     hs: usize,
@@ -252,7 +250,7 @@ pub(super) fn lstm_bwd<F: Real, const TAPS: bool>(
     tap_c: &mut [F],
     gates: &[F],
     c_prev: &[F],
-    tc: &[F],
+    c: &[F],
     dg: &mut [F],
 ) {
     #[inline(always)]
@@ -263,7 +261,7 @@ pub(super) fn lstm_bwd<F: Real, const TAPS: bool>(
         dc: &mut [F],
         gates: [&[F]; 4],
         cp: &[F],
-        tc: &[F],
+        c: &[F],
         di: &mut [F],
         df: &mut [F],
         dgg: &mut [F],
@@ -273,7 +271,7 @@ pub(super) fn lstm_bwd<F: Real, const TAPS: bool>(
     ) {
         let n = dc.len();
         let one = F::one();
-        let (dy, dh, cp, tc) = (&dy[..n], &dh[..n], &cp[..n], &tc[..n]);
+        let (dy, dh, cp, c) = (&dy[..n], &dh[..n], &cp[..n], &c[..n]);
         let (gi, gf, gg, go) = (&gates[0][..n], &gates[1][..n], &gates[2][..n], &gates[3][..n]);
         let (di, df, dgg, dgo) = (&mut di[..n], &mut df[..n], &mut dgg[..n], &mut dgo[..n]);
         if TAPS {
@@ -281,11 +279,12 @@ pub(super) fn lstm_bwd<F: Real, const TAPS: bool>(
             for j in 0..n {
                 let d = dy[j] + dh[j];
                 th[j] = d;
-                tcc[j] = dc[j] + d * go[j] * (one - tc[j] * tc[j]);
+                let t = c[j].tanh_fast();
+                tcc[j] = dc[j] + d * go[j] * (one - t * t);
             }
         }
         for j in 0..n {
-            let (i, f, g, o, t) = (gi[j], gf[j], gg[j], go[j], tc[j]);
+            let (i, f, g, o, t) = (gi[j], gf[j], gg[j], go[j], c[j].tanh_fast());
             let d = dy[j] + dh[j];
             let dct = dc[j] + d * o * (one - t * t);
             dgo[j] = d * t * o * (one - o);
@@ -300,12 +299,12 @@ pub(super) fn lstm_bwd<F: Real, const TAPS: bool>(
         || {
             let StepGrad { dy, dy_rs, dh, tap_h } = g;
             let rows = dh.chunks_exact(hs).zip(dc.chunks_exact_mut(hs)).zip(gates.chunks_exact(4 * hs));
-            let rows = rows.zip(c_prev.chunks_exact(hs)).zip(tc.chunks_exact(hs)).zip(dg.chunks_exact_mut(4 * hs));
-            for (b, (((((dhr, dcr), g4), cp), tc), d4)) in rows.enumerate() {
+            let rows = rows.zip(c_prev.chunks_exact(hs)).zip(c.chunks_exact(hs)).zip(dg.chunks_exact_mut(4 * hs));
+            for (b, (((((dhr, dcr), g4), cp), c), d4)) in rows.enumerate() {
                 blocks!(g4, hs, [gi, gf, gg, go]);
                 blocks!(d4, hs, mut [di, df, dgg, dgo]);
                 let (th, tcc) = (tap_row::<F, TAPS>(tap_h, b, hs), tap_row::<F, TAPS>(tap_c, b, hs));
-                row::<F, TAPS>(dy_row(dy, dy_rs, b, hs), dhr, dcr, [gi, gf, gg, go], cp, tc, di, df, dgg, dgo, th, tcc);
+                row::<F, TAPS>(dy_row(dy, dy_rs, b, hs), dhr, dcr, [gi, gf, gg, go], cp, c, di, df, dgg, dgo, th, tcc);
             }
         },
     )

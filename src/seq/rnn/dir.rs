@@ -116,10 +116,9 @@ pub(super) struct Dir<F> {
     /// After forward, `(T*B) x G*H`: the gate activations (LSTM [i f g o], GRU [r z n]; none for
     /// vanilla RNNs, whose backward needs only h).
     pub gates: Mat<F>,
-    /// `(T*B) x H` hidden states, cell states and tanh(c) (LSTM), W_hn h + b_hn (GRU).
+    /// `(T*B) x H` hidden states, cell states (LSTM), W_hn h + b_hn (GRU).
     pub h: Mat<F>,
     pub c: Mat<F>,
-    tc: Mat<F>,
     hn: Mat<F>,
     /// Forward: one time block's pre-activations, `block rows x G*H`.
     pre: Mat<F>,
@@ -161,7 +160,6 @@ struct FwdLane<'a, F> {
     gates: Vec<&'a mut [F]>,
     h: Vec<&'a mut [F]>,
     c: Vec<&'a mut [F]>,
-    tc: Vec<&'a mut [F]>,
     hn: Vec<&'a mut [F]>,
     step: &'a mut [F],
 }
@@ -194,7 +192,7 @@ impl<F: Real> Fwd<'_, F> {
                     } else {
                         (zeros, &mut l.c[t])
                     };
-                    lstm_fwd(hs, p, self.bias, cp, l.gates[t], ct, l.tc[t], l.h[t]);
+                    lstm_fwd(hs, p, self.bias, cp, l.gates[t], ct, l.h[t]);
                 }
                 CellKind::Gru => {
                     let (hp, ht): (&[F], &mut [F]) = if s > 0 {
@@ -225,7 +223,6 @@ struct Bwd<'a, F> {
     gates: &'a Mat<F>,
     h: &'a Mat<F>,
     c: &'a Mat<F>,
-    tc: &'a Mat<F>,
     hn: &'a Mat<F>,
     zeros: &'a [F],
     dy: &'a Mat<F>,
@@ -287,8 +284,8 @@ impl<F: Real> Bwd<'_, F> {
                 }
                 CellKind::Lstm => {
                     let cp = if s > 0 { self.rows(self.c, tp, b0, bp) } else { zeros };
-                    let (gates, tc) = (self.rows(self.gates, t, b0, bp), self.rows(self.tc, t, b0, bp));
-                    with_taps!(self.taps, lstm_bwd::<F>(hs, g, &mut **dc, &mut *tap_c[t], gates, cp, tc, dgt));
+                    let (gates, ct) = (self.rows(self.gates, t, b0, bp), self.rows(self.c, t, b0, bp));
+                    with_taps!(self.taps, lstm_bwd::<F>(hs, g, &mut **dc, &mut *tap_c[t], gates, cp, ct, dgt));
                 }
                 CellKind::Gru => {
                     let hp = if s > 0 { self.rows(self.h, tp, b0, bp) } else { zeros };
@@ -329,7 +326,6 @@ impl<F: Real> Dir<F> {
             gates: e(),
             h: e(),
             c: e(),
-            tc: e(),
             hn: e(),
             pre: e(),
             step: e(),
@@ -378,7 +374,6 @@ impl<F: Real> Dir<F> {
         self.gates.reshape_for(if lstm || gru { tb } else { 0 }, gh);
         self.h.reshape_for(tb, hs);
         self.c.reshape_for(if lstm { tb } else { 0 }, hs);
-        self.tc.reshape_for(if lstm { tb } else { 0 }, hs);
         self.hn.reshape_for(if gru { tb } else { 0 }, hs);
         self.pre.reshape_for(sb * batch, gh);
         self.step.reshape_for(if gru { batch } else { 0 }, gh);
@@ -393,20 +388,11 @@ impl<F: Real> Dir<F> {
         let gates = lanes(&mut self.gates.data, time, batch, gh, &parts);
         let h = lanes(&mut self.h.data, time, batch, hs, &parts);
         let c = lanes(&mut self.c.data, time, batch, hs, &parts);
-        let tc = lanes(&mut self.tc.data, time, batch, hs, &parts);
         let hn = lanes(&mut self.hn.data, time, batch, hs, &parts);
         let step = split_rows(&mut self.step.data, gh, &parts);
-        let it = gates.into_iter().zip(h).zip(c).zip(tc).zip(hn).zip(step).zip(&parts);
+        let it = gates.into_iter().zip(h).zip(c).zip(hn).zip(step).zip(&parts);
         let mut lane_state: Vec<_> = it
-            .map(|((((((gates, h), c), tc), hn), step), &(b0, b1))| FwdLane {
-                rows: b1 - b0,
-                gates,
-                h,
-                c,
-                tc,
-                hn,
-                step,
-            })
+            .map(|(((((gates, h), c), hn), step), &(b0, b1))| FwdLane { rows: b1 - b0, gates, h, c, hn, step })
             .collect();
         let fwd = Fwd {
             cell,
@@ -509,7 +495,6 @@ impl<F: Real> Dir<F> {
             gates: &self.gates,
             h: &self.h,
             c: &self.c,
-            tc: &self.tc,
             hn: &self.hn,
             zeros: &self.zeros,
             dy,

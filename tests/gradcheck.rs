@@ -262,3 +262,39 @@ fn tap_norms_alone_are_those_of_the_taps() {
         assert!(m.tap_norms().is_empty());
     }
 }
+
+/// Blocks reuse buffers from call to call (a block's kept input becomes its next output, dL/dy's
+/// buffer becomes dL/dx): a batch of another size in between must leave no trace, and the same
+/// batch again gives the same loss and gradients, bit for bit.
+#[test]
+fn buffers_reused_across_batches_carry_nothing_over() {
+    let mut cfgs = Vec::new();
+    for arch in [Arch::Plain, Arch::Residual, Arch::Highway, Arch::Dense, Arch::WeightedSkip] {
+        cfgs.push(model_config(arch));
+    }
+    for (layers, preact) in [(1, false), (1, true), (2, true)] {
+        let mut cfg = model_config(Arch::Residual);
+        cfg.residual_layers = layers;
+        cfg.preact = preact;
+        cfgs.push(cfg);
+    }
+    let mut cfg = model_config(Arch::Highway);
+    cfg.carry = Carry::Independent;
+    cfgs.push(cfg);
+    for cfg in cfgs {
+        let mut m = Model::<f64>::build(&cfg, 6, 3, LossKind::CrossEntropy, 5).unwrap();
+        let (x, other) = (random_input(4, 6, 1.0, 2), random_input(7, 6, 1.0, 3));
+        let labels = [0u32, 2, 1, 2];
+        let run = |m: &mut Model<f64>, x: &Mat<f64>, labels: &[u32]| {
+            m.zero_grad();
+            let loss = m.forward_backward(x, &Target::Classes(labels)).loss;
+            let grads: Vec<Vec<u64>> =
+                m.params().into_iter().map(|(_, p)| p.grad.data.iter().map(|v| v.to_bits()).collect()).collect();
+            (loss.to_bits(), grads)
+        };
+        let first = run(&mut m, &x, &labels);
+        run(&mut m, &other, &[1, 0, 2, 2, 1, 0, 1]);
+        let again = run(&mut m, &x, &labels);
+        assert!(first == again, "{:?} residual_layers={} preact={}", cfg.arch, cfg.residual_layers, cfg.preact);
+    }
+}

@@ -41,8 +41,18 @@ pub trait Block<F: Real>: Send {
     fn out_dim(&self) -> usize;
     /// y = block(x) for a batch of rows.
     fn forward(&mut self, x: &Mat<F>, ctx: &Ctx) -> Mat<F>;
+    /// As `forward`, taking the input by value, as a model's chain of blocks hands it on: a block
+    /// that keeps its input for the backward takes it without a copy, and may give the buffer of
+    /// the input it kept last time back as its output.
+    fn forward_owned(&mut self, x: Mat<F>, ctx: &Ctx) -> Mat<F> {
+        self.forward(&x, ctx)
+    }
     /// dL/dx from dL/dy, for the x of the last training forward; adds into parameter grads.
     fn backward(&mut self, dy: &Mat<F>) -> Mat<F>;
+    /// As `backward`, taking dL/dy by value: a block may compute dL/dx in its buffer.
+    fn backward_owned(&mut self, dy: Mat<F>) -> Mat<F> {
+        self.backward(&dy)
+    }
     /// As `backward`, for a caller that does not need dL/dx (the first block of a model).
     fn backward_params(&mut self, dy: &Mat<F>) {
         self.backward(dy);

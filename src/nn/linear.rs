@@ -33,11 +33,21 @@ impl<F: Real> Linear<F> {
     /// Given dL/dz at input x: accumulate dW += dz^T x and db += colsum(dz), and, when asked,
     /// dx += dz W (accumulated, so several maps of one input can share a dx).
     pub fn backward_affine(&mut self, x: &Mat<F>, dz: &Mat<F>, dx: Option<&mut Mat<F>>) {
+        self.param_grads(x, dz);
+        if let Some(dx) = dx {
+            self.input_grad(dz, dx, true);
+        }
+    }
+
+    /// dW += dz^T x and db += colsum(dz).
+    pub(super) fn param_grads(&mut self, x: &Mat<F>, dz: &Mat<F>) {
         matmul_into(&mut self.weight.grad, 0, View::of(dz).t(), View::of(x), true);
         dz.col_sums_into(&mut self.bias.grad.data);
-        if let Some(dx) = dx {
-            matmul_into(dx, 0, View::of(dz), View::of(&self.weight.value), true);
-        }
+    }
+
+    /// dx = dz W, or dx += dz W with `accumulate`.
+    pub(super) fn input_grad(&self, dz: &Mat<F>, dx: &mut Mat<F>, accumulate: bool) {
+        matmul_into(dx, 0, View::of(dz), View::of(&self.weight.value), accumulate);
     }
 
     pub fn push_params<'a>(&'a mut self, prefix: &str, out: &mut ParamList<'a, F>) {
@@ -91,6 +101,8 @@ pub struct LinearAct<F> {
     removable: bool,
     z: Mat<F>,
     y: Mat<F>,
+    /// The buffer of the dL/dy given last, which the next `backward_owned` writes dL/dx into.
+    spare: Mat<F>,
 }
 
 impl<F: Real> LinearAct<F> {
@@ -102,17 +114,23 @@ impl<F: Real> LinearAct<F> {
             removable: fan_in == out,
             z: Mat::zeros(0, 0),
             y: Mat::zeros(0, 0),
+            spare: Mat::zeros(0, 0),
         }
     }
 
     /// phi(x W^T + b), keeping x, y (and z when phi needs it).
     pub fn forward_keep(&mut self, x: &Mat<F>) -> &Mat<F> {
-        self.linear.affine(x, &mut self.y);
+        self.linear.x.clone_from(x);
+        self.forward_kept()
+    }
+
+    /// As `forward_keep`, for the input already kept in `linear.x`.
+    fn forward_kept(&mut self) -> &Mat<F> {
+        self.linear.affine(&self.linear.x, &mut self.y);
         if self.phi.needs_input() {
             self.z.clone_from(&self.y);
         }
         self.phi.apply(&mut self.y.data);
-        self.linear.x.clone_from(x);
         &self.y
     }
 
@@ -141,7 +159,10 @@ impl<F: Real> Block<F> for LinearAct<F> {
     fn out_dim(&self) -> usize {
         self.linear.out_dim()
     }
-    fn forward(&mut self, x: &Mat<F>, _ctx: &Ctx) -> Mat<F> {
+    fn forward(&mut self, x: &Mat<F>, ctx: &Ctx) -> Mat<F> {
+        self.forward_owned(x.clone(), ctx)
+    }
+    fn forward_owned(&mut self, x: Mat<F>, _ctx: &Ctx) -> Mat<F> {
         if self.switches.lesioned {
             assert!(
                 self.removable,
@@ -149,19 +170,33 @@ impl<F: Real> Block<F> for LinearAct<F> {
                 self.in_dim(),
                 self.out_dim()
             );
-            return x.clone();
+            return x;
         }
-        self.forward_keep(x).clone()
+        // x is kept for the backward; the buffer of the input kept last time carries y out.
+        let mut out = std::mem::replace(&mut self.linear.x, x);
+        out.clone_from(self.forward_kept());
+        out
     }
     fn backward(&mut self, dy: &Mat<F>) -> Mat<F> {
+        self.backward_owned(dy.clone())
+    }
+    fn backward_owned(&mut self, dy: Mat<F>) -> Mat<F> {
         if self.switches.lesioned {
-            return dy.clone();
+            return dy;
         }
         if !self.switches.pass_branch_grad {
             return Mat::zeros(dy.rows, self.in_dim());
         }
-        let mut dx = Mat::zeros(dy.rows, self.in_dim());
-        self.backward_keep(dy, Some(&mut dx));
+        // dz = dy * phi'(z) in dy's place; dx goes into the buffer of the dy given last time.
+        let mut dz = dy;
+        let z = self.phi.needs_input().then_some(&self.z.data[..]);
+        self.phi.grad_in_place(z, &self.y.data, &mut dz.data);
+        let x = std::mem::take(&mut self.linear.x);
+        self.linear.param_grads(&x, &dz);
+        self.linear.x = x;
+        let mut dx = std::mem::replace(&mut self.spare, dz);
+        dx.reshape_for(self.spare.rows, self.in_dim());
+        self.linear.input_grad(&self.spare, &mut dx, false);
         dx
     }
     fn backward_params(&mut self, dy: &Mat<F>) {

@@ -467,7 +467,7 @@ impl<F: Real> Model<F> {
         let n = self.blocks.len();
         let mut h = self.blocks[0].1.forward(x, ctx);
         for i in 1..n {
-            h = self.blocks[i].1.forward(&h, ctx);
+            h = self.blocks[i].1.forward_owned(h, ctx);
             if (1..n - 1).contains(&i) {
                 for a in self.aux.iter_mut().filter(|a| a.layer + 1 == i) {
                     a.logits = a.head.forward(&h, ctx);
@@ -532,7 +532,7 @@ impl<F: Real> Model<F> {
                 // Nothing consumes dL/d(input): skip that product (the stem's is the widest).
                 block.backward_params(&d);
             } else {
-                d = block.backward(&d);
+                d = block.backward_owned(d);
             }
             if let Some(g) = out_grad {
                 // This block's output, then the layers inside it (recorded by its backward),

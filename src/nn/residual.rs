@@ -20,6 +20,8 @@ pub struct Residual<F> {
     x: Mat<F>,
     z1: Mat<F>,
     a1: Mat<F>,
+    /// The branch's dL/dz1 of the last backward, kept as a buffer for the next.
+    spare: Mat<F>,
 }
 
 impl<F: Real> Residual<F> {
@@ -28,13 +30,7 @@ impl<F: Real> Residual<F> {
         let fc1 = Linear::new(dim, dim, init, rng);
         let fc2 = (layers == 2).then(|| Linear::new(dim, dim, init, rng));
         let e = Mat::default;
-        Residual { fc1, fc2, phi, preact, switches: Switches::default(), a0: e(), x: e(), z1: e(), a1: e() }
-    }
-
-    fn apply_phi(&self, z: &Mat<F>) -> Mat<F> {
-        let mut a = z.clone();
-        self.phi.apply(&mut a.data);
-        a
+        Residual { fc1, fc2, phi, preact, switches: Switches::default(), a0: e(), x: e(), z1: e(), a1: e(), spare: e() }
     }
 
     /// d <- d * phi'(z), with a = phi(z).
@@ -42,10 +38,12 @@ impl<F: Real> Residual<F> {
         self.phi.grad_in_place(Some(&z.data), &a.data, &mut d.data);
     }
 
-    fn branch(&mut self, x: &Mat<F>) -> Mat<F> {
-        self.x.clone_from(x);
+    /// y = x + F(x) into `y` (resized), for the input kept in `x`.
+    fn forward_kept(&mut self, y: &mut Mat<F>) {
+        let x = &self.x;
         let inp = if self.preact {
-            self.a0 = self.apply_phi(x);
+            self.a0.clone_from(x);
+            self.phi.apply(&mut self.a0.data);
             &self.a0
         } else {
             x
@@ -53,46 +51,49 @@ impl<F: Real> Residual<F> {
         self.fc1.affine(inp, &mut self.z1);
         let last_is_linear = self.preact && self.fc2.is_none();
         if last_is_linear {
-            return self.z1.clone();
-        }
-        self.a1 = self.apply_phi(&self.z1);
-        match &self.fc2 {
-            None => self.a1.clone(),
-            Some(fc2) => {
-                let mut out = Mat::default();
-                fc2.affine(&self.a1, &mut out);
-                out
+            y.clone_from(&self.z1);
+        } else {
+            self.a1.clone_from(&self.z1);
+            self.phi.apply(&mut self.a1.data);
+            match &self.fc2 {
+                None => y.clone_from(&self.a1),
+                Some(fc2) => fc2.affine(&self.a1, y),
             }
         }
+        y.add_assign(x);
     }
 
-    /// dL/dx through the branch only, for dL/d(branch output) = `d`.
-    fn branch_backward(&mut self, d: &Mat<F>) -> Mat<F> {
-        let mut dz1 = if let Some(fc2) = &mut self.fc2 {
-            let mut da1 = Mat::zeros(d.rows, self.a1.cols);
-            fc2.backward_affine(&self.a1, d, Some(&mut da1));
-            da1
+    /// dL/dx for dL/dy = `d`, computed in `d`'s place: dL/dx = dL/dy + the branch's dL/dx.
+    fn backward_in_place(&mut self, d: &mut Mat<F>) {
+        let mut dz1 = std::mem::take(&mut self.spare);
+        if let Some(fc2) = &mut self.fc2 {
+            dz1.reshape_for(d.rows, self.a1.cols);
+            fc2.param_grads(&self.a1, d);
+            fc2.input_grad(d, &mut dz1, false);
         } else {
-            d.clone()
-        };
+            dz1.clone_from(d);
+        }
         let last_is_linear = self.preact && self.fc2.is_none();
         if !last_is_linear {
             let (z1, a1) = (std::mem::take(&mut self.z1), std::mem::take(&mut self.a1));
             self.phi_back(&z1, &a1, &mut dz1);
             (self.z1, self.a1) = (z1, a1);
         }
-        let mut dinp = Mat::zeros(d.rows, self.in_dim());
-        let inp = std::mem::take(if self.preact { &mut self.a0 } else { &mut self.x });
-        self.fc1.backward_affine(&inp, &dz1, Some(&mut dinp));
         if self.preact {
-            self.a0 = inp;
+            // The branch's dL/dx passes through phi'(x) before it joins dL/dy.
+            let mut dinp = Mat::zeros(d.rows, self.in_dim());
+            self.fc1.param_grads(&self.a0, &dz1);
+            self.fc1.input_grad(&dz1, &mut dinp, true);
             let (x, a0) = (std::mem::take(&mut self.x), std::mem::take(&mut self.a0));
             self.phi_back(&x, &a0, &mut dinp);
             (self.x, self.a0) = (x, a0);
+            dinp.add_assign(d);
+            *d = dinp;
         } else {
-            self.x = inp;
+            self.fc1.param_grads(&self.x, &dz1);
+            self.fc1.input_grad(&dz1, d, true);
         }
-        dinp
+        self.spare = dz1;
     }
 }
 
@@ -106,21 +107,27 @@ impl<F: Real> Block<F> for Residual<F> {
     fn out_dim(&self) -> usize {
         self.fc1.in_dim()
     }
-    fn forward(&mut self, x: &Mat<F>, _ctx: &Ctx) -> Mat<F> {
+    fn forward(&mut self, x: &Mat<F>, ctx: &Ctx) -> Mat<F> {
+        self.forward_owned(x.clone(), ctx)
+    }
+    fn forward_owned(&mut self, x: Mat<F>, _ctx: &Ctx) -> Mat<F> {
         if self.switches.lesioned {
-            return x.clone();
+            return x;
         }
-        let mut y = self.branch(x);
-        y.add_assign(x);
+        // x is kept for the backward; the buffer of the input kept last time carries y out.
+        let mut y = std::mem::replace(&mut self.x, x);
+        self.forward_kept(&mut y);
         y
     }
     fn backward(&mut self, dy: &Mat<F>) -> Mat<F> {
-        if self.switches.lesioned || !self.switches.pass_branch_grad {
-            return dy.clone();
+        self.backward_owned(dy.clone())
+    }
+    fn backward_owned(&mut self, dy: Mat<F>) -> Mat<F> {
+        let mut d = dy;
+        if !self.switches.lesioned && self.switches.pass_branch_grad {
+            self.backward_in_place(&mut d);
         }
-        let mut dx = self.branch_backward(dy);
-        dx.add_assign(dy);
-        dx
+        d
     }
     fn params<'a>(&'a mut self, prefix: &str, out: &mut ParamList<'a, F>) {
         self.fc1.push_params(&join(prefix, "fc1"), out);

@@ -68,6 +68,21 @@ impl AdamConfig {
     }
 }
 
+/// The constants of one Adam step.
+struct Consts<F> {
+    step_size: F,
+    bc2_sqrt: F,
+    b1: F,
+    b2: F,
+    eps: F,
+    one_b1: F,
+    one_b2: F,
+    decay: bool,
+    decoupled: bool,
+    wd: F,
+    shrink: F,
+}
+
 struct Moments<F> {
     shape: Vec<usize>,
     m: Vec<F>,
@@ -121,22 +136,31 @@ impl<F: Real> Optimizer<F> for Adam<F> {
                 v: vec![F::zero(); n],
             });
         }
+        // One tensor's (or piece's) update. Its slices are separate parameters of an
+        // `#[inline(always)]` function, so LLVM knows they do not overlap and vectorises the loop
+        // (written over the zipped iterators inside the closure, it stayed scalar: a quarter of
+        // a 100-layer width-71 net's training step). IEEE sqrt and division either way, so no
+        // result changes.
+        #[inline(always)]
+        fn row<F: Real>(x: &mut [F], g: &[F], m: &mut [F], v: &mut [F], k: &Consts<F>) {
+            let n = x.len();
+            let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
+            for j in 0..n {
+                let gj = if k.decay && !k.decoupled { g[j] + k.wd * x[j] } else { g[j] };
+                if k.decay && k.decoupled {
+                    x[j] *= k.shrink;
+                }
+                m[j] = k.b1 * m[j] + k.one_b1 * gj;
+                v[j] = k.b2 * v[j] + k.one_b2 * gj * gj;
+                let denom = v[j].sqrt() / k.bc2_sqrt + k.eps;
+                x[j] -= k.step_size * (m[j] / denom);
+            }
+        }
+        let k = Consts { step_size, bc2_sqrt, b1, b2, eps, one_b1, one_b2, decay, decoupled, wd, shrink };
         let update = |x: &mut [F], g: &[F], m: &mut [F], v: &mut [F]| {
-            // Compiled for the CPU's vector width; IEEE sqrt and division, so no result changes.
             simd(
                 #[inline(always)]
-                || {
-                    for (((x, &g), m), v) in x.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                        let g = if decay && !decoupled { g + wd * *x } else { g };
-                        if decay && decoupled {
-                            *x *= shrink;
-                        }
-                        *m = b1 * *m + one_b1 * g;
-                        *v = b2 * *v + one_b2 * g * g;
-                        let denom = v.sqrt() / bc2_sqrt + eps;
-                        *x -= step_size * (*m / denom);
-                    }
-                },
+                || row(x, g, m, v, &k),
             )
         };
         let values = params.iter().map(|(_, p)| p.value.len()).sum();

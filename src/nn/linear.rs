@@ -21,13 +21,13 @@ impl<F: Real> Linear<F> {
         }
     }
 
-    /// `y = x W^T + b` into `y` (resized).
+    /// `y = x W^T + b` into `y` (resized). The bias is added after the product, in one
+    /// vectorised pass, rather than copied into every row before it (a call to memmove per row:
+    /// 4% of a 100-layer width-71 net's training).
     pub fn affine(&self, x: &Mat<F>, y: &mut Mat<F>) {
         y.reshape_for(x.rows, self.weight.value.rows);
-        for r in 0..y.rows {
-            y.row_mut(r).copy_from_slice(&self.bias.value.data);
-        }
-        matmul_into(y, 0, View::of(x), View::of(&self.weight.value).t(), true);
+        matmul_into(y, 0, View::of(x), View::of(&self.weight.value).t(), false);
+        y.add_to_rows(&self.bias.value.data);
     }
 
     /// Given dL/dz at input x: accumulate dW += dz^T x and db += colsum(dz), and, when asked,
@@ -162,7 +162,7 @@ impl<F: Real> Block<F> for LinearAct<F> {
     fn forward(&mut self, x: &Mat<F>, ctx: &Ctx) -> Mat<F> {
         self.forward_owned(x.clone(), ctx)
     }
-    fn forward_owned(&mut self, x: Mat<F>, _ctx: &Ctx) -> Mat<F> {
+    fn forward_owned(&mut self, x: Mat<F>, ctx: &Ctx) -> Mat<F> {
         if self.switches.lesioned {
             assert!(
                 self.removable,
@@ -171,6 +171,15 @@ impl<F: Real> Block<F> for LinearAct<F> {
                 self.out_dim()
             );
             return x;
+        }
+        if !ctx.train {
+            // Evaluation: nothing is kept for a backward, so y need not be copied out of `y`;
+            // the input's buffer goes back to the scratch pool for a later layer's output.
+            let mut y = Mat::scratch(x.rows, self.out_dim());
+            self.linear.affine(&x, &mut y);
+            self.phi.apply(&mut y.data);
+            x.recycle();
+            return y;
         }
         // x is kept for the backward; the buffer of the input kept last time carries y out.
         let mut out = std::mem::replace(&mut self.linear.x, x);

@@ -3,11 +3,25 @@
 
 use super::Real;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub struct Mat<F> {
     pub rows: usize,
     pub cols: usize,
     pub data: Vec<F>,
+}
+
+impl<F: Clone> Clone for Mat<F> {
+    fn clone(&self) -> Self {
+        Mat { rows: self.rows, cols: self.cols, data: self.data.clone() }
+    }
+
+    /// Into the existing allocation: blocks keep their inputs and caches with `clone_from`
+    /// every step (the derived one allocated a new buffer and freed the old each time).
+    fn clone_from(&mut self, source: &Self) {
+        self.rows = source.rows;
+        self.cols = source.cols;
+        self.data.clone_from(&source.data);
+    }
 }
 
 impl<F: Real> Mat<F> {
@@ -135,6 +149,22 @@ impl<F: Real> Mat<F> {
 
     /// `acc[c] += sum_r self[r, c]`: the bias gradient of a batch.
     #[inline(always)]
+    /// Add `v` to every row (a bias), vectorised.
+    pub fn add_to_rows(&mut self, v: &[F]) {
+        assert_eq!(v.len(), self.cols);
+        let cols = self.cols;
+        super::kernels::simd(
+            #[inline(always)]
+            || {
+                for row in self.data.chunks_exact_mut(cols.max(1)) {
+                    for (a, b) in row.iter_mut().zip(v) {
+                        *a += *b;
+                    }
+                }
+            },
+        )
+    }
+
     pub fn col_sums_into(&self, acc: &mut [F]) {
         assert_eq!(acc.len(), self.cols);
         for r in 0..self.rows {
@@ -152,5 +182,23 @@ impl<F: Real> Mat<F> {
 impl<F> Default for Mat<F> {
     fn default() -> Self {
         Mat { rows: 0, cols: 0, data: Vec::new() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clone_from_copies_into_the_existing_buffer() {
+        let src = Mat::from_vec(2, 3, vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let mut dst = Mat::from_vec(3, 3, vec![9.0f32; 9]);
+        let before = dst.data.as_ptr();
+        dst.clone_from(&src);
+        assert_eq!(dst, src);
+        assert_eq!(dst.data.as_ptr(), before, "a smaller source is copied in place");
+        let mut empty = Mat::<f32>::default();
+        empty.clone_from(&src);
+        assert_eq!(empty, src);
     }
 }

@@ -4,11 +4,13 @@
 //! [`grad_norm`]) passes as it is.
 
 use crate::nn::Param;
+use crate::tensor::kernels::sum_sq;
 use crate::tensor::Real;
 
-/// The global L2 norm of all gradients together, accumulated in f64.
+/// The global L2 norm of all gradients together, accumulated in f64 (each tensor in the 8 lanes
+/// of `kernels::sum_sq`, the tensors in order).
 pub fn grad_norm<F: Real>(params: &[(String, &mut Param<F>)]) -> f64 {
-    params.iter().map(|(_, p)| p.grad.sum_sq()).sum::<f64>().sqrt()
+    params.iter().map(|(_, p)| sum_sq(&p.grad.data)).sum::<f64>().sqrt()
 }
 
 /// Scale all gradients by `max_norm / norm` when their global L2 norm exceeds `max_norm`, so the

@@ -3,7 +3,7 @@
 use rand::Rng;
 
 use super::{join, Activation, Block, Ctx, Init, Param, ParamList, Switches};
-use crate::tensor::{matmul_into, Mat, Real, View};
+use crate::tensor::{fill_rows, matmul_into, Mat, Real, View};
 
 /// An affine map `in -> out`: `weight` is `out x in`, `bias` is `[out]`.
 pub struct Linear<F> {
@@ -21,13 +21,11 @@ impl<F: Real> Linear<F> {
         }
     }
 
-    /// `y = x W^T + b` into `y` (resized). The bias is added after the product, in one
-    /// vectorised pass, rather than copied into every row before it (a call to memmove per row:
-    /// 4% of a 100-layer width-71 net's training).
+    /// `y = x W^T + b` into `y` (resized).
     pub fn affine(&self, x: &Mat<F>, y: &mut Mat<F>) {
         y.reshape_for(x.rows, self.weight.value.rows);
-        matmul_into(y, 0, View::of(x), View::of(&self.weight.value).t(), false);
-        y.add_to_rows(&self.bias.value.data);
+        fill_rows(&mut y.data, &self.bias.value.data);
+        matmul_into(y, 0, View::of(x), View::of(&self.weight.value).t(), true);
     }
 
     /// Given dL/dz at input x: accumulate dW += dz^T x and db += colsum(dz), and, when asked,

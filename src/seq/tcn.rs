@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use super::{Seq, SeqBlock};
 use crate::nn::{join, Ctx, Param, ParamList};
 use crate::tensor::par::{elementwise_parts, par_for, ranges, split_rows};
-use crate::tensor::{kernels::simd, matmul_strided_into, Mat, Real, View};
+use crate::tensor::{fill_rows, kernels::simd, matmul_strided_into, Mat, Real, View};
 
 /// How convolution weights are drawn.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -194,9 +194,7 @@ impl<F: Real> CausalConv1d<F> {
         let items =
             zigzag(split_rows(&mut y.data, batch * cout, &parts).into_iter().zip(parts.iter().copied()).collect());
         par_for(threads, items, |(yb, (t0, t1))| {
-            for row in yb.chunks_exact_mut(cout) {
-                row.copy_from_slice(&self.bias.value.data);
-            }
+            fill_rows(yb, &self.bias.value.data);
             // Rows t0..t1 of tap j read x at t - s, for the t >= s.
             for j in 0..self.kernel {
                 let s = self.shift(j);
@@ -356,6 +354,17 @@ fn relu_back<F: Real>(y: &[F], d: &mut [F]) {
     )
 }
 
+/// `d2 <- d * [y > 0]`: `relu_back` into another buffer, in one pass.
+fn relu_back_into<F: Real>(y: &[F], d: &[F], d2: &mut [F]) {
+    assert!(y.len() == d.len() && d.len() == d2.len());
+    simd(
+        #[inline(always)]
+        || {
+            d2.iter_mut().zip(d).zip(y).for_each(|((d2, d), y)| *d2 = if *y <= F::zero() { F::zero() } else { *d });
+        },
+    )
+}
+
 /// One residual level of a TCN.
 pub struct TcnLevel<F> {
     pub conv1: CausalConv1d<F>,
@@ -432,8 +441,7 @@ impl<F: Real> TcnLevel<F> {
             .collect();
         par_for(threads, items, |((d, d2), &(a, b))| {
             relu_back(&out[a..b], d);
-            d2.copy_from_slice(d);
-            relu_back(&h2[a..b], d2);
+            relu_back_into(&h2[a..b], d, d2);
         });
         self.conv2.backward_into(&self.h1, &self.dh2, time, batch, Dx::Set(&mut self.dh1), threads);
         let h1 = &self.h1.data;

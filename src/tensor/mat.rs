@@ -10,6 +10,24 @@ pub struct Mat<F> {
     pub data: Vec<F>,
 }
 
+/// Every `row.len()`-long row of `data` set to `row` (a bias before the products are added):
+/// the first row written, then the filled part copied after itself, doubling, so that a batch of
+/// short rows costs a few large copies instead of a call to memmove per row.
+pub fn fill_rows<F: Copy>(data: &mut [F], row: &[F]) {
+    let n = row.len();
+    if n == 0 || data.is_empty() {
+        return;
+    }
+    assert_eq!(data.len() % n, 0, "fill_rows: {} values are not rows of {n}", data.len());
+    data[..n].copy_from_slice(row);
+    let mut done = n;
+    while done < data.len() {
+        let m = done.min(data.len() - done);
+        data.copy_within(..m, done);
+        done += m;
+    }
+}
+
 impl<F: Clone> Clone for Mat<F> {
     fn clone(&self) -> Self {
         Mat { rows: self.rows, cols: self.cols, data: self.data.clone() }
@@ -149,22 +167,6 @@ impl<F: Real> Mat<F> {
 
     /// `acc[c] += sum_r self[r, c]`: the bias gradient of a batch.
     #[inline(always)]
-    /// Add `v` to every row (a bias), vectorised.
-    pub fn add_to_rows(&mut self, v: &[F]) {
-        assert_eq!(v.len(), self.cols);
-        let cols = self.cols;
-        super::kernels::simd(
-            #[inline(always)]
-            || {
-                for row in self.data.chunks_exact_mut(cols.max(1)) {
-                    for (a, b) in row.iter_mut().zip(v) {
-                        *a += *b;
-                    }
-                }
-            },
-        )
-    }
-
     pub fn col_sums_into(&self, acc: &mut [F]) {
         assert_eq!(acc.len(), self.cols);
         for r in 0..self.rows {
@@ -188,6 +190,16 @@ impl<F> Default for Mat<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fill_rows_sets_every_row() {
+        for rows in [0, 1, 2, 3, 7, 8, 33] {
+            let mut data = vec![-1.0f32; rows * 3];
+            fill_rows(&mut data, &[1.0, 2.0, 3.0]);
+            assert!(data.chunks_exact(3).all(|r| r == [1.0, 2.0, 3.0]), "{rows} rows: {data:?}");
+        }
+        fill_rows::<f32>(&mut [], &[]);
+    }
 
     #[test]
     fn clone_from_copies_into_the_existing_buffer() {

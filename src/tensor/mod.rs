@@ -8,5 +8,5 @@ mod pool;
 mod real;
 
 pub use gemm::{matmul, matmul_into, matmul_macs, matmul_strided_into, View};
-pub use mat::Mat;
+pub use mat::{fill_rows, Mat};
 pub use real::Real;

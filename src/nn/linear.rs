@@ -136,6 +136,26 @@ impl<F: Real> LinearAct<F> {
         &self.y
     }
 
+    /// Whether the layer is lesioned (the identity); a layer that changes the width cannot be.
+    fn lesioned(&self) -> bool {
+        assert!(
+            !self.switches.lesioned || self.removable,
+            "a plain layer {} -> {} cannot be lesioned (widths differ)",
+            self.linear.in_dim(),
+            self.linear.out_dim()
+        );
+        self.switches.lesioned
+    }
+
+    /// Evaluation: nothing is kept for a backward, so y is computed straight into a scratch
+    /// buffer (the caller's input goes back to the pool for a later layer's output).
+    fn evaluate(&self, x: &Mat<F>) -> Mat<F> {
+        let mut y = Mat::scratch(x.rows, self.linear.out_dim());
+        self.linear.affine(x, &mut y);
+        self.phi.apply(&mut y.data);
+        y
+    }
+
     /// Given dL/dy: accumulate parameter gradients and, when asked, dx += dL/dx.
     pub fn backward_keep(&mut self, dy: &Mat<F>, dx: Option<&mut Mat<F>>) {
         let mut dz = dy.clone();
@@ -158,24 +178,23 @@ impl<F: Real> Block<F> for LinearAct<F> {
         self.linear.out_dim()
     }
     fn forward(&mut self, x: &Mat<F>, ctx: &Ctx) -> Mat<F> {
-        self.forward_owned(x.clone(), ctx)
+        if self.lesioned() {
+            return x.clone();
+        }
+        if !ctx.train {
+            return self.evaluate(x);
+        }
+        // A new output of its own size (a model's stem is called this way, and its input is
+        // wider than its output: handing on that buffer would pass 784-wide allocations down
+        // the chain).
+        self.forward_keep(x).clone()
     }
     fn forward_owned(&mut self, x: Mat<F>, ctx: &Ctx) -> Mat<F> {
-        if self.switches.lesioned {
-            assert!(
-                self.removable,
-                "a plain layer {} -> {} cannot be lesioned (widths differ)",
-                self.in_dim(),
-                self.out_dim()
-            );
+        if self.lesioned() {
             return x;
         }
         if !ctx.train {
-            // Evaluation: nothing is kept for a backward, so y need not be copied out of `y`;
-            // the input's buffer goes back to the scratch pool for a later layer's output.
-            let mut y = Mat::scratch(x.rows, self.out_dim());
-            self.linear.affine(&x, &mut y);
-            self.phi.apply(&mut y.data);
+            let y = self.evaluate(&x);
             x.recycle();
             return y;
         }

@@ -558,7 +558,21 @@ fn parse_bytes(s: &str) -> Result<u64, String> {
     }
 }
 
+/// Keep freed memory for reuse: training allocates and frees the same large buffers every step
+/// (a batch's activations), and glibc's defaults hand buffers above its threshold back to the
+/// system on free, so that the next step pays a page fault per 4 KiB to get them again.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called before any thread starts.
+    unsafe {
+        // The largest threshold glibc accepts (32 MiB on 64-bit); larger buffers stay mapped.
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
 fn main() -> ExitCode {
+    keep_freed_memory();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -99,8 +99,6 @@ pub struct LinearAct<F> {
     removable: bool,
     z: Mat<F>,
     y: Mat<F>,
-    /// The buffer of the dL/dy given last, which the next `backward_owned` writes dL/dx into.
-    spare: Mat<F>,
 }
 
 impl<F: Real> LinearAct<F> {
@@ -112,7 +110,6 @@ impl<F: Real> LinearAct<F> {
             removable: fan_in == out,
             z: Mat::zeros(0, 0),
             y: Mat::zeros(0, 0),
-            spare: Mat::zeros(0, 0),
         }
     }
 
@@ -213,16 +210,17 @@ impl<F: Real> Block<F> for LinearAct<F> {
         if !self.switches.pass_branch_grad {
             return Mat::zeros(dy.rows, self.in_dim());
         }
-        // dz = dy * phi'(z) in dy's place; dx goes into the buffer of the dy given last time.
+        // dz = dy * phi'(z) in dy's place; dx into a scratch buffer, and dz's back to the pool
+        // for the next layer's (a buffer kept per layer would hold a batch's worth each).
         let mut dz = dy;
         let z = self.phi.needs_input().then_some(&self.z.data[..]);
         self.phi.grad_in_place(z, &self.y.data, &mut dz.data);
         let x = std::mem::take(&mut self.linear.x);
         self.linear.param_grads(&x, &dz);
         self.linear.x = x;
-        let mut dx = std::mem::replace(&mut self.spare, dz);
-        dx.reshape_for(self.spare.rows, self.in_dim());
-        self.linear.input_grad(&self.spare, &mut dx, false);
+        let mut dx = Mat::scratch(dz.rows, self.in_dim());
+        self.linear.input_grad(&dz, &mut dx, false);
+        dz.recycle();
         dx
     }
     fn backward_params(&mut self, dy: &Mat<F>) {

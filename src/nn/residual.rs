@@ -20,8 +20,6 @@ pub struct Residual<F> {
     x: Mat<F>,
     z1: Mat<F>,
     a1: Mat<F>,
-    /// The branch's dL/dz1 of the last backward, kept as a buffer for the next.
-    spare: Mat<F>,
 }
 
 impl<F: Real> Residual<F> {
@@ -30,7 +28,7 @@ impl<F: Real> Residual<F> {
         let fc1 = Linear::new(dim, dim, init, rng);
         let fc2 = (layers == 2).then(|| Linear::new(dim, dim, init, rng));
         let e = Mat::default;
-        Residual { fc1, fc2, phi, preact, switches: Switches::default(), a0: e(), x: e(), z1: e(), a1: e(), spare: e() }
+        Residual { fc1, fc2, phi, preact, switches: Switches::default(), a0: e(), x: e(), z1: e(), a1: e() }
     }
 
     /// d <- d * phi'(z), with a = phi(z).
@@ -65,7 +63,7 @@ impl<F: Real> Residual<F> {
 
     /// dL/dx for dL/dy = `d`, computed in `d`'s place: dL/dx = dL/dy + the branch's dL/dx.
     fn backward_in_place(&mut self, d: &mut Mat<F>) {
-        let mut dz1 = std::mem::take(&mut self.spare);
+        let mut dz1 = Mat::scratch(0, 0);
         if let Some(fc2) = &mut self.fc2 {
             dz1.reshape_for(d.rows, self.a1.cols);
             fc2.param_grads(&self.a1, d);
@@ -93,7 +91,7 @@ impl<F: Real> Residual<F> {
             self.fc1.param_grads(&self.x, &dz1);
             self.fc1.input_grad(&dz1, d, true);
         }
-        self.spare = dz1;
+        dz1.recycle();
     }
 }
 

@@ -209,12 +209,13 @@ pub struct Rnn<F> {
     /// Truncated BPTT window (see the module docs); None: full backpropagation through time.
     pub bptt_truncate: Option<usize>,
     /// Threads the forward and backward may use (default: the machine's parallelism). The time
-    /// loops run lanes of batch rows, the other phases blocks of the output rows of their GEMMs.
-    /// Lanes and blocks follow from the shapes, `min_parallel_work`, `lane_rows` and
-    /// `block_rows` only, so results are bit-identical whatever the thread count.
+    /// loops run lanes of batch rows; the products between time blocks are shared by
+    /// `tensor::gemm`. Lanes and blocks follow from the shapes, `min_parallel_work`, `lane_rows`
+    /// and `block_rows` only, so results are bit-identical whatever the thread count.
     pub threads: usize,
-    /// Multiply-adds a phase must have per block (or lane) before it is cut (default 2^22, about
-    /// 40 us of work; 0 cuts whenever there are rows to cut, as the tests do).
+    /// Multiply-adds a lane of the time loops must have before the batch is cut into another
+    /// (default 2^22, about 40 us of work; 0 cuts whenever there are rows to cut, as the tests
+    /// do).
     pub min_parallel_work: usize,
     /// Batch rows per lane of the time loops, at most (default 16: a batch of 32 gives two
     /// threads work; on one thread W2's two lanes of 16 cost ~3% more CPU time than one of 32).

@@ -275,8 +275,8 @@ fn highway_gates_at_init() {
 
 fn synthetic_gradflow(norms: &[f64]) -> Gradflow {
     Gradflow {
-        probe: "gradflow",
-        kind: "feed_forward",
+        probe: "gradflow".into(),
+        kind: "feed_forward".into(),
         batches: 1,
         batch_size: 1,
         loss: 0.0,

@@ -136,7 +136,7 @@ fn a_tcn_has_no_mass_beyond_its_receptive_field() {
     let split = copy_split(5, 32, 4, 3);
     let mut m = model::<f32>("arch = \"tcn\"\ndepth = 2\nwidth = 6\nkernel_size = 2", &split);
     let t = temporal(&mut m, &batches(&split, 1, 16), &TemporalOptions { loss_steps: 4, fraction: 0.9 }).unwrap();
-    assert_eq!((t.readout, t.input, t.loss_steps), ("each", "embedding", 4));
+    assert_eq!((t.readout.as_str(), t.input.as_str(), t.loss_steps), ("each", "embedding", 4));
     assert!(t.norm_by_lag[7..].iter().all(|v| *v == 0.0), "{:?}", t.norm_by_lag);
     assert_eq!(t.future_fraction, 0.0);
 }

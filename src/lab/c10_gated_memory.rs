@@ -3,11 +3,12 @@
 //! on copy memory (recall accuracy; chance 1/8) at growing lags T. The configurations here are
 //! also C9's and C11's trained nets (the same function builds them, so the runs are shared).
 
-use super::runs::num as jnum;
-use super::stats::{mean, mean_pm, num, pct};
-use super::{config, Analysis, Experiment, Figure, Measure, Params, Run, RunSet, Scale, Table, Verdict};
+use super::fmt::{mean_pm, num, pct};
+use super::runs::json_num as jnum;
+use super::{config, Claim, Experiment, Figure, Findings, Measure, Params, Run, RunSet, Scale, Table};
 use crate::config::Config;
 use crate::plot::{LinePlot, Series};
+use crate::stats::mean;
 use crate::sweep::RunRequest;
 
 pub struct C10;
@@ -288,7 +289,7 @@ fn score(r: &Run, task: Task) -> f64 {
 
 /// The mean-prediction MSE of the test set the run was scored on.
 fn baseline(r: &Run) -> f64 {
-    r.records("epoch")
+    r.records_json("epoch")
         .iter()
         .rev()
         .map(|e| jnum(&e["test_mean_baseline_mse"]))
@@ -296,24 +297,19 @@ fn baseline(r: &Run) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+pub const CLAIM: Claim = Claim {
+    id: "C10",
+    slug: "gated-memory",
+    title: "Gates protect the signal over long lags",
+    quote: "put in other little memory systems using a gating mechanism.",
+    anchor: "Hochreiter & Schmidhuber 1997 (the adding problem; predicting the mean gives MSE 1/6 = 0.167). npow/schmidhuber-problems: adding T=100, hidden 8, 8000 iterations: LSTM MSE 0.0007, RNN 0.0706. Jozefowicz et al., ICML 2015: a forget-gate bias of 1 closes most of the LSTM-GRU gap. Bai, Kolter, Koltun 2018, Table 1: adding T=600 MSE TCN 5.8e-5, GRU 5.3e-5, LSTM 0.164, RNN 0.177; copy memory T=1000 loss TCN 3.5e-5, GRU 0.0197, LSTM 0.0204, RNN 0.0202; sequential MNIST accuracy TCN 99.0, GRU 96.2, LSTM 87.2, RNN 21.5. This repository (README, adding T=100, 10,000 sequences, 20 epochs, batch 64, Adam 3e-3, clip 1): LSTM(64) 0.00017, GRU(64) 0.00009, tanh RNN 0.173; copy T=50, GRU(128): 99.9% recall after 20 epochs, 97.7% after 8.",
+    rule: "Holds if at every T >= 100 the LSTM with forget bias 1 and the GRU reach adding test MSE below 0.01 and copy-memory test recall above 90%, while the tanh RNN stays above 0.1 MSE and below 50% recall (means over seeds; a run that diverged counts as not having learned).",
+    data: &["the adding problem (generated from the seed)", "copy memory (generated from the seed)", "MNIST pixel by pixel (paper scale)"],
+};
+
 impl Experiment for C10 {
-    fn id(&self) -> &'static str {
-        "C10"
-    }
-    fn slug(&self) -> &'static str {
-        "gated-memory"
-    }
-    fn title(&self) -> &'static str {
-        "Gates protect the signal over long lags"
-    }
-    fn quote(&self) -> &'static str {
-        "put in other little memory systems using a gating mechanism."
-    }
-    fn anchor(&self) -> &'static str {
-        "Hochreiter & Schmidhuber 1997 (the adding problem; predicting the mean gives MSE 1/6 = 0.167). npow/schmidhuber-problems: adding T=100, hidden 8, 8000 iterations: LSTM MSE 0.0007, RNN 0.0706. Jozefowicz et al., ICML 2015: a forget-gate bias of 1 closes most of the LSTM-GRU gap. Bai, Kolter, Koltun 2018, Table 1: adding T=600 MSE TCN 5.8e-5, GRU 5.3e-5, LSTM 0.164, RNN 0.177; copy memory T=1000 loss TCN 3.5e-5, GRU 0.0197, LSTM 0.0204, RNN 0.0202; sequential MNIST accuracy TCN 99.0, GRU 96.2, LSTM 87.2, RNN 21.5. This repository (README, adding T=100, 10,000 sequences, 20 epochs, batch 64, Adam 3e-3, clip 1): LSTM(64) 0.00017, GRU(64) 0.00009, tanh RNN 0.173; copy T=50, GRU(128): 99.9% recall after 20 epochs, 97.7% after 8."
-    }
-    fn rule(&self) -> &'static str {
-        "Holds if at every T >= 100 the LSTM with forget bias 1 and the GRU reach adding test MSE below 0.01 and copy-memory test recall above 90%, while the tanh RNN stays above 0.1 MSE and below 50% recall (means over seeds; a run that diverged counts as not having learned)."
+    fn claim(&self) -> &'static Claim {
+        &CLAIM
     }
     fn setup(&self, p: &Params) -> String {
         let s = seeds(p).len();
@@ -322,13 +318,6 @@ impl Experiment for C10 {
             Scale::Paper => format!("Adding at T = 100, 200, 400, 600 (50,000 sequences, 10 epochs, batch 32) and copy memory at T = 100, 200, 500, 1000 (10,000 sequences, 50 epochs): recurrent nets of 128 units, Adam 1e-3, clip 1; TCNs as Bai et al.'s code (adding 8 levels, kernel 7, 30 channels, Adam 4e-3; copy 8 levels, kernel 8, 10 channels, Adam 5e-4 instead of RMSprop, clip 1); sequential MNIST for the RNN, LSTM, GRU and TCN (8 levels, kernel 7, 25 channels, Adam 2e-3), 20 epochs of batch 64; {s} seeds. No dropout or weight normalisation in the TCN, and no learning-rate decay on MNIST."),
             Scale::Tiny => format!("T = 5, 10, 20, 8 units, one epoch on 64 sequences, {s} seed(s): a test of the pipeline."),
         }
-    }
-    fn data(&self) -> &'static [&'static str] {
-        &[
-            "the adding problem (generated from the seed)",
-            "copy memory (generated from the seed)",
-            "MNIST pixel by pixel (paper scale)",
-        ]
     }
     fn runs(&self, p: &Params) -> Vec<RunRequest> {
         let mut v = Vec::new();
@@ -344,7 +333,7 @@ impl Experiment for C10 {
         v
     }
 
-    fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Analysis, String> {
+    fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Findings, String> {
         let seeds = seeds(p);
         let mut tables = Vec::new();
         let mut figures = Vec::new();
@@ -370,7 +359,7 @@ impl Experiment for C10 {
                         if task == Task::Adding {
                             baselines.push(baseline(&r));
                             let last =
-                                r.records("epoch").iter().rev().map(|e| jnum(&e["loss"])).find(|l| l.is_finite());
+                                r.records_json("epoch").iter().rev().map(|e| jnum(&e["loss"])).find(|l| l.is_finite());
                             // Still on the plateau of predicting the mean (1/6).
                             if last.is_some_and(|l| l > 0.15) {
                                 plateau.push(format!(
@@ -383,7 +372,7 @@ impl Experiment for C10 {
                         let middle = ts[ts.len() / 2];
                         if task == Task::Adding && t == middle && s == seeds[0] {
                             let pts = r
-                                .records("epoch")
+                                .records_json("epoch")
                                 .iter()
                                 .map(|e| (jnum(&e["step"]), jnum(&e["loss"])))
                                 .filter(|(_, l)| l.is_finite())
@@ -534,11 +523,6 @@ impl Experiment for C10 {
         if p.scale == Scale::Quick {
             notes.push("One seed per configuration at quick scale (the budget's choice): a net that leaves the adding plateau late in one seed may leave it early in another, so a single miss at T=200 is weak evidence; the paper scale runs three.".into());
         }
-        Ok(Analysis {
-            tables,
-            figures,
-            verdict: Verdict::from_measures(self.title(), self.rule(), self.anchor(), measured, note),
-            notes,
-        })
+        Ok(Findings { tables, figures, measured, note, notes })
     }
 }

@@ -5,11 +5,12 @@
 
 use super::c10_gated_memory::{self as c10, Cell};
 use super::c9_bptt_vanishing::{cell_run, lag};
-use super::runs::num as jnum;
-use super::stats::{mean, mean_pm, num, pct};
-use super::{Analysis, Experiment, Figure, Measure, Params, RunSet, Scale, Table, Verdict};
+use super::fmt::{mean_pm, num, pct};
+use super::runs::json_num as jnum;
+use super::{Claim, Experiment, Figure, Findings, Measure, Params, RunSet, Scale, Table};
 use crate::plot::{LinePlot, Series};
 use crate::probe::ProbeKind;
+use crate::stats::mean;
 use crate::sweep::RunRequest;
 
 pub struct C11;
@@ -36,24 +37,19 @@ fn depth(v: &serde_json::Value) -> Depth {
     }
 }
 
+pub const CLAIM: Claim = Claim {
+    id: "C11",
+    slug: "temporal-depth",
+    title: "Effective depth in time",
+    quote: "So what does effective depth mean for an RNN?",
+    anchor: "No published number: the temporal analogue of Veit, Wilber & Belongie 2016 (C6), where a trained residual net's gradient comes from paths of 5-17 of its 54 blocks. On the adding problem the target depends on one value in the first half of the sequence and one in the second, so a net that solves it must take gradient from lags up to T - 1.",
+    rule: "Holds (gates buy temporal depth) if after training on the adding problem at T = 100 the effective temporal depth (the smallest L such that lags 0..L-1 hold 90% of the gradient mass reaching the inputs) of the LSTM (forget bias 1) and of the GRU is each at least 4 times that of the tanh RNN (means over seeds).",
+    data: &["the adding problem (generated from the seed)"],
+};
+
 impl Experiment for C11 {
-    fn id(&self) -> &'static str {
-        "C11"
-    }
-    fn slug(&self) -> &'static str {
-        "temporal-depth"
-    }
-    fn title(&self) -> &'static str {
-        "Effective depth in time"
-    }
-    fn quote(&self) -> &'static str {
-        "So what does effective depth mean for an RNN?"
-    }
-    fn anchor(&self) -> &'static str {
-        "No published number: the temporal analogue of Veit, Wilber & Belongie 2016 (C6), where a trained residual net's gradient comes from paths of 5-17 of its 54 blocks. On the adding problem the target depends on one value in the first half of the sequence and one in the second, so a net that solves it must take gradient from lags up to T - 1."
-    }
-    fn rule(&self) -> &'static str {
-        "Holds (gates buy temporal depth) if after training on the adding problem at T = 100 the effective temporal depth (the smallest L such that lags 0..L-1 hold 90% of the gradient mass reaching the inputs) of the LSTM (forget bias 1) and of the GRU is each at least 4 times that of the tanh RNN (means over seeds)."
+    fn claim(&self) -> &'static Claim {
+        &CLAIM
     }
     fn setup(&self, p: &Params) -> String {
         format!(
@@ -61,9 +57,6 @@ impl Experiment for C11 {
             lag(p),
             c10::seeds(p).len()
         )
-    }
-    fn data(&self) -> &'static [&'static str] {
-        &["the adding problem (generated from the seed)"]
     }
     fn runs(&self, p: &Params) -> Vec<RunRequest> {
         let mut v = Vec::new();
@@ -76,7 +69,7 @@ impl Experiment for C11 {
         v
     }
 
-    fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Analysis, String> {
+    fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Findings, String> {
         let seeds = c10::seeds(p);
         // [cell] -> (init reports, trained reports, test MSE, diverged seeds)
         let mut at_init: Vec<Vec<Depth>> = Vec::new();
@@ -87,13 +80,13 @@ impl Experiment for C11 {
             let (mut i, mut t, mut m) = (Vec::new(), Vec::new(), Vec::new());
             for &s in &seeds {
                 let ri = runs.get(&cell_run(p, c, s, false, ProbeKind::Temporal))?;
-                i.push(depth(&ri.probe(ProbeKind::Temporal)?));
+                i.push(depth(&ri.probe_json(ProbeKind::Temporal)?));
                 let rt = runs.get(&cell_run(p, c, s, true, ProbeKind::Temporal))?;
                 if rt.diverged() {
                     diverged.push(format!("{} seed {s}", c.name()));
                     continue;
                 }
-                t.push(depth(&rt.probe(ProbeKind::Temporal)?));
+                t.push(depth(&rt.probe_json(ProbeKind::Temporal)?));
                 m.push(rt.summary().test_loss.unwrap_or(f64::NAN));
             }
             at_init.push(i);
@@ -221,11 +214,6 @@ impl Experiment for C11 {
             lag(p),
             num(avg(&at_init[0], &|x| x.depth)),
         );
-        Ok(Analysis {
-            tables: vec![tab],
-            figures,
-            verdict: Verdict::from_measures(self.title(), self.rule(), self.anchor(), measured, note),
-            notes,
-        })
+        Ok(Findings { tables: vec![tab], figures, measured, note, notes })
     }
 }

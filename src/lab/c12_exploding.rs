@@ -4,10 +4,11 @@
 //! step (metrics.jsonl `grad_norm`, before clipping) and where each run ends. A run that
 //! diverges is a result.
 
-use super::runs::num as jnum;
-use super::stats::{mean, num};
-use super::{config, Analysis, Experiment, Figure, Measure, Params, Run, RunSet, Scale, Table, Verdict};
+use super::fmt::num;
+use super::runs::json_num as jnum;
+use super::{config, Claim, Experiment, Figure, Findings, Measure, Params, Run, RunSet, Scale, Table};
 use crate::plot::{LinePlot, Series};
+use crate::stats::mean;
 use crate::sweep::RunRequest;
 
 pub struct C12;
@@ -131,7 +132,7 @@ struct Hist {
 }
 
 fn hist(r: &Run) -> Hist {
-    let steps = r.records("step");
+    let steps = r.records_json("step");
     let norms: Vec<(f64, f64)> = steps.iter().map(|s| (jnum(&s["step"]), jnum(&s["grad_norm"]))).collect();
     let losses = steps.iter().map(|s| (jnum(&s["step"]), jnum(&s["loss"]))).collect();
     let (mut max_norm, mut max_step) = (f64::NAN, f64::NAN);
@@ -140,12 +141,12 @@ fn hist(r: &Run) -> Hist {
             (max_norm, max_step) = (g, s);
         }
     }
-    let diverged_at = r.records("diverged").first().map(|d| jnum(&d["step"]) + 1.0);
+    let diverged_at = r.records_json("diverged").first().map(|d| jnum(&d["step"]) + 1.0);
     if let Some(s) = diverged_at {
         (max_norm, max_step) = (f64::INFINITY, s);
     }
     let baseline = r
-        .records("epoch")
+        .records_json("epoch")
         .iter()
         .rev()
         .map(|e| jnum(&e["test_mean_baseline_mse"]))
@@ -184,24 +185,19 @@ fn mean_all(v: &[f64]) -> f64 {
     }
 }
 
+pub const CLAIM: Claim = Claim {
+    id: "C12",
+    slug: "exploding",
+    title: "Clipping sidesteps explosion",
+    quote: "we haven't solved the vanishing or exploding gradients problem at all, we just side stepped it.",
+    anchor: "Pascanu, Mikolov, Bengio, ICML 2013: with a largest singular value of W_hh above 1/gamma gradients can explode; clipping g to tau g / ||g|| when ||g|| > tau keeps SGD from being thrown off by the resulting cliffs in the loss surface.",
+    rule: "Holds if, at every initial spectral radius, without clipping the largest gradient norm (mean over seeds of each run's largest per-step norm before clipping; infinite for a run that diverged) is at least 100 times that of the clipped runs and the final test MSE is worse (mean over seeds) or not finite, while the clipped runs end below the mean-prediction baseline on their test sets.",
+    data: &["the adding problem (generated from the seed)"],
+};
+
 impl Experiment for C12 {
-    fn id(&self) -> &'static str {
-        "C12"
-    }
-    fn slug(&self) -> &'static str {
-        "exploding"
-    }
-    fn title(&self) -> &'static str {
-        "Clipping sidesteps explosion"
-    }
-    fn quote(&self) -> &'static str {
-        "we haven't solved the vanishing or exploding gradients problem at all, we just side stepped it."
-    }
-    fn anchor(&self) -> &'static str {
-        "Pascanu, Mikolov, Bengio, ICML 2013: with a largest singular value of W_hh above 1/gamma gradients can explode; clipping g to tau g / ||g|| when ||g|| > tau keeps SGD from being thrown off by the resulting cliffs in the loss surface."
-    }
-    fn rule(&self) -> &'static str {
-        "Holds if, at every initial spectral radius, without clipping the largest gradient norm (mean over seeds of each run's largest per-step norm before clipping; infinite for a run that diverged) is at least 100 times that of the clipped runs and the final test MSE is worse (mean over seeds) or not finite, while the clipped runs end below the mean-prediction baseline on their test sets."
+    fn claim(&self) -> &'static Claim {
+        &CLAIM
     }
     fn setup(&self, p: &Params) -> String {
         let r: Vec<String> = radii(p).iter().map(|r| num(*r)).collect();
@@ -211,9 +207,6 @@ impl Experiment for C12 {
             Scale::Paper => format!("As quick, at radii {}, 15,600 steps (50,000 sequences, 10 epochs of batch 32), {s} seeds.", r.join(", ")),
             Scale::Tiny => format!("T = 10, 8 units, 4 steps, {s} seeds: a test of the pipeline."),
         }
-    }
-    fn data(&self) -> &'static [&'static str] {
-        &["the adding problem (generated from the seed)"]
     }
     fn runs(&self, p: &Params) -> Vec<RunRequest> {
         let mut v = Vec::new();
@@ -227,7 +220,7 @@ impl Experiment for C12 {
         v
     }
 
-    fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Analysis, String> {
+    fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Findings, String> {
         let seeds = seeds(p);
         let mut measured = Vec::new();
         let mut figures = Vec::new();
@@ -396,11 +389,6 @@ impl Experiment for C12 {
         let note = format!(
             "Gradient norms before clipping; clipping at tau = {TAU}. The runs' numbers are in the tables; the rule applies to the means over seeds at each radius."
         );
-        Ok(Analysis {
-            tables: vec![summary, per_run],
-            figures,
-            verdict: Verdict::from_measures(self.title(), self.rule(), self.anchor(), measured, note),
-            notes,
-        })
+        Ok(Findings { tables: vec![summary, per_run], figures, measured, note, notes })
     }
 }

@@ -4,11 +4,12 @@
 //! LSTM tagger on the Brown corpus: base tags supervised at the lowest layer and full tags at
 //! the top (Søgaard & Goldberg's low supervision), against both at the top and full tags alone.
 
-use super::runs::num as jnum;
-use super::stats::{mean, mean_pm, num, pct, std};
-use super::{config, Analysis, Experiment, Figure, Measure, Params, Run, RunSet, Scale, Table, Verdict};
+use super::fmt::{mean_pm, num, pct};
+use super::runs::json_num as jnum;
+use super::{config, Claim, Experiment, Figure, Findings, Measure, Params, Run, RunSet, Scale, Table};
 use crate::plot::{BarGroup, BarPlot, LinePlot, Series};
 use crate::probe::ProbeKind;
+use crate::stats::{mean, std};
 use crate::sweep::RunRequest;
 
 pub struct C13;
@@ -261,7 +262,7 @@ fn final_loss(r: &Run) -> f64 {
     if r.diverged() {
         f64::NAN
     } else {
-        r.last("train_eval_loss")
+        r.last_or_nan("train_eval_loss")
     }
 }
 
@@ -328,7 +329,8 @@ type Band = Vec<(f64, f64, f64)>;
 
 /// (x, lo, hi) over seeds per epoch of `key`, and the mean line.
 fn curve(runs: &[Run], key: &str) -> (Vec<(f64, f64)>, Band) {
-    let per: Vec<Vec<f64>> = runs.iter().map(|r| r.records("epoch").iter().map(|e| jnum(&e[key])).collect()).collect();
+    let per: Vec<Vec<f64>> =
+        runs.iter().map(|r| r.records_json("epoch").iter().map(|e| jnum(&e[key])).collect()).collect();
     let n = per.iter().map(|v| v.len()).min().unwrap_or(0);
     let mut line = Vec::new();
     let mut band = Vec::new();
@@ -342,24 +344,19 @@ fn curve(runs: &[Run], key: &str) -> (Vec<(f64, f64)>, Band) {
     (line, band)
 }
 
+pub const CLAIM: Claim = Claim {
+    id: "C13",
+    slug: "intermediate-losses",
+    title: "Intermediate losses anchor representations below the top",
+    quote: "the effectiveness of intermediate losses, particularly in NLP applications ... (e.g., part-of-speech, named entities).",
+    anchor: "Lee et al., AISTATS 2015 (deeply-supervised nets: a companion loss at hidden layers speeds and improves training); GoogLeNet (Szegedy et al. 2015: two auxiliary heads, loss weight 0.3); Søgaard & Goldberg, ACL 2016: 3 BiLSTM layers, POS supervised at layer 1 and chunking at layer 3 beats both at the top and chunking alone.",
+    rule: "(a) holds if with heads the final training loss (the main head's, on the whole training subset, mean over seeds) is at most half of that without, and the heads supply most of the gradient in the lowest third of the layers: at initialisation their combined aux_share, averaged over the layers of the lowest third, exceeds 1/2. (b) holds if low supervision beats both alternatives on full-tag test accuracy by more than twice the seed spread (the larger sample standard deviation over seeds of the two arms compared); within it, inconclusive; short of it by more than twice, did not hold. The claim holds when (a) and (b) both do.",
+    data: &["MNIST (IDX files; a subset at quick scale)", "Brown corpus (data/brown; a subset at quick scale)"],
+};
+
 impl Experiment for C13 {
-    fn id(&self) -> &'static str {
-        "C13"
-    }
-    fn slug(&self) -> &'static str {
-        "intermediate-losses"
-    }
-    fn title(&self) -> &'static str {
-        "Intermediate losses anchor representations below the top"
-    }
-    fn quote(&self) -> &'static str {
-        "the effectiveness of intermediate losses, particularly in NLP applications ... (e.g., part-of-speech, named entities)."
-    }
-    fn anchor(&self) -> &'static str {
-        "Lee et al., AISTATS 2015 (deeply-supervised nets: a companion loss at hidden layers speeds and improves training); GoogLeNet (Szegedy et al. 2015: two auxiliary heads, loss weight 0.3); Søgaard & Goldberg, ACL 2016: 3 BiLSTM layers, POS supervised at layer 1 and chunking at layer 3 beats both at the top and chunking alone."
-    }
-    fn rule(&self) -> &'static str {
-        "(a) holds if with heads the final training loss (the main head's, on the whole training subset, mean over seeds) is at most half of that without, and the heads supply most of the gradient in the lowest third of the layers: at initialisation their combined aux_share, averaged over the layers of the lowest third, exceeds 1/2. (b) holds if low supervision beats both alternatives on full-tag test accuracy by more than twice the seed spread (the larger sample standard deviation over seeds of the two arms compared); within it, inconclusive; short of it by more than twice, did not hold. The claim holds when (a) and (b) both do."
+    fn claim(&self) -> &'static Claim {
+        &CLAIM
     }
     fn setup(&self, p: &Params) -> String {
         let (sa, sb) = (seeds_a(p).len(), seeds_b(p).len());
@@ -376,9 +373,6 @@ impl Experiment for C13 {
             ),
         }
     }
-    fn data(&self) -> &'static [&'static str] {
-        &["MNIST (IDX files; a subset at quick scale)", "Brown corpus (data/brown; a subset at quick scale)"]
-    }
     fn runs(&self, p: &Params) -> Vec<RunRequest> {
         let mut v = Vec::new();
         for s in seeds_a(p) {
@@ -394,7 +388,7 @@ impl Experiment for C13 {
         v
     }
 
-    fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Analysis, String> {
+    fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Findings, String> {
         let depth = a_depth(p);
         let third = (depth / 3).max(1);
         let [l1, l2] = a_head_layers(p);
@@ -411,11 +405,11 @@ impl Experiment for C13 {
             without.push(final_loss(&r0));
             with.push(final_loss(&r1));
             if !r1.diverged() {
-                let a = r1.probe(ProbeKind::AuxShare)?;
+                let a = r1.probe_json(ProbeKind::AuxShare)?;
                 trained_main.push(main_shares(&a));
                 fall_trained.push(main_fall(&a));
             }
-            let a = runs.get(&a_init(p, s))?.probe(ProbeKind::AuxShare)?;
+            let a = runs.get(&a_init(p, s))?.probe_json(ProbeKind::AuxShare)?;
             init_main.push(main_shares(&a));
             fall_init.push(main_fall(&a));
             r_without.push(r0);
@@ -436,8 +430,10 @@ impl Experiment for C13 {
         let mut b_runs: Vec<Vec<Run>> = Vec::new();
         for arm in ARMS {
             let rs: Vec<Run> = sb.iter().map(|&s| runs.get(&b_run(p, arm, s))).collect::<Result<_, _>>()?;
-            full.push(rs.iter().map(|r| if r.diverged() { f64::NAN } else { r.last("test_accuracy") }).collect());
-            base.push(rs.iter().map(|r| r.last("layer_heads.0.test_accuracy")).collect());
+            full.push(
+                rs.iter().map(|r| if r.diverged() { f64::NAN } else { r.last_or_nan("test_accuracy") }).collect(),
+            );
+            base.push(rs.iter().map(|r| r.last_or_nan("layer_heads.0.test_accuracy")).collect());
             b_runs.push(rs);
         }
         let (d_top, s_top, m_top) = beats(&full[0], &full[1]);
@@ -492,7 +488,7 @@ impl Experiment for C13 {
             // With a head, `loss` is the sum of both; `main_loss` the full tags' alone.
             let losses: Vec<f64> = b_runs[i]
                 .iter()
-                .map(|r| if *arm == Arm::Alone { r.last("loss") } else { r.last("main_loss") })
+                .map(|r| if *arm == Arm::Alone { r.last_or_nan("loss") } else { r.last_or_nan("main_loss") })
                 .collect();
             t_b.row(vec![
                 arm.name().into(),
@@ -594,7 +590,7 @@ impl Experiment for C13 {
                 }
             ));
         }
-        Ok(Analysis {
+        Ok(Findings {
             tables: vec![t_a, t_b],
             figures: vec![
                 Figure::new(
@@ -618,7 +614,8 @@ impl Experiment for C13 {
                     f_curve.to_svg(),
                 ),
             ],
-            verdict: Verdict::from_measures(self.title(), self.rule(), self.anchor(), measured, note),
+            measured,
+            note,
             notes,
         })
     }

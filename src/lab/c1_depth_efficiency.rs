@@ -5,9 +5,10 @@
 //! from 2, and the smallest width reaching zero training error is fitted against k; deep nets
 //! of the construction's shape are trained from random init beside them.
 
-use super::stats::{fit_line, mean, num, pct, std};
-use super::{config, Analysis, Experiment, Figure, Measure, Params, RunSet, Scale, Table, Verdict};
+use super::fmt::{num, pct};
+use super::{config, Claim, Experiment, Figure, Findings, Measure, Params, RunSet, Scale, Table};
 use crate::plot::{HeatMap, LinePlot, Series};
+use crate::stats::{fit_line, mean, std};
 use crate::sweep::RunRequest;
 
 pub struct C1;
@@ -181,7 +182,7 @@ fn final_accuracy(r: &super::Run) -> f64 {
     if r.diverged() {
         f64::NAN
     } else {
-        r.last("train_eval_accuracy")
+        r.last_or_nan("train_eval_accuracy")
     }
 }
 
@@ -216,7 +217,7 @@ impl Smallest {
 /// with censored k, a slope below the bar is inconclusive (the true slope may be larger).
 fn judge(points: &[(u32, Smallest)]) -> (f64, Option<bool>, String) {
     let pts: Vec<(f64, f64)> = points.iter().map(|(k, s)| (*k as f64, s.log2_fit())).collect();
-    let Some((slope, _)) = fit_line(&pts) else {
+    let Some(crate::stats::Line { slope, .. }) = fit_line(&pts) else {
         return (f64::NAN, None, "fewer than two k: no slope".into());
     };
     let measured = points.iter().filter(|(_, s)| matches!(s, Smallest::Measured(_))).count();
@@ -241,24 +242,19 @@ fn judge(points: &[(u32, Smallest)]) -> (f64, Option<bool>, String) {
     }
 }
 
+pub const CLAIM: Claim = Claim {
+    id: "C1",
+    slug: "depth-efficiency",
+    title: "Depth buys exponentially cheaper representations",
+    quote: "we cannot efficiently model many data distributions ... with a single or few functions without exponential amounts of neurons.",
+    anchor: "Telgarsky (arXiv:1509.08101; COLT 2016): 2^k points on [0,1] with alternating labels; the tent map m(x) = 2relu(x) - 4relu(x - 1/2) composed k times (2 ReLU units a layer, k layers) classifies them with zero error; a net with one hidden layer of m ReLU units is piecewise linear with at most m + 1 pieces, so it cannot classify more than about m + 2 alternating points.",
+    rule: "Holds if the construction has zero error for every k, its parameter count grows linearly in k, and the shallow nets' smallest zero-error width grows at least as 2^(0.8 k) (least-squares slope of log2 width against k >= 0.8). A width counts as reaching zero error if any of its restarts classifies every point after training. A k where no width tried reaches zero error is censored: it enters the fit at twice the widest width tried (a lower bound); with censored k the rule holds only if at least 3 k are measured, every censored k lies above the mean k (so the fitted slope is a lower bound on the true one) and that slope is >= 0.8, and is inconclusive otherwise.",
+    data: &["Telgarsky's alternating points (data sawtooth, generated in-process)"],
+};
+
 impl Experiment for C1 {
-    fn id(&self) -> &'static str {
-        "C1"
-    }
-    fn slug(&self) -> &'static str {
-        "depth-efficiency"
-    }
-    fn title(&self) -> &'static str {
-        "Depth buys exponentially cheaper representations"
-    }
-    fn quote(&self) -> &'static str {
-        "we cannot efficiently model many data distributions ... with a single or few functions without exponential amounts of neurons."
-    }
-    fn anchor(&self) -> &'static str {
-        "Telgarsky (arXiv:1509.08101; COLT 2016): 2^k points on [0,1] with alternating labels; the tent map m(x) = 2relu(x) - 4relu(x - 1/2) composed k times (2 ReLU units a layer, k layers) classifies them with zero error; a net with one hidden layer of m ReLU units is piecewise linear with at most m + 1 pieces, so it cannot classify more than about m + 2 alternating points."
-    }
-    fn rule(&self) -> &'static str {
-        "Holds if the construction has zero error for every k, its parameter count grows linearly in k, and the shallow nets' smallest zero-error width grows at least as 2^(0.8 k) (least-squares slope of log2 width against k >= 0.8). A width counts as reaching zero error if any of its restarts classifies every point after training. A k where no width tried reaches zero error is censored: it enters the fit at twice the widest width tried (a lower bound); with censored k the rule holds only if at least 3 k are measured, every censored k lies above the mean k (so the fitted slope is a lower bound on the true one) and that slope is >= 0.8, and is inconclusive otherwise."
+    fn claim(&self) -> &'static Claim {
+        &CLAIM
     }
     fn setup(&self, p: &Params) -> String {
         let g = grid(p);
@@ -275,9 +271,6 @@ impl Experiment for C1 {
             1 << g.extra,
         )
     }
-    fn data(&self) -> &'static [&'static str] {
-        &["Telgarsky's alternating points (data sawtooth, generated in-process)"]
-    }
     fn runs(&self, p: &Params) -> Vec<RunRequest> {
         let g = grid(p);
         let mut v = Vec::new();
@@ -292,7 +285,7 @@ impl Experiment for C1 {
         v
     }
 
-    fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Analysis, String> {
+    fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Findings, String> {
         let g = grid(p);
         let seeds = g.seeds(p);
         let max_e = g.ks.iter().map(|k| k + g.extra).max().unwrap_or(1);
@@ -340,7 +333,7 @@ impl Experiment for C1 {
                 let r = runs.get(&deep(p, k, s))?;
                 accs.push(final_accuracy(&r));
                 deep_runs += 1;
-                stuck += (r.last("grad_norm") < 1e-6) as usize;
+                stuck += (r.last_or_nan("grad_norm") < 1e-6) as usize;
             }
             deep_acc.push((k, accs));
         }
@@ -448,7 +441,9 @@ impl Experiment for C1 {
         .series(Series::new("smallest zero-error width", meas).markers())
         .series(Series::new("censored: none tried reached zero error (2x the widest tried)", cens).points_only())
         .series(Series::new("least width that can fit them, log2(2^k - 2)", bound).dashed());
-        if let Some((s, b)) = fit_line(&smallest.iter().map(|(k, s)| (*k as f64, s.log2_fit())).collect::<Vec<_>>()) {
+        if let Some(crate::stats::Line { slope: s, intercept: b }) =
+            fit_line(&smallest.iter().map(|(k, s)| (*k as f64, s.log2_fit())).collect::<Vec<_>>())
+        {
             let line = g.ks.iter().map(|&k| (k as f64, b + s * k as f64)).collect();
             p_width = p_width.series(Series::new(format!("least-squares fit, slope {}", num(s)), line).dashed());
         }
@@ -510,7 +505,7 @@ impl Experiment for C1 {
             num(slope),
             g.ks.len()
         );
-        Ok(Analysis {
+        Ok(Findings {
             tables: vec![t_main, t_grid],
             figures: vec![
                 Figure::new(
@@ -529,7 +524,8 @@ impl Experiment for C1 {
                     heat.to_svg(),
                 ),
             ],
-            verdict: Verdict::from_measures(self.title(), self.rule(), self.anchor(), measured, note),
+            measured,
+            note,
             notes: vec![
                 "Censoring (fixed before any run): the rule needs a smallest zero-error width for every k; where no width tried reaches zero error, the true smallest width (for this training) is larger than the widest tried, so that k enters the fit at twice the widest, a lower bound. Raising a point that lies to the right of the mean k can only raise a least-squares slope, so if every censored k lies above the mean k the fitted slope is a lower bound on the true one and a slope >= 0.8 holds; otherwise, or with fewer than 3 k measured, the outcome is inconclusive.".into(),
                 "The rule's third condition is nearly implied by the counting bound (m >= 2^k - 2 for zero error, slope about 1 wherever training succeeds near it); a sharper rule would also ask that the construction's parameter count be exponentially below the shallow nets' (it is, by construction: 6k + 4 against 4(2^k - 2) + 2) and that the smallest trained width stay within a constant factor of 2^k.".into(),

@@ -5,12 +5,13 @@
 //! correction), built as real `Model<f64>`s and differentiated by the engine. Nothing is
 //! trained: everything is computed in `analyze`.
 
-use super::stats::{mean, num, std};
-use super::{Analysis, Experiment, Figure, Measure, Params, RunSet, Scale, Table, Verdict};
+use super::fmt::num;
+use super::{Claim, Experiment, Figure, Findings, Measure, Params, RunSet, Scale, Table};
 use crate::data::{Dataset, Targets};
 use crate::nn::{LossKind, Model, ModelConfig, Target};
 use crate::plot::{LinePlot, Series};
 use crate::probe::gradflow;
+use crate::stats::{mean, std};
 use crate::sweep::RunRequest;
 use crate::tensor::Mat;
 
@@ -140,24 +141,19 @@ fn slope_tolerance(g: f64) -> f64 {
     SLOPE_TOL * if (g - 1.0).abs() < 1e-12 { 1.1f64.ln() } else { g.ln().abs() }
 }
 
+pub const CLAIM: Claim = Claim {
+    id: "C2",
+    slug: "linear-chain",
+    title: "The error signal scales like the product of the weights",
+    quote: "If the (norm of the) weights ... is not equal to one, the error signal will either successively shrink or grow.",
+    anchor: "Exact for linear chains: dL/dx = w^L dL/dh_L for a scalar chain of L units of weight w; an orthogonal matrix scaled by g multiplies every vector's norm by exactly g, so ln ||dL/dh_l|| falls by ln g per layer towards the input (Saxe, McClelland, Ganguli 2014 use such scaled orthogonal chains); a Gaussian matrix of variance g^2/n does so only on average, with fluctuations of order 1/sqrt(n) per layer.",
+    rule: "Holds if every scalar chain (w in {0.9, 1, 1.1}, L up to 100) matches w^L within 1e-5 relative, and every orthogonal chain's (width 64) slope of ln ||dL/dh_l|| per layer matches ln g within 2% (at g = 1, where ln g = 0, within 2% of ln 1.1 = 0.0019 nats per layer); Gaussian chains are reported beside them, not judged.",
+    data: &["None: a single input (scalar chains) or one Gaussian input and target (matrix chains)"],
+};
+
 impl Experiment for C2 {
-    fn id(&self) -> &'static str {
-        "C2"
-    }
-    fn slug(&self) -> &'static str {
-        "linear-chain"
-    }
-    fn title(&self) -> &'static str {
-        "The error signal scales like the product of the weights"
-    }
-    fn quote(&self) -> &'static str {
-        "If the (norm of the) weights ... is not equal to one, the error signal will either successively shrink or grow."
-    }
-    fn anchor(&self) -> &'static str {
-        "Exact for linear chains: dL/dx = w^L dL/dh_L for a scalar chain of L units of weight w; an orthogonal matrix scaled by g multiplies every vector's norm by exactly g, so ln ||dL/dh_l|| falls by ln g per layer towards the input (Saxe, McClelland, Ganguli 2014 use such scaled orthogonal chains); a Gaussian matrix of variance g^2/n does so only on average, with fluctuations of order 1/sqrt(n) per layer."
-    }
-    fn rule(&self) -> &'static str {
-        "Holds if every scalar chain (w in {0.9, 1, 1.1}, L up to 100) matches w^L within 1e-5 relative, and every orthogonal chain's (width 64) slope of ln ||dL/dh_l|| per layer matches ln g within 2% (at g = 1, where ln g = 0, within 2% of ln 1.1 = 0.0019 nats per layer); Gaussian chains are reported beside them, not judged."
+    fn claim(&self) -> &'static Claim {
+        &CLAIM
     }
     fn setup(&self, p: &Params) -> String {
         let s = sizes(p);
@@ -176,14 +172,11 @@ impl Experiment for C2 {
             }
         )
     }
-    fn data(&self) -> &'static [&'static str] {
-        &["None: a single input (scalar chains) or one Gaussian input and target (matrix chains)"]
-    }
     fn runs(&self, _p: &Params) -> Vec<RunRequest> {
         Vec::new()
     }
 
-    fn analyze(&self, p: &Params, _runs: &RunSet) -> Result<Analysis, String> {
+    fn analyze(&self, p: &Params, _runs: &RunSet) -> Result<Findings, String> {
         let s = sizes(p);
         let longest = *s.lengths.iter().max().expect("lengths");
         // Scalar chains.
@@ -333,7 +326,7 @@ impl Experiment for C2 {
             std(&gauss_excess),
             gaussian_slope(1.0, s.width)
         );
-        Ok(Analysis {
+        Ok(Findings {
             tables: vec![t_scalar, t_matrix],
             figures: vec![
                 Figure::new(
@@ -352,7 +345,8 @@ impl Experiment for C2 {
                     p_slope.to_svg(),
                 ),
             ],
-            verdict: Verdict::from_measures(self.title(), self.rule(), self.anchor(), measured, note),
+            measured,
+            note,
             notes: vec![
                 "The rule's 2% relative tolerance is empty at g = 1 (ln g = 0): there it is read as 2% of ln 1.1 = 0.0019 nats per layer, the absolute tolerance at g = 1.1. Fixed in the code (slope_tolerance) before any number was computed.".into(),
                 "dL/dx is read as dL/dh_0, the gradient at the stem's output: the stem is set to the identity (weight 1, bias 0), and the engine skips the product with the stem's weights that only dL/d(input) would need.".into(),

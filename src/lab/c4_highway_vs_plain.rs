@@ -2,9 +2,10 @@
 //! dense stacks over depth on MNIST; at depth 100 the highway net trains about as well as at
 //! depth 10, the plain net not at all.
 
-use super::stats::{fit_line, mean, mean_pm, num, pct};
-use super::{config, Analysis, Experiment, Figure, Measure, Params, RunSet, Scale, Table, Verdict};
+use super::fmt::{mean_pm, num, pct};
+use super::{config, Claim, Experiment, Figure, Findings, Measure, Params, RunSet, Scale, Table};
 use crate::plot::{LinePlot, Series};
+use crate::stats::{fit_line, mean};
 use crate::sweep::RunRequest;
 
 pub struct C4;
@@ -120,28 +121,23 @@ fn final_loss(r: &super::Run) -> f64 {
     if r.diverged() {
         f64::NAN
     } else {
-        r.last("train_eval_loss")
+        r.last_or_nan("train_eval_loss")
     }
 }
 
+pub const CLAIM: Claim = Claim {
+    id: "C4",
+    slug: "highway-vs-plain",
+    title: "Gates make very deep nets trainable",
+    quote: "we introduce the concept of a gate ... highway networks.",
+    anchor: "Srivastava, Greff, Schmidhuber, NIPS 2015, Fig. 1 (MNIST, 50 units per highway layer, 71 per plain layer, depth 10/20/50/100, SGD with momentum, gate bias -1 to -3): plain nets get worse with depth; 50- and 100-layer highway nets train as well as shallow ones; at 100 layers highway is more than 2 orders of magnitude better in training loss. CPU reference (npow/schmidhuber-problems: 6k MNIST subset, tanh, Adam 5e-3, clip 5, batch 128, 12 epochs, gate bias -2): test accuracy highway .903/.913/.910/.926/.905 at depth 5/10/20/30/50, plain .857/.292/.098/.124/.124.",
+    rule: "Holds if at depth 100 highway's final training loss is at most 1/10 of plain's, highway at depth 100 is within 2x of its depth-10 loss, and plain at depth 100 is at least 10x its depth-10 loss (means over seeds).",
+    data: &["MNIST (IDX files; a subset at quick scale)"],
+};
+
 impl Experiment for C4 {
-    fn id(&self) -> &'static str {
-        "C4"
-    }
-    fn slug(&self) -> &'static str {
-        "highway-vs-plain"
-    }
-    fn title(&self) -> &'static str {
-        "Gates make very deep nets trainable"
-    }
-    fn quote(&self) -> &'static str {
-        "we introduce the concept of a gate ... highway networks."
-    }
-    fn anchor(&self) -> &'static str {
-        "Srivastava, Greff, Schmidhuber, NIPS 2015, Fig. 1 (MNIST, 50 units per highway layer, 71 per plain layer, depth 10/20/50/100, SGD with momentum, gate bias -1 to -3): plain nets get worse with depth; 50- and 100-layer highway nets train as well as shallow ones; at 100 layers highway is more than 2 orders of magnitude better in training loss. CPU reference (npow/schmidhuber-problems: 6k MNIST subset, tanh, Adam 5e-3, clip 5, batch 128, 12 epochs, gate bias -2): test accuracy highway .903/.913/.910/.926/.905 at depth 5/10/20/30/50, plain .857/.292/.098/.124/.124."
-    }
-    fn rule(&self) -> &'static str {
-        "Holds if at depth 100 highway's final training loss is at most 1/10 of plain's, highway at depth 100 is within 2x of its depth-10 loss, and plain at depth 100 is at least 10x its depth-10 loss (means over seeds)."
+    fn claim(&self) -> &'static Claim {
+        &CLAIM
     }
     fn setup(&self, p: &Params) -> String {
         let s = seeds(p).len();
@@ -150,9 +146,6 @@ impl Experiment for C4 {
             Scale::Paper => format!("As quick, on all 60,000 MNIST training images and the whole test set, 40 epochs of SGD with momentum 0.9 (lr 0.01 decaying by 0.9999 per step, clip 5), {s} seeds."),
             Scale::Tiny => format!("Depth 1, 2, 5 and 10, width 8, one epoch on 300 MNIST-1D examples, {s} seeds: a test of the pipeline."),
         }
-    }
-    fn data(&self) -> &'static [&'static str] {
-        &["MNIST (IDX files; a subset at quick scale)"]
     }
     fn runs(&self, p: &Params) -> Vec<RunRequest> {
         let mut v = Vec::new();
@@ -166,7 +159,7 @@ impl Experiment for C4 {
         v
     }
 
-    fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Analysis, String> {
+    fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Findings, String> {
         let seeds = seeds(p);
         // loss[arch][depth] over seeds, and test accuracy.
         let mut loss = vec![vec![Vec::new(); DEPTHS.len()]; ARCHS.len()];
@@ -180,9 +173,11 @@ impl Experiment for C4 {
                     acc[a][d].push(r.summary().test_accuracy.unwrap_or(f64::NAN));
                     if *depth == 100 && s == seeds[0] {
                         let pts = r
-                            .records("epoch")
+                            .records_json("epoch")
                             .iter()
-                            .map(|e| (super::runs::num(&e["epoch"]) + 1.0, super::runs::num(&e["train_eval_loss"])))
+                            .map(|e| {
+                                (super::runs::json_num(&e["epoch"]) + 1.0, super::runs::json_num(&e["train_eval_loss"]))
+                            })
                             .collect();
                         curves.push((arch.to_string(), pts));
                     }
@@ -255,10 +250,10 @@ impl Experiment for C4 {
             "Test accuracy at depth 10 / 20 / 50 / 100: highway {}, plain {} (the CPU reference: highway .913 / .910 / .905 and plain .292 / .098 / .124 at depth 10 / 20 / 50). Plain nets' training loss grows with depth (log-log slope {}); at depth 100 the highway net's is {} of the plain net's.",
             accs(highway),
             accs(plain),
-            slope.map_or("n/a".into(), |s| num(s.0)),
+            slope.map_or("n/a".into(), |s| num(s.slope)),
             num(ratio_hp)
         );
-        Ok(Analysis {
+        Ok(Findings {
             tables: vec![t_loss, t_acc],
             figures: vec![
                 Figure::new(
@@ -272,7 +267,8 @@ impl Experiment for C4 {
                     curve_plot.to_svg(),
                 ),
             ],
-            verdict: Verdict::from_measures(self.title(), self.rule(), self.anchor(), measured, note),
+            measured,
+            note,
             notes: vec![],
         })
     }

@@ -3,11 +3,12 @@
 //! matters (the test accuracy lost when its transform gate is forced shut).
 
 use super::c4_highway_vs_plain as c4;
-use super::runs::num;
-use super::stats::{mean, mean_pm, num as fmt, pct};
-use super::{Analysis, Experiment, Figure, Measure, Params, RunSet, Scale, Table, Verdict};
+use super::fmt::{mean_pm, num as fmt, pct};
+use super::runs::json_num as num;
+use super::{Claim, Experiment, Figure, Findings, Measure, Params, RunSet, Scale, Table};
 use crate::plot::{LinePlot, Series};
 use crate::probe::ProbeKind;
+use crate::stats::mean;
 use crate::sweep::RunRequest;
 
 pub struct C5;
@@ -59,24 +60,19 @@ fn lesion_drops(lesion: &serde_json::Value) -> Vec<f64> {
     lesion["single"].as_array().map(|s| s.iter().map(|l| base - num(&l["accuracy"])).collect()).unwrap_or_default()
 }
 
+pub const CLAIM: Claim = Claim {
+    id: "C5",
+    slug: "gate-analysis",
+    title: "What the gates learn",
+    quote: "The (learned) gate on that somewhere else layer tells you whether to access that info.",
+    anchor: "Srivastava et al., NIPS 2015, Fig. 2 and 4: transform-gate biases mostly fall during training; with one layer's transform gate forced shut (T = 0), MNIST nets lose almost nothing for layers 15-45 (about 60% of layers idle).",
+    rule: "Holds if at least half of the layers' mean gate bias fell during training and at least 40% of the layers are idle (lesioning one raises test error by under 1 point); fractions are means over seeds.",
+    data: &["MNIST (C4's runs)"],
+};
+
 impl Experiment for C5 {
-    fn id(&self) -> &'static str {
-        "C5"
-    }
-    fn slug(&self) -> &'static str {
-        "gate-analysis"
-    }
-    fn title(&self) -> &'static str {
-        "What the gates learn"
-    }
-    fn quote(&self) -> &'static str {
-        "The (learned) gate on that somewhere else layer tells you whether to access that info."
-    }
-    fn anchor(&self) -> &'static str {
-        "Srivastava et al., NIPS 2015, Fig. 2 and 4: transform-gate biases mostly fall during training; with one layer's transform gate forced shut (T = 0), MNIST nets lose almost nothing for layers 15-45 (about 60% of layers idle)."
-    }
-    fn rule(&self) -> &'static str {
-        "Holds if at least half of the layers' mean gate bias fell during training and at least 40% of the layers are idle (lesioning one raises test error by under 1 point); fractions are means over seeds."
+    fn claim(&self) -> &'static Claim {
+        &CLAIM
     }
     fn setup(&self, p: &Params) -> String {
         format!(
@@ -85,14 +81,11 @@ impl Experiment for C5 {
             c4::seeds(p).len()
         )
     }
-    fn data(&self) -> &'static [&'static str] {
-        &["MNIST (C4's runs)"]
-    }
     fn runs(&self, p: &Params) -> Vec<RunRequest> {
         c4::seeds(p).into_iter().flat_map(|s| [trained(p, s), initial(p, s)]).collect()
     }
 
-    fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Analysis, String> {
+    fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Findings, String> {
         let seeds = c4::seeds(p);
         let mut t = Table::new(
             "Per seed",
@@ -113,9 +106,9 @@ impl Experiment for C5 {
             if after_run.diverged() {
                 return Err(format!("the highway run of seed {s} diverged: no gates to analyse"));
             }
-            let before = per_layer(&runs.get(&initial(p, s))?.probe(ProbeKind::Gates)?);
-            let after = per_layer(&after_run.probe(ProbeKind::Gates)?);
-            let lesion = after_run.probe(ProbeKind::Lesion)?;
+            let before = per_layer(&runs.get(&initial(p, s))?.probe_json(ProbeKind::Gates)?);
+            let after = per_layer(&after_run.probe_json(ProbeKind::Gates)?);
+            let lesion = after_run.probe_json(ProbeKind::Lesion)?;
             let drops = lesion_drops(&lesion);
             if before.len() != after.len() || after.len() != drops.len() || after.is_empty() {
                 return Err(format!("seed {s}: the gates and lesion probes disagree on the number of layers"));
@@ -177,7 +170,7 @@ impl Experiment for C5 {
             "The gate biases started at {} in every layer. One point is about one standard error of an accuracy near 90% measured on 500 images, so single layers near the threshold may be counted either way.",
             fmt(-2.0)
         );
-        Ok(Analysis {
+        Ok(Findings {
             tables: vec![t],
             figures: vec![
                 Figure::new(
@@ -196,7 +189,8 @@ impl Experiment for C5 {
                     drop_plot.to_svg(),
                 ),
             ],
-            verdict: Verdict::from_measures(self.title(), self.rule(), self.anchor(), measured, note),
+            measured,
+            note,
             notes: vec![],
         })
     }

@@ -5,12 +5,13 @@
 
 use serde_json::Value;
 
-use super::runs::num as jnum;
-use super::stats::{mean, num, pct, std};
-use super::{config, Analysis, Experiment, Figure, Measure, Params, Run, RunSet, Scale, Table, Verdict};
+use super::fmt::{num, pct};
+use super::runs::json_num as jnum;
+use super::{config, Claim, Experiment, Figure, Findings, Measure, Params, Run, RunSet, Scale, Table};
 use crate::plot::{LinePlot, Series};
 use crate::probe::paths::shortest_interval;
 use crate::probe::ProbeKind;
+use crate::stats::{mean, std};
 use crate::sweep::RunRequest;
 
 pub struct C6;
@@ -132,7 +133,7 @@ struct Net {
 }
 
 fn read(r: &Run, seed: u64, with_paths: bool) -> Result<Net, String> {
-    let l = r.probe(ProbeKind::Lesion)?;
+    let l = r.probe_json(ProbeKind::Lesion)?;
     let arr = |v: &Value, what: &str| -> Result<Vec<Value>, String> {
         v.as_array().cloned().ok_or_else(|| format!("run {}: lesion.json has no `{what}` list", r.id))
     };
@@ -149,7 +150,7 @@ fn read(r: &Run, seed: u64, with_paths: bool) -> Result<Net, String> {
         baseline: jnum(&l["baseline"]["accuracy"]),
         single,
         random,
-        paths: if with_paths { Some(r.probe(ProbeKind::Paths)?) } else { None },
+        paths: if with_paths { Some(r.probe_json(ProbeKind::Paths)?) } else { None },
     })
 }
 
@@ -259,24 +260,19 @@ fn points(v: f64) -> String {
     }
 }
 
+pub const CLAIM: Claim = Claim {
+    id: "C6",
+    slug: "effective-depth",
+    title: "Residual nets behave like ensembles of shallow paths",
+    quote: "deep residual networks actually have an effective depth that is significantly smaller than the specified depth.",
+    anchor: "Veit, Wilber, Belongie, NIPS 2016 (ResNet-110 on CIFAR-10, n = 54 blocks): 95% of paths have 19-35 blocks, but the gradient comes from paths of 5-17 blocks (0.45% of all paths); deleting one block barely changes test error, while deleting a layer of a 15-layer VGG net drops it to chance; error rises smoothly with the number of deleted blocks.",
+    rule: "Holds if the range holding 90% of the gradient mass lies entirely below the median path length, deleting one residual block costs under 2 points of test accuracy on average while deleting one plain layer costs more than 20, and residual accuracy falls monotonically (within noise) with k. Fixed here before any run: the gradient mass per path length is averaged over seeds and its shortest 90% interval must end below n/2; a deletion's cost is the accuracy without it minus the accuracy with it on the lesion probe's test examples, averaged over blocks and seeds; a(k), the accuracy with k random blocks deleted (k = 0..n), is averaged over seeds and draws, and 'monotonically within noise' means no rise a(k+1) - a(k) exceeds 2 standard errors of the difference, each a(k)'s standard error being the larger of the binomial sqrt(a(1-a)/(M N)) (M evaluations of N examples) and the spread over evaluations sd/sqrt(M). Lesion conditions are judged only for nets that trained (test accuracy at least 90%).",
+    data: &["MNIST (IDX files; all of it)"],
+};
+
 impl Experiment for C6 {
-    fn id(&self) -> &'static str {
-        "C6"
-    }
-    fn slug(&self) -> &'static str {
-        "effective-depth"
-    }
-    fn title(&self) -> &'static str {
-        "Residual nets behave like ensembles of shallow paths"
-    }
-    fn quote(&self) -> &'static str {
-        "deep residual networks actually have an effective depth that is significantly smaller than the specified depth."
-    }
-    fn anchor(&self) -> &'static str {
-        "Veit, Wilber, Belongie, NIPS 2016 (ResNet-110 on CIFAR-10, n = 54 blocks): 95% of paths have 19-35 blocks, but the gradient comes from paths of 5-17 blocks (0.45% of all paths); deleting one block barely changes test error, while deleting a layer of a 15-layer VGG net drops it to chance; error rises smoothly with the number of deleted blocks."
-    }
-    fn rule(&self) -> &'static str {
-        "Holds if the range holding 90% of the gradient mass lies entirely below the median path length, deleting one residual block costs under 2 points of test accuracy on average while deleting one plain layer costs more than 20, and residual accuracy falls monotonically (within noise) with k. Fixed here before any run: the gradient mass per path length is averaged over seeds and its shortest 90% interval must end below n/2; a deletion's cost is the accuracy without it minus the accuracy with it on the lesion probe's test examples, averaged over blocks and seeds; a(k), the accuracy with k random blocks deleted (k = 0..n), is averaged over seeds and draws, and 'monotonically within noise' means no rise a(k+1) - a(k) exceeds 2 standard errors of the difference, each a(k)'s standard error being the larger of the binomial sqrt(a(1-a)/(M N)) (M evaluations of N examples) and the spread over evaluations sd/sqrt(M). Lesion conditions are judged only for nets that trained (test accuracy at least 90%)."
+    fn claim(&self) -> &'static Claim {
+        &CLAIM
     }
     fn setup(&self, p: &Params) -> String {
         let s = seeds(p).len();
@@ -285,9 +281,6 @@ impl Experiment for C6 {
             Scale::Paper => format!("As quick, for the example's 5 epochs, {s} seeds. What differs from Veit et al.: MLP blocks on MNIST instead of convolutional ResNet-110 on CIFAR-10, Adam instead of SGD with momentum and weight decay, no batch normalisation; the lesion probe scores 500 test images."),
             Scale::Tiny => format!("A residual net of 6 blocks and a plain net of 3 layers, width 8, one epoch on 300 MNIST-1D examples, {s} seed: a test of the pipeline."),
         }
-    }
-    fn data(&self) -> &'static [&'static str] {
-        &["MNIST (IDX files; all of it)"]
     }
     fn runs(&self, p: &Params) -> Vec<RunRequest> {
         let mut v = Vec::new();
@@ -299,7 +292,7 @@ impl Experiment for C6 {
         v
     }
 
-    fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Analysis, String> {
+    fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Findings, String> {
         let (res, res_div) = nets(p, runs, "residual")?;
         let (plain, plain_div) = nets(p, runs, "plain")?;
         let mut notes = Vec::new();
@@ -519,7 +512,7 @@ impl Experiment for C6 {
         );
         notes.push("'Monotonically within noise' is fixed in code (Curve::rises): a(k) may rise from k to k+1 by no more than twice the standard error of the difference, where each a(k)'s standard error is the larger of the binomial error of the M x N test examples scored (M evaluations: seeds x draws; N = the lesion probe's examples) and the measured spread over those evaluations divided by sqrt(M). The spread is included because which blocks a draw deletes is itself a source of noise in a(k).".into());
         notes.push("Lesions are scored on the lesion probe's first 500 test images (one image is 0.2 points); the intact net's accuracy on the same images is the baseline each cost is measured from.".into());
-        Ok(Analysis {
+        Ok(Findings {
             tables: vec![t_nets, t_k],
             figures: vec![
                 Figure::new(
@@ -543,7 +536,8 @@ impl Experiment for C6 {
                     random_plot.to_svg(),
                 ),
             ],
-            verdict: Verdict::from_measures(self.title(), self.rule(), self.anchor(), measured, note),
+            measured,
+            note,
             notes,
         })
     }

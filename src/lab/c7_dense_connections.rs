@@ -3,9 +3,10 @@
 //! against residual and highway stacks on MNIST, each sized to the same parameter budgets at
 //! several depths: which reaches a given test accuracy with fewer parameters.
 
-use super::stats::{mean, mean_pm, num, pct};
-use super::{config, Analysis, Experiment, Figure, Measure, Params, RunSet, Scale, Table, Verdict};
+use super::fmt::{mean_pm, num, pct};
+use super::{config, Claim, Experiment, Figure, Findings, Measure, Params, RunSet, Scale, Table};
 use crate::plot::{LinePlot, Series};
+use crate::stats::mean;
 use crate::sweep::RunRequest;
 use crate::train::budget::{dims, model_size};
 
@@ -245,24 +246,19 @@ fn describe(r: &Result_) -> String {
     )
 }
 
+pub const CLAIM: Claim = Claim {
+    id: "C7",
+    slug: "dense-connections",
+    title: "Dense connections: every layer wired to what follows",
+    quote: "can be explicitly made so by having a connection between every layer and the output which is called a dense network.",
+    anchor: "Huang et al., CVPR 2017: DenseNet-BC (L = 100, k = 12, 0.8M parameters) has 4.51% error on CIFAR-10+ against 4.62% for the pre-activation ResNet-1001 (10.2M parameters): the same accuracy with under a tenth of the parameters.",
+    rule: "Holds if dense reaches the best residual accuracy with at most 2/3 of its parameters. Fixed here before any run: 'dense' is the concatenating DenseNet-style stack (dense_to_output is measured the same way and shown, not judged); the best residual configuration is the one of highest mean test accuracy over seeds among every budget and depth; dense reaches it with the dense configuration of fewest parameters whose mean test accuracy is at least that; the rule compares the two exact parameter counts. No dense configuration reaching it: did not hold.",
+    data: &["MNIST (IDX files; a subset of the training images at quick scale)"],
+};
+
 impl Experiment for C7 {
-    fn id(&self) -> &'static str {
-        "C7"
-    }
-    fn slug(&self) -> &'static str {
-        "dense-connections"
-    }
-    fn title(&self) -> &'static str {
-        "Dense connections: every layer wired to what follows"
-    }
-    fn quote(&self) -> &'static str {
-        "can be explicitly made so by having a connection between every layer and the output which is called a dense network."
-    }
-    fn anchor(&self) -> &'static str {
-        "Huang et al., CVPR 2017: DenseNet-BC (L = 100, k = 12, 0.8M parameters) has 4.51% error on CIFAR-10+ against 4.62% for the pre-activation ResNet-1001 (10.2M parameters): the same accuracy with under a tenth of the parameters."
-    }
-    fn rule(&self) -> &'static str {
-        "Holds if dense reaches the best residual accuracy with at most 2/3 of its parameters. Fixed here before any run: 'dense' is the concatenating DenseNet-style stack (dense_to_output is measured the same way and shown, not judged); the best residual configuration is the one of highest mean test accuracy over seeds among every budget and depth; dense reaches it with the dense configuration of fewest parameters whose mean test accuracy is at least that; the rule compares the two exact parameter counts. No dense configuration reaching it: did not hold."
+    fn claim(&self) -> &'static Claim {
+        &CLAIM
     }
     fn setup(&self, p: &Params) -> String {
         let (budgets, depths) = grid(p);
@@ -279,14 +275,11 @@ impl Experiment for C7 {
             Scale::Tiny => format!("{grid} One epoch on 300 MNIST-1D examples, {s} seed: a test of the pipeline."),
         }
     }
-    fn data(&self) -> &'static [&'static str] {
-        &["MNIST (IDX files; a subset of the training images at quick scale)"]
-    }
     fn runs(&self, p: &Params) -> Vec<RunRequest> {
         configs(p).iter().flat_map(|s| seeds(p).into_iter().map(move |seed| run(p, s, seed))).collect()
     }
 
-    fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Analysis, String> {
+    fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Findings, String> {
         let (budgets, depths) = grid(p);
         let mut rs = Vec::new();
         let mut notes = Vec::new();
@@ -474,7 +467,7 @@ impl Experiment for C7 {
                 format!("{} at {b}", pct(m))
             })
             .collect();
-        let spread = rs.iter().map(|r| super::stats::std(&r.acc)).fold(f64::NAN, f64::max);
+        let spread = rs.iter().map(|r| crate::stats::std(&r.acc)).fold(f64::NAN, f64::max);
         notes.push(format!(
             "'Reaches' compares means over seeds with no allowance for noise, as the rule reads. The rule turns on the difference of two noisy means, one of them a maximum over {} (the best residual depth at each budget: {}; a maximum of noisy means is biased upwards), and the largest standard deviation over seeds in the table is {:.2} points. A better rule: per architecture, the best-depth mean accuracy at each budget over at least 4 seeds, interpolated linearly in log parameters; dense holds if the parameters at which its curve reaches the residual curve's highest value are at most 2/3 of the residual's, and the claim is inconclusive when a bootstrap over seeds puts that ratio on both sides of 2/3.",
             budgets.len() * depths.len(),
@@ -487,12 +480,7 @@ impl Experiment for C7 {
             pct(target),
             num(r_dense)
         );
-        Ok(Analysis {
-            tables: vec![t],
-            figures,
-            verdict: Verdict::from_measures(self.title(), self.rule(), self.anchor(), measured, note),
-            notes,
-        })
+        Ok(Findings { tables: vec![t], figures, measured, note, notes })
     }
 }
 

@@ -3,11 +3,12 @@
 //! for TCNs whose receptive field falls short of T or covers it, dilated and undilated, and
 //! for one causal attention layer; at paper scale also Bai, Kolter & Koltun's three benchmarks.
 
-use super::stats::{fit_line, mean, mean_pm, num, pct};
-use super::{config, Analysis, Experiment, Figure, Measure, Params, Run, RunSet, Scale, Table, Verdict};
+use super::fmt::{mean_pm, num, pct};
+use super::{config, Claim, Experiment, Figure, Findings, Measure, Params, Run, RunSet, Scale, Table};
 use crate::data::seqtasks::{recall_chance, RECALL_ALPHABET};
 use crate::plot::{LinePlot, Series};
 use crate::seq::TcnConfig;
+use crate::stats::{fit_line, mean};
 use crate::sweep::RunRequest;
 
 pub struct C8;
@@ -354,24 +355,19 @@ impl Row {
     }
 }
 
+pub const CLAIM: Claim = Claim {
+    id: "C8",
+    slug: "receptive-field",
+    title: "Convolutional sequence models need depth for long range",
+    quote: "you actually require a certain level of depth to take into account long-range correlations ... skip connections and also things like attention are acting as memory lookup.",
+    anchor: "Bai, Kolter, Koltun 2018, Table 1: adding T=600 MSE TCN 5.8e-5, GRU 5.3e-5, LSTM 0.164, RNN 0.177; copy memory T=1000 loss TCN 3.5e-5, GRU 0.0197, LSTM 0.0204, RNN 0.0202; sequential MNIST accuracy TCN 99.0, GRU 96.2, LSTM 87.2, RNN 21.5. Per-level history (k-1)d, d = 2^i: a dilated TCN's receptive field grows exponentially with its levels, an undilated one's linearly.",
+    rule: "Holds if TCN success (test accuracy over 95%) coincides with receptive field >= T in at least 90% of configurations, dilated nets reach a given T with about log2 T levels while undilated ones need about T/(k-1), and one attention layer succeeds at every T. Fixed before running: the receptive field reaches lag T when it spans T + 1 steps (the output at step s must see step s - T); 'reach T with about n levels' means that the fewest levels that succeed at T are at least the fewest whose receptive field reaches T, n(T), and at most max(1, floor(n/4)) more; n(T) is this engine's (two convolutions per level, Bai's residual block): for kernel 2 and T a power of 2 it is exactly log2 T with dilation, and T/(2(k-1)) without: the rule's T/(k-1) convolutions.",
+    data: &["lag-T recall (generated from the seed)", "paper scale: adding, copy memory (generated), MNIST (IDX files)"],
+};
+
 impl Experiment for C8 {
-    fn id(&self) -> &'static str {
-        "C8"
-    }
-    fn slug(&self) -> &'static str {
-        "receptive-field"
-    }
-    fn title(&self) -> &'static str {
-        "Convolutional sequence models need depth for long range"
-    }
-    fn quote(&self) -> &'static str {
-        "you actually require a certain level of depth to take into account long-range correlations ... skip connections and also things like attention are acting as memory lookup."
-    }
-    fn anchor(&self) -> &'static str {
-        "Bai, Kolter, Koltun 2018, Table 1: adding T=600 MSE TCN 5.8e-5, GRU 5.3e-5, LSTM 0.164, RNN 0.177; copy memory T=1000 loss TCN 3.5e-5, GRU 0.0197, LSTM 0.0204, RNN 0.0202; sequential MNIST accuracy TCN 99.0, GRU 96.2, LSTM 87.2, RNN 21.5. Per-level history (k-1)d, d = 2^i: a dilated TCN's receptive field grows exponentially with its levels, an undilated one's linearly."
-    }
-    fn rule(&self) -> &'static str {
-        "Holds if TCN success (test accuracy over 95%) coincides with receptive field >= T in at least 90% of configurations, dilated nets reach a given T with about log2 T levels while undilated ones need about T/(k-1), and one attention layer succeeds at every T. Fixed before running: the receptive field reaches lag T when it spans T + 1 steps (the output at step s must see step s - T); 'reach T with about n levels' means that the fewest levels that succeed at T are at least the fewest whose receptive field reaches T, n(T), and at most max(1, floor(n/4)) more; n(T) is this engine's (two convolutions per level, Bai's residual block): for kernel 2 and T a power of 2 it is exactly log2 T with dilation, and T/(2(k-1)) without: the rule's T/(k-1) convolutions."
+    fn claim(&self) -> &'static Claim {
+        &CLAIM
     }
     fn setup(&self, p: &Params) -> String {
         let g = grid(p);
@@ -403,9 +399,6 @@ impl Experiment for C8 {
             Scale::Tiny => format!("{recall} Width 8, one epoch of 64 sequences; {}; one attention layer: a test of the pipeline.", levels.join("; ")),
         }
     }
-    fn data(&self) -> &'static [&'static str] {
-        &["lag-T recall (generated from the seed)", "paper scale: adding, copy memory (generated), MNIST (IDX files)"]
-    }
     fn runs(&self, p: &Params) -> Vec<RunRequest> {
         let g = grid(p);
         let mut v = Vec::new();
@@ -423,7 +416,7 @@ impl Experiment for C8 {
         v
     }
 
-    fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Analysis, String> {
+    fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Findings, String> {
         let g = grid(p);
         let seeds = seeds(p);
         let fams = families(&g);
@@ -434,9 +427,9 @@ impl Experiment for C8 {
         let longest = *g.lags.last().expect("lags");
         let mut curves: Vec<(Family, usize, usize, Points)> = Vec::new();
         let epoch_acc = |r: &Run| -> Vec<(f64, f64)> {
-            r.records("epoch")
+            r.records_json("epoch")
                 .iter()
-                .map(|e| (super::runs::num(&e["epoch"]) + 1.0, super::runs::num(&e["test_accuracy"])))
+                .map(|e| (super::runs::json_num(&e["epoch"]) + 1.0, super::runs::json_num(&e["test_accuracy"])))
                 .filter(|q| q.1.is_finite())
                 .collect()
         };
@@ -583,7 +576,7 @@ impl Experiment for C8 {
             .filter(|(f, ..)| !f.dilated)
             .flat_map(|(f, got, _)| got.iter().map(move |&(t, l)| (t / (f.k - 1) as f64, l)))
             .collect();
-        let slope = |pts: &[(f64, f64)]| fit_line(pts).map_or(f64::NAN, |s| s.0);
+        let slope = |pts: &[(f64, f64)]| fit_line(pts).map_or(f64::NAN, |s| s.slope);
         let (sd, su) = (slope(&dil), slope(&undil));
         measured.push(Measure::new("dilated: slope of the fewest successful levels against log2 T", sd, num(sd)));
         measured.push(Measure::new(
@@ -760,12 +753,7 @@ impl Experiment for C8 {
             "Each configuration is one training run per seed ({} here); success reads the mean test accuracy over seeds. A net one level short of the lag cannot beat chance on fresh sequences however long it trains (the target is independent of everything it sees); a net that reaches the lag may still fail to train in the steps given, which the rule counts against the claim.",
             seeds.len()
         ));
-        Ok(Analysis {
-            tables,
-            figures,
-            verdict: Verdict::from_measures(self.title(), self.rule(), self.anchor(), measured, note),
-            notes,
-        })
+        Ok(Findings { tables, figures, measured, note, notes })
     }
 }
 

@@ -7,13 +7,15 @@
 //! computed from its weights.
 
 use super::c10_gated_memory::{self as c10, Cell, Task};
-use super::recurrent::{gmean, initial_weight, trained_weight};
-use super::runs::num as jnum;
-use super::stats::{mean, num};
-use super::{Analysis, Experiment, Figure, Measure, Params, Run, RunSet, Scale, Table, Verdict};
+use super::fmt::num;
+use super::recurrent::{initial_weight, trained_weight};
+use super::runs::json_num as jnum;
+use super::{Claim, Experiment, Figure, Findings, Measure, Params, Run, RunSet, Scale, Table};
 use crate::config::Config;
 use crate::plot::{HeatMap, LinePlot, Series};
 use crate::probe::ProbeKind;
+use crate::stats::gmean;
+use crate::stats::mean;
 use crate::sweep::RunRequest;
 
 pub struct C9;
@@ -120,7 +122,7 @@ fn flow(r: &Run) -> Result<Option<Flow>, String> {
     if r.diverged() {
         return Ok(None);
     }
-    let g = r.probe(ProbeKind::Gradflow)?;
+    let g = r.probe_json(ProbeKind::Gradflow)?;
     let s = g["series"]
         .as_array()
         .and_then(|v| v.iter().find(|s| s["name"] == "act.rnn.l0.h"))
@@ -217,24 +219,19 @@ fn heat(nets: &[&Net], trained: bool, when: &str, t: usize) -> String {
     .to_svg()
 }
 
+pub const CLAIM: Claim = Claim {
+    id: "C9",
+    slug: "bptt-vanishing",
+    title: "Gradients vanish in time",
+    quote: "our gradients can and do vanish by the time they get back to the beginning.",
+    anchor: "Pascanu, Mikolov, Bengio, ICML 2013: for a tanh RNN (gamma = 1 bounds tanh'), a largest singular value of W_hh below 1/gamma suffices for the gradient to vanish exponentially in the distance; above it, gradients can explode (a necessary condition only).",
+    rule: "Holds if every tanh RNN whose W_hh has largest singular value below 1 (computed from the weights, at initialisation and after training) has an exponentially decaying gradient (a negative least-squares slope of ln ||dL/dh_t|| against the distance from the loss), the decay rate grows as the radius falls (at initialisation, within each grid (Gaussian W_hh by spectral radius, orthogonal W_hh by gain), the fitted slope rises strictly from each grid point to the next), and after training the far-to-near gradient ratio (||dL/dh_0|| / ||dL/dh_{T-1}||) of the LSTM (forget bias 1) and of the GRU each exceeds that of the tanh RNN with PyTorch's default W_hh (C10's RNN) by a factor of 100.",
+    data: &["the adding problem (generated from the seed)"],
+};
+
 impl Experiment for C9 {
-    fn id(&self) -> &'static str {
-        "C9"
-    }
-    fn slug(&self) -> &'static str {
-        "bptt-vanishing"
-    }
-    fn title(&self) -> &'static str {
-        "Gradients vanish in time"
-    }
-    fn quote(&self) -> &'static str {
-        "our gradients can and do vanish by the time they get back to the beginning."
-    }
-    fn anchor(&self) -> &'static str {
-        "Pascanu, Mikolov, Bengio, ICML 2013: for a tanh RNN (gamma = 1 bounds tanh'), a largest singular value of W_hh below 1/gamma suffices for the gradient to vanish exponentially in the distance; above it, gradients can explode (a necessary condition only)."
-    }
-    fn rule(&self) -> &'static str {
-        "Holds if every tanh RNN whose W_hh has largest singular value below 1 (computed from the weights, at initialisation and after training) has an exponentially decaying gradient (a negative least-squares slope of ln ||dL/dh_t|| against the distance from the loss), the decay rate grows as the radius falls (at initialisation, within each grid (Gaussian W_hh by spectral radius, orthogonal W_hh by gain), the fitted slope rises strictly from each grid point to the next), and after training the far-to-near gradient ratio (||dL/dh_0|| / ||dL/dh_{T-1}||) of the LSTM (forget bias 1) and of the GRU each exceeds that of the tanh RNN with PyTorch's default W_hh (C10's RNN) by a factor of 100."
+    fn claim(&self) -> &'static Claim {
+        &CLAIM
     }
     fn setup(&self, p: &Params) -> String {
         let r: Vec<String> = radii(p).iter().map(|r| num(*r)).collect();
@@ -248,9 +245,6 @@ impl Experiment for C9 {
             c10::training(p),
             lag(p)
         )
-    }
-    fn data(&self) -> &'static [&'static str] {
-        &["the adding problem (generated from the seed)"]
     }
     fn runs(&self, p: &Params) -> Vec<RunRequest> {
         let mut v = Vec::new();
@@ -267,7 +261,7 @@ impl Experiment for C9 {
         v
     }
 
-    fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Analysis, String> {
+    fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Findings, String> {
         let seeds = c10::seeds(p);
         let mut families: Vec<Vec<Net>> = Vec::new();
         for family in grids(p) {
@@ -510,11 +504,6 @@ impl Experiment for C9 {
             num(gated[2].ratio_trained()),
             num(gated[3].ratio_trained()),
         );
-        Ok(Analysis {
-            tables: vec![t_grid, t_gated],
-            figures: figs,
-            verdict: Verdict::from_measures(self.title(), self.rule(), self.anchor(), measured, note),
-            notes,
-        })
+        Ok(Findings { tables: vec![t_grid, t_gated], figures: figs, measured, note, notes })
     }
 }

@@ -3,10 +3,12 @@
 //! into tables, figures and a [`Verdict`], computed by the claim's rule from the numbers
 //! measured. Nothing in a verdict is written in advance.
 
+pub mod claim;
 pub mod figure;
+pub mod fmt;
+pub mod recipes;
 pub mod recurrent;
 pub mod runs;
-pub mod stats;
 pub mod verdict;
 
 mod c10_gated_memory;
@@ -26,6 +28,7 @@ mod c9_bptt_vanishing;
 use serde::Serialize;
 
 use crate::sweep::RunRequest;
+pub use claim::{config, Claim, Configs};
 pub use figure::{Figure, Table};
 pub use runs::{Run, RunSet};
 pub use verdict::{Measure, Outcome, Verdict};
@@ -77,38 +80,58 @@ impl Params {
     }
 }
 
-/// What an analysis found.
+/// What a claim's analysis finds: its tables and figures, and the numbers its rule judged.
+#[derive(Clone, Debug, Default)]
+pub struct Findings {
+    pub tables: Vec<Table>,
+    pub figures: Vec<Figure>,
+    /// The numbers the verdict rests on, each with the rule's condition on it where the rule
+    /// judges it.
+    pub measured: Vec<Measure>,
+    /// The verdict's words beside its numbers: what they mean, set against the anchor.
+    pub note: String,
+    /// What a reader should know: deviations from the published setup, caveats.
+    pub notes: Vec<String>,
+}
+
+/// What the report shows of a claim: its findings and the verdict they give.
 #[derive(Clone, Debug, Default)]
 pub struct Analysis {
     pub tables: Vec<Table>,
     pub figures: Vec<Figure>,
     pub verdict: Verdict,
-    /// What a reader should know: deviations from the published setup, caveats.
     pub notes: Vec<String>,
 }
 
-/// One claim of the seed as an experiment.
+/// One claim of the seed as an experiment: its fixed facts, and what is particular to it.
 pub trait Experiment: Sync {
-    /// "C4"
-    fn id(&self) -> &'static str;
-    /// "highway-vs-plain"
-    fn slug(&self) -> &'static str;
-    /// A title in words.
-    fn title(&self) -> &'static str;
-    /// The seed's sentence the claim comes from.
-    fn quote(&self) -> &'static str;
-    /// The published numbers it is set beside.
-    fn anchor(&self) -> &'static str;
-    /// The verdict rule, as CLAIMS.md fixes it.
-    fn rule(&self) -> &'static str;
+    fn claim(&self) -> &'static Claim;
     /// The setup at this scale, in words.
     fn setup(&self, p: &Params) -> String;
-    /// The data sets it uses.
-    fn data(&self) -> &'static [&'static str];
     /// Every run it needs.
     fn runs(&self, p: &Params) -> Vec<RunRequest>;
-    /// Tables, figures and the verdict from the finished runs.
-    fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Analysis, String>;
+    /// Tables, figures and the measures its rule judges, from the finished runs.
+    fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Findings, String>;
+}
+
+impl dyn Experiment {
+    pub fn id(&self) -> &'static str {
+        self.claim().id
+    }
+    pub fn slug(&self) -> &'static str {
+        self.claim().slug
+    }
+}
+
+/// The claim's analysis of the runs in `runs`, and its verdict.
+pub fn analyze(e: &dyn Experiment, p: &Params, runs: &RunSet) -> Result<Analysis, String> {
+    let f = e.analyze(p, runs)?;
+    Ok(Analysis {
+        tables: f.tables,
+        figures: f.figures,
+        verdict: Verdict::new(e.claim(), f.measured, f.note),
+        notes: f.notes,
+    })
 }
 
 /// Every experiment, in claim order.
@@ -159,12 +182,6 @@ pub fn select(names: &[String]) -> Result<Vec<&'static dyn Experiment>, String> 
 
 fn claim_number(id: &str) -> u32 {
     id.trim_start_matches('C').parse().unwrap_or(u32::MAX)
-}
-
-/// A config from a TOML text and `--set`-style overrides; the experiments' own configs are
-/// fixed text, so an error here is a bug in the experiment.
-pub fn config(base: &str, sets: &[String]) -> crate::config::Config {
-    crate::config::Config::parse(base, "experiment", sets).unwrap_or_else(|e| panic!("an experiment's config: {e}"))
 }
 
 #[cfg(test)]

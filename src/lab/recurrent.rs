@@ -54,20 +54,6 @@ pub fn trained_weight(run: &Run, name: &str) -> Result<Weight, String> {
     Ok(Weight { rows, cols, values: values.into_iter().map(|v| v as f64).collect() })
 }
 
-/// The geometric mean of the values that are not NaN (NaN when there are none): ratios that
-/// span decades are averaged over seeds this way. A 0 (a gradient that underflowed) makes it 0
-/// and an infinity infinite, as the ratios they stand for.
-pub fn gmean(v: &[f64]) -> f64 {
-    let logs: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).map(f64::ln).collect();
-    if logs.is_empty() || logs.iter().any(|l| l.is_nan()) {
-        f64::NAN
-    } else if logs.contains(&f64::NEG_INFINITY) {
-        0.0
-    } else {
-        (logs.iter().sum::<f64>() / logs.len() as f64).exp()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,8 +70,5 @@ mod tests {
         // A Gaussian matrix's largest singular value is about twice its spectral radius.
         assert!(w.sigma_max() > 0.8 && w.sigma_max() < 1.2, "{}", w.sigma_max());
         assert!(initial_weight(&cfg, "rnn.nope").is_err());
-        assert!((gmean(&[1.0, 100.0, f64::NAN]) - 10.0).abs() < 1e-12);
-        assert_eq!(gmean(&[1.0, 0.0]), 0.0);
-        assert!(gmean(&[f64::NAN]).is_nan() && gmean(&[-1.0]).is_nan());
     }
 }

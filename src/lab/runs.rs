@@ -1,11 +1,16 @@
-//! The finished runs an analysis reads: summaries, metric records and probe reports, found by
-//! the same requests that planned them.
+//! The finished runs an analysis reads, found by the same requests that planned them, and read
+//! typed: a probe report as its type (`Run::probe`), metric records with their fields checked
+//! (`Run::last`, `Run::epochs`). A field that is missing, renamed or of the wrong type is an
+//! error that names the run, the file and the field, never a NaN that would turn a verdict
+//! inconclusive; a NaN that a run really measured (written as null) reads as NaN.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
 use serde_json::Value;
 
-use crate::probe::ProbeKind;
+use crate::probe::Report;
 use crate::sweep::{final_summary, probe_file, run_dir, RunRequest};
 use crate::train::Summary;
 
@@ -16,9 +21,32 @@ pub struct RunSet {
 /// One finished run (or a run probed at initialisation).
 pub struct Run {
     pub id: String,
+    /// What the request called it ("C4 highway depth 50 seed 2").
+    pub label: String,
     pub dir: PathBuf,
     /// None for runs probed at initialisation.
     pub summary: Option<Summary>,
+}
+
+/// One line of metrics.jsonl: its kind ("epoch", "step", "diverged"), where it was logged, and
+/// its numbers by name (null, a non-finite number, as NaN).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Record {
+    pub kind: String,
+    pub epoch: usize,
+    pub step: usize,
+    #[serde(flatten)]
+    values: BTreeMap<String, Value>,
+}
+
+impl Record {
+    /// The number `key`, if the record has it.
+    pub fn get(&self, key: &str) -> Option<f64> {
+        match self.values.get(key)? {
+            Value::Null => Some(f64::NAN),
+            v => v.as_f64(),
+        }
+    }
 }
 
 impl RunSet {
@@ -45,7 +73,7 @@ impl RunSet {
                 return Err(format!("run {id} ({}) lacks its `{}` probe", r.label, p.name()));
             }
         }
-        Ok(Run { id, dir, summary })
+        Ok(Run { id, label: r.label.clone(), dir, summary })
     }
 
     /// The requests whose runs are not done, as (id, label).
@@ -55,6 +83,7 @@ impl RunSet {
 }
 
 impl Run {
+    /// The summary of a trained run.
     pub fn summary(&self) -> &Summary {
         self.summary.as_ref().expect("a trained run has a summary")
     }
@@ -63,39 +92,85 @@ impl Run {
         self.summary.as_ref().is_some_and(|s| s.status == "diverged")
     }
 
-    /// Every record of metrics.jsonl.
-    pub fn metrics(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.dir.join("metrics.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
+    /// An error about `file` of this run.
+    pub fn error(&self, file: &str, what: impl std::fmt::Display) -> String {
+        format!("run {} ({}): {file}: {what}", self.id, self.label)
+    }
+
+    /// Every record of metrics.jsonl, in order; a line that does not parse is an error.
+    pub fn records(&self) -> Result<Vec<Record>, String> {
+        let file = "metrics.jsonl";
+        let text = std::fs::read_to_string(self.dir.join(file)).map_err(|e| self.error(file, e))?;
+        text.lines()
+            .enumerate()
+            .map(|(i, l)| {
+                crate::read::from_slice(l.as_bytes()).map_err(|e| self.error(&format!("{file}:{}", i + 1), e))
+            })
             .collect()
     }
 
-    /// The records of one kind ("epoch", "step").
-    pub fn records(&self, kind: &str) -> Vec<Value> {
-        self.metrics().into_iter().filter(|r| r["kind"] == kind).collect()
+    /// The epoch records.
+    pub fn epochs(&self) -> Result<Vec<Record>, String> {
+        Ok(self.records()?.into_iter().filter(|r| r.kind == "epoch").collect())
     }
 
-    /// The last epoch record (Null when there is none).
-    pub fn last_epoch(&self) -> Value {
-        self.records("epoch").pop().unwrap_or(Value::Null)
+    /// The records of `kind`, each with the number `key` (an error for a record without it).
+    pub fn series(&self, kind: &str, key: &str) -> Result<Vec<(Record, f64)>, String> {
+        self.records()?
+            .into_iter()
+            .filter(|r| r.kind == kind)
+            .map(|r| {
+                let v = self.need(&r, key)?;
+                Ok((r, v))
+            })
+            .collect()
     }
 
-    /// A number of the last epoch record (NaN when absent or not finite).
-    pub fn last(&self, key: &str) -> f64 {
-        num(&self.last_epoch()[key])
+    /// The number `key` of a record of this run; an error naming the run, the record and the
+    /// field when it has no such number.
+    pub fn need(&self, r: &Record, key: &str) -> Result<f64, String> {
+        r.get(key).ok_or_else(|| {
+            self.error("metrics.jsonl", format!("the {} record of step {} has no number `{key}`", r.kind, r.step))
+        })
     }
 
-    /// A probe's report, as written (non-finite numbers are null: read them with `num`).
-    pub fn probe(&self, kind: ProbeKind) -> Result<Value, String> {
+    /// The number `key` of the last epoch record.
+    pub fn last(&self, key: &str) -> Result<f64, String> {
+        let r = self.epochs()?.pop().ok_or_else(|| self.error("metrics.jsonl", "no epoch record"))?;
+        self.need(&r, key)
+    }
+
+    /// A probe's report, typed.
+    pub fn probe<R: Report>(&self) -> Result<R, String> {
+        let file = format!("probes/{}", probe_file(R::KIND));
+        let bytes = std::fs::read(self.dir.join(&file)).map_err(|e| self.error(&file, e))?;
+        crate::read::from_slice(&bytes).map_err(|e| self.error(&file, e))
+    }
+}
+
+/// Untyped reads, while the claims move to the typed ones above.
+impl Run {
+    pub fn records_json(&self, kind: &str) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.join("metrics.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|r| r["kind"] == kind)
+            .collect()
+    }
+
+    pub fn last_or_nan(&self, key: &str) -> f64 {
+        json_num(&self.records_json("epoch").pop().unwrap_or(Value::Null)[key])
+    }
+
+    pub fn probe_json(&self, kind: crate::probe::ProbeKind) -> Result<Value, String> {
         let p = self.dir.join("probes").join(probe_file(kind));
         let bytes = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
         serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", p.display()))
     }
 }
 
-/// A JSON number, NaN for null (how reports write non-finite values) or anything else.
-pub fn num(v: &Value) -> f64 {
+/// A JSON number, NaN for null or anything else.
+pub fn json_num(v: &Value) -> f64 {
     v.as_f64().unwrap_or(f64::NAN)
 }

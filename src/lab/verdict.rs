@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use super::Claim;
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -70,15 +72,15 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// The outcome of every judged measure together.
-    pub fn from_measures(claim: &str, rule: &str, anchor: &str, measured: Vec<Measure>, note: String) -> Verdict {
+    /// The claim's verdict: the outcome of every judged measure together.
+    pub fn new(claim: &Claim, measured: Vec<Measure>, note: String) -> Verdict {
         let judged: Vec<Option<bool>> = measured.iter().filter(|m| !m.condition.is_empty()).map(|m| m.met).collect();
         Verdict {
-            claim: claim.into(),
-            rule: rule.into(),
+            claim: claim.title.into(),
+            rule: claim.rule.into(),
             outcome: Outcome::all(&judged),
             measured,
-            anchor: anchor.into(),
+            anchor: claim.anchor.into(),
             note,
         }
     }
@@ -93,10 +95,9 @@ mod tests {
         assert_eq!(Outcome::all(&[Some(true), Some(true)]), Outcome::Held);
         assert_eq!(Outcome::all(&[Some(true), None]), Outcome::Inconclusive);
         assert_eq!(Outcome::all(&[None, Some(false)]), Outcome::DidNotHold);
-        let v = Verdict::from_measures(
-            "c",
-            "r",
-            "a",
+        let claim = Claim { id: "C0", slug: "s", title: "c", quote: "q", anchor: "a", rule: "r", data: &[] };
+        let v = Verdict::new(
+            &claim,
             vec![Measure::new("x", 1.0, "1").must("x > 0", Some(true)), Measure::new("y", 2.0, "2")],
             String::new(),
         );

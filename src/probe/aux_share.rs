@@ -13,7 +13,7 @@
 //! (||g_main(l)|| ||g_aux.j(l)||), is averaged over the batches where both are non-zero (null
 //! when none): positive when the head pushes the layer the same way as the main loss.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::{Dataset, Targets};
 use crate::nn::loss::{mse, softmax_cross_entropy};
@@ -23,7 +23,7 @@ use crate::seq::model::SeqModel;
 use crate::tensor::{matmul, Mat, Real, View};
 
 /// A gradient source: the main loss or an auxiliary head.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Source {
     /// `main`, `aux.{j}` or `layer_heads.{j}`.
     pub name: String,
@@ -35,7 +35,7 @@ pub struct Source {
 }
 
 /// One stack layer's gradient, by source (in the order of `sources`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ShareLayer {
     pub layer: usize,
     pub name: String,
@@ -50,9 +50,9 @@ pub struct ShareLayer {
     pub total_norm: f64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AuxShare {
-    pub probe: &'static str,
+    pub probe: String,
     pub batches: usize,
     pub sources: Vec<Source>,
     pub layers: Vec<ShareLayer>,
@@ -264,7 +264,7 @@ fn finish(
             }
         })
         .collect();
-    AuxShare { probe: "aux_share", batches, sources, layers, elapsed_s: started.elapsed().as_secs_f64() }
+    AuxShare { probe: "aux_share".into(), batches, sources, layers, elapsed_s: started.elapsed().as_secs_f64() }
 }
 
 /// aux_share.svg: the shares stacked by layer (each line is the running sum of the sources up

@@ -12,7 +12,7 @@
 //! - LSTM / GRU: the mean forget (LSTM) or update (GRU) gate g keeps a fraction g of the state per
 //!   step: half-life ln(1/2)/ln(g) steps; below 0.5 "short memory", above 0.9 "long memory".
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::gates::{HighwayGates, RecurrentGates, HIGH, LOW};
@@ -22,7 +22,7 @@ pub const VANISHING: f64 = 1e-4;
 pub const EXPLODING: f64 = 1e4;
 
 /// One finding.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Verdict {
     /// "gradflow" or "gates".
     pub topic: String,
@@ -35,9 +35,9 @@ pub struct Verdict {
     pub numbers: Value,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Diagnosis {
-    pub probe: &'static str,
+    pub probe: String,
     pub verdicts: Vec<Verdict>,
 }
 
@@ -241,5 +241,5 @@ pub fn diagnose(
     if let Some(g) = recurrent {
         verdicts.extend(from_recurrent(g));
     }
-    Diagnosis { probe: "diagnosis", verdicts }
+    Diagnosis { probe: "diagnosis".into(), verdicts }
 }

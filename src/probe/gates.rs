@@ -4,7 +4,7 @@
 //! independent. LSTM: input, forget and output gates (and the candidate g) per step; GRU: reset
 //! and update gates (and the candidate n) per step.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
 use crate::nn::{Ctx, Model};
@@ -18,7 +18,7 @@ pub const LOW: f64 = 0.1;
 pub const HIGH: f64 = 0.9;
 
 /// Mean and saturation of a set of gate values.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct GateStat {
     pub mean: f64,
     pub std: f64,
@@ -63,7 +63,7 @@ impl Acc {
 }
 
 /// One highway layer.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct HighwayLayer {
     pub layer: usize,
     pub name: String,
@@ -76,10 +76,10 @@ pub struct HighwayLayer {
 }
 
 /// Gate statistics of a highway net.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct HighwayGates {
-    pub probe: &'static str,
-    pub kind: &'static str,
+    pub probe: String,
+    pub kind: String,
     pub examples: usize,
     pub layers: Vec<HighwayLayer>,
     /// Over all layers and values.
@@ -164,8 +164,8 @@ pub fn highway<F: Real>(model: &mut Model<F>, batches: &[Dataset]) -> Result<Hig
     }
     let nl = layers.len() as f64;
     Ok(HighwayGates {
-        probe: "gates",
-        kind: "highway",
+        probe: "gates".into(),
+        kind: "highway".into(),
         examples,
         frac_layers_closed: layers.iter().filter(|l| l.transform.mean < LOW).count() as f64 / nl,
         frac_layers_open: layers.iter().filter(|l| l.transform.mean > HIGH).count() as f64 / nl,
@@ -176,7 +176,7 @@ pub fn highway<F: Real>(model: &mut Model<F>, batches: &[Dataset]) -> Result<Hig
 }
 
 /// One gate of one recurrent layer and direction.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RecurrentGate {
     /// "i", "f", "g", "o" (LSTM) or "r", "z", "n" (GRU), as PyTorch orders them.
     pub gate: String,
@@ -188,7 +188,7 @@ pub struct RecurrentGate {
     pub mean_per_step: Vec<f64>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RecurrentLayer {
     pub layer: usize,
     pub direction: usize,
@@ -196,11 +196,11 @@ pub struct RecurrentLayer {
 }
 
 /// Gate statistics of an LSTM or GRU.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RecurrentGates {
-    pub probe: &'static str,
+    pub probe: String,
     /// "lstm" or "gru".
-    pub kind: &'static str,
+    pub kind: String,
     pub batches: usize,
     pub layers: Vec<RecurrentLayer>,
     pub elapsed_s: f64,
@@ -316,8 +316,8 @@ pub fn recurrent<F: Real>(
         })
         .collect();
     Ok(RecurrentGates {
-        probe: "gates",
-        kind: cell.name(),
+        probe: "gates".into(),
+        kind: cell.name().into(),
         batches: batches.len(),
         layers,
         elapsed_s: started.elapsed().as_secs_f64(),

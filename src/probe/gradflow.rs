@@ -6,7 +6,7 @@
 //! a mean over the batch, they shrink like 1/sqrt(batch) with the batch size, but ratios between
 //! layers do not depend on it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
 use crate::nn::{Model, ParamList, Target};
@@ -15,7 +15,7 @@ use crate::seq::model::{Readout, SeqModel};
 use crate::tensor::{Mat, Real};
 
 /// The norm of one gradient, over batches.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct NormStat {
     pub name: String,
     /// Mean over batches of the Frobenius norm.
@@ -39,7 +39,7 @@ impl NormStat {
 }
 
 /// A parameter tensor's gradient norm and its value's norm.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ParamStat {
     pub name: String,
     pub shape: Vec<usize>,
@@ -52,7 +52,7 @@ pub struct ParamStat {
 }
 
 /// One stack layer's gradient, with its index.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LayerNorm {
     pub layer: usize,
     pub name: String,
@@ -61,10 +61,10 @@ pub struct LayerNorm {
 }
 
 /// Gradient flow of a feed-forward model (`Model`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Gradflow {
-    pub probe: &'static str,
-    pub kind: &'static str,
+    pub probe: String,
+    pub kind: String,
     pub batches: usize,
     pub batch_size: usize,
     /// Mean loss over the batches.
@@ -136,10 +136,10 @@ pub fn feed_forward<F: Real>(model: &mut Model<F>, batches: &[Dataset]) -> Gradf
     layers.sort_by_key(|l| l.layer);
     let first_to_last = (layers.len() >= 2).then(|| layers[0].norm / layers[layers.len() - 1].norm);
     let pts: Vec<(f64, f64)> = layers.iter().map(|l| ((layers.len() - 1 - l.layer) as f64, l.norm.ln())).collect();
-    let slope_per_layer = (layers.len() >= 2).then(|| fit_line(&pts).0);
+    let slope_per_layer = (layers.len() >= 2).then(|| crate::stats::slope(&pts));
     Gradflow {
-        probe: "gradflow",
-        kind: "feed_forward",
+        probe: "gradflow".into(),
+        kind: "feed_forward".into(),
         batches: batches.len(),
         batch_size: batches.first().map(|b| b.len()).unwrap_or(0),
         loss: loss / batches.len().max(1) as f64,
@@ -152,23 +152,8 @@ pub fn feed_forward<F: Real>(model: &mut Model<F>, batches: &[Dataset]) -> Gradf
     }
 }
 
-/// Least squares y = a x + b over the finite points: (a, b).
-pub fn fit_line(pts: &[(f64, f64)]) -> (f64, f64) {
-    let p: Vec<&(f64, f64)> = pts.iter().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
-    let n = p.len() as f64;
-    if p.len() < 2 {
-        return (f64::NAN, p.first().map(|q| q.1).unwrap_or(f64::NAN));
-    }
-    let mx = p.iter().map(|q| q.0).sum::<f64>() / n;
-    let my = p.iter().map(|q| q.1).sum::<f64>() / n;
-    let sxy: f64 = p.iter().map(|q| (q.0 - mx) * (q.1 - my)).sum();
-    let sxx: f64 = p.iter().map(|q| (q.0 - mx) * (q.0 - mx)).sum();
-    let a = sxy / sxx;
-    (a, my - a * mx)
-}
-
 /// One recurrent state's gradient (e.g. `act.rnn.l0.h`) against the distance from the loss.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TimeSeries {
     /// The tap name without its step: `act.rnn.l0.h`, `act.rnn.l0.c`, `act.tcn.l2.h`.
     pub name: String,
@@ -184,12 +169,12 @@ pub struct TimeSeries {
 }
 
 /// Gradient flow of a sequence model (`SeqModel`): per-step gradients of every tapped state.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SeqGradflow {
-    pub probe: &'static str,
-    pub kind: &'static str,
+    pub probe: String,
+    pub kind: String,
     /// "last" (one target per sequence, read off the last step) or "each" (one per step).
-    pub readout: &'static str,
+    pub readout: String,
     pub batches: usize,
     pub loss: f64,
     pub series: Vec<TimeSeries>,
@@ -250,15 +235,15 @@ pub fn sequence<F: Real>(model: &mut SeqModel<F>, batches: &[SeqBatch<F>]) -> Se
                 (Some(&a), Some(&b)) => b / a,
                 _ => f64::NAN,
             };
-            TimeSeries { name, far_to_near, slope_per_step: fit_line(&pts).0, by_distance, count }
+            TimeSeries { name, far_to_near, slope_per_step: crate::stats::slope(&pts), by_distance, count }
         })
         .collect();
     SeqGradflow {
-        probe: "gradflow",
-        kind: "sequence",
+        probe: "gradflow".into(),
+        kind: "sequence".into(),
         readout: match model.readout {
-            Readout::Last => "last",
-            Readout::Each => "each",
+            Readout::Last => "last".into(),
+            Readout::Each => "each".into(),
         },
         batches: batches.len(),
         loss: loss / batches.len().max(1) as f64,

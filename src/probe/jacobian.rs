@@ -15,7 +15,7 @@
 
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::svd;
 use crate::nn::{Arch, Ctx, Model};
@@ -65,7 +65,7 @@ pub fn default_depths(depth: usize) -> Vec<usize> {
 }
 
 /// The singular values of one Jacobian (pooled over inputs) at one depth.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Spectrum {
     /// Depth l: the Jacobian of h_l (the output of `layers.{l-1}`).
     pub layer: usize,
@@ -131,9 +131,9 @@ impl Spectrum {
 }
 
 /// The Jacobian probe's report (`jacobian.json`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Jacobian {
-    pub probe: &'static str,
+    pub probe: String,
     pub arch: String,
     pub width: usize,
     pub depth: usize,
@@ -277,7 +277,7 @@ pub fn compute<F: Real>(model: &mut Model<F>, x: &Mat<F>, opts: &JacobianOptions
     }
     let width = model.config.width;
     Ok(Jacobian {
-        probe: "jacobian",
+        probe: "jacobian".into(),
         arch: model.config.arch.name().to_string(),
         width,
         depth,

@@ -5,7 +5,7 @@
 //! layer passes its input through (`Block::switches().lesioned`). The model is left as it was.
 
 use rand::{rngs::StdRng, seq::index::sample, SeedableRng};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::{Dataset, Targets};
 use crate::nn::loss::{mse, softmax_cross_entropy};
@@ -29,14 +29,14 @@ impl Default for LesionOptions {
 }
 
 /// Loss (and accuracy, for classes) of one lesioned model.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Score {
     pub loss: f64,
     pub accuracy: Option<f64>,
 }
 
 /// Deleting one block.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Single {
     /// Index of the block in the stack (`layers.{layer}`).
     pub layer: usize,
@@ -48,7 +48,7 @@ pub struct Single {
 }
 
 /// Deleting k random blocks, over draws.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RandomK {
     pub k: usize,
     pub loss_mean: f64,
@@ -61,9 +61,9 @@ pub struct RandomK {
     pub draws: Vec<(Vec<usize>, Score)>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Lesion {
-    pub probe: &'static str,
+    pub probe: String,
     pub arch: String,
     pub examples: usize,
     /// Accuracy of always predicting the most frequent class of the examples (chance level).
@@ -220,7 +220,7 @@ pub fn lesion<F: Real>(model: &mut Model<F>, data: &Dataset, opts: &LesionOption
         Targets::Values(_) => None,
     };
     Ok(Lesion {
-        probe: "lesion",
+        probe: "lesion".into(),
         arch: model.config.arch.name().to_string(),
         examples: data.len(),
         chance_accuracy,

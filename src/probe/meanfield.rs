@@ -17,7 +17,7 @@
 //! Newton's method on the Hermite recurrence; any `Activation` works (ReLU's kink is integrated
 //! exactly by an even rule, whose nodes are symmetric and avoid 0).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::nn::Activation;
 
@@ -100,13 +100,17 @@ pub const NODES: usize = 80;
 pub const NODES_2D: usize = 60;
 
 /// The mean-field quantities of a plain net (see the module docs). Infinite depth scales
-/// (exactly at criticality) serialise as `null`.
-#[derive(Clone, Debug, Serialize)]
+/// (exactly at criticality) serialise as `null`. It is read flattened into the probe's report, where
+/// serde cannot tell a float from a null by itself: each float says so.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MeanField {
     pub activation: Activation,
+    #[serde(deserialize_with = "crate::read::nan_if_null")]
     pub sigma_w2: f64,
+    #[serde(deserialize_with = "crate::read::nan_if_null")]
     pub sigma_b2: f64,
     /// The length fixed point q* (the pre-activations' variance per unit in deep layers).
+    #[serde(deserialize_with = "crate::read::nan_if_null")]
     pub q_star: f64,
     /// Whether the length iteration converged (|q^{l+1} - q^l| < 1e-13 (1 + q)); it does not,
     /// for example, when q* = 0 is approached like 1/l.
@@ -229,7 +233,7 @@ pub fn slope_tolerance(predicted: f64) -> f64 {
 }
 
 /// The measured per-layer gradient slope of plain nets, beside the prediction.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SlopeMeasurement {
     pub theory: MeanField,
     pub depth: usize,
@@ -302,7 +306,7 @@ pub fn measure_slope(
     let n = (seeds.len() * batches).max(1) as f64;
     let log_norm: Vec<f64> = sum_sq.iter().map(|s| 0.5 * (s / n).ln()).collect();
     let pts: Vec<(f64, f64)> = (fit[0]..fit[1]).map(|l| ((depth - 1 - l) as f64, log_norm[l])).collect();
-    let measured_slope = super::gradflow::fit_line(&pts).0;
+    let measured_slope = crate::stats::slope(&pts);
     let predicted_slope = theory.predicted_slope;
     let tolerance = slope_tolerance(predicted_slope);
     Ok(SlopeMeasurement {
@@ -334,7 +338,7 @@ pub fn sigmas_of(init: &crate::nn::Init) -> (f64, f64) {
 }
 
 /// One stack layer: measured and predicted ln ||dL/dh_l||.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LayerPrediction {
     pub layer: usize,
     pub measured_log_norm: f64,
@@ -343,9 +347,9 @@ pub struct LayerPrediction {
 
 /// The `meanfield` probe: the theory for the model's (sigma_w^2, sigma_b^2, phi) and the
 /// model's measured gradient (from `gradflow`) beside the predicted one.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MeanfieldReport {
-    pub probe: &'static str,
+    pub probe: String,
     #[serde(flatten)]
     pub theory: MeanField,
     pub quadrature_nodes: usize,
@@ -374,7 +378,7 @@ pub fn report(cfg: &crate::nn::ModelConfig, gf: &super::gradflow::Gradflow) -> R
     let fit = if depth >= 10 { [depth / 5, depth - depth / 10] } else { [0, depth] };
     let x = |l: usize| (depth - 1 - l) as f64;
     let pts: Vec<(f64, f64)> = (fit[0]..fit[1]).map(|l| (x(l), gf.layers[l].norm.ln())).collect();
-    let measured_slope = super::gradflow::fit_line(&pts).0;
+    let measured_slope = crate::stats::slope(&pts);
     let finite: Vec<&(f64, f64)> = pts.iter().filter(|p| p.1.is_finite()).collect();
     let nf = finite.len().max(1) as f64;
     let (mx, my) = (finite.iter().map(|p| p.0).sum::<f64>() / nf, finite.iter().map(|p| p.1).sum::<f64>() / nf);
@@ -389,7 +393,7 @@ pub fn report(cfg: &crate::nn::ModelConfig, gf: &super::gradflow::Gradflow) -> R
         .collect();
     let tolerance = slope_tolerance(theory.predicted_slope);
     Ok(MeanfieldReport {
-        probe: "meanfield",
+        probe: "meanfield".into(),
         agrees: (measured_slope - theory.predicted_slope).abs() <= tolerance,
         theory,
         quadrature_nodes: NODES,

@@ -170,6 +170,30 @@ fn arch_name(a: Arch) -> &'static str {
     a.name()
 }
 
+/// A probe's report as its JSON file holds it, for reading back typed (`lab` reads the
+/// reports its verdicts rest on this way; `read::from_slice` names a field that does not fit).
+pub trait Report: serde::de::DeserializeOwned {
+    const KIND: ProbeKind;
+}
+
+macro_rules! reports {
+    ($($t:ty => $k:ident),* $(,)?) => { $(impl Report for $t { const KIND: ProbeKind = ProbeKind::$k; })* };
+}
+
+reports! {
+    gradflow::Gradflow => Gradflow,
+    gradflow::SeqGradflow => Gradflow,
+    meanfield::MeanfieldReport => Meanfield,
+    lesion::Lesion => Lesion,
+    gates::HighwayGates => Gates,
+    gates::RecurrentGates => Gates,
+    paths::Paths => Paths,
+    aux_share::AuxShare => AuxShare,
+    diagnosis::Diagnosis => Diagnosis,
+    jacobian::Jacobian => Jacobian,
+    temporal::Temporal => Temporal,
+}
+
 /// The probes that apply to a model config.
 pub fn applicable(cfg: &crate::nn::ModelConfig) -> Vec<ProbeKind> {
     ProbeKind::ALL.iter().copied().filter(|k| k.applies(cfg).is_ok()).collect()

@@ -14,7 +14,7 @@
 //! heads get no gradient). Switches and weights are restored; parameter gradients are zeroed.
 
 use rand::{rngs::StdRng, seq::index::sample, SeedableRng};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::{Dataset, Targets};
 use crate::nn::loss::{mse, softmax_cross_entropy};
@@ -39,7 +39,7 @@ impl Default for PathOptions {
 }
 
 /// One path length k.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PathLength {
     pub k: usize,
     /// C(n, k) / 2^n: the share of paths of this length.
@@ -59,9 +59,9 @@ pub struct PathLength {
 }
 
 /// The path report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Paths {
-    pub probe: &'static str,
+    pub probe: String,
     pub arch: String,
     /// n: blocks in the stack.
     pub blocks: usize,
@@ -328,7 +328,7 @@ pub fn paths<F: Real>(model: &mut Model<F>, batches: &[Dataset], opts: &PathOpti
     let pts: Vec<(f64, f64)> =
         lengths.iter().filter(|l| l.per_path > 0.0).map(|l| (l.k as f64, l.per_path.ln())).collect();
     Ok(Paths {
-        probe: "paths",
+        probe: "paths".into(),
         arch: model.config.arch.name().to_string(),
         blocks: n,
         batches: batches.len(),
@@ -340,7 +340,7 @@ pub fn paths<F: Real>(model: &mut Model<F>, batches: &[Dataset], opts: &PathOpti
         effective_mass,
         effective_path_fraction: fractions[effective_range[0]..=effective_range[1]].iter().sum(),
         peak,
-        per_path_log_slope: super::gradflow::fit_line(&pts).0,
+        per_path_log_slope: crate::stats::slope(&pts),
         lengths,
         elapsed_s: started.elapsed().as_secs_f64(),
     })

@@ -32,7 +32,7 @@
 
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::seq::IGNORE;
 use crate::nn::loss::{mse, softmax_cross_entropy, LossOut};
@@ -59,15 +59,15 @@ impl Default for TemporalOptions {
 }
 
 /// The distribution of gradient mass over time lags (see the module docs).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Temporal {
-    pub probe: &'static str,
+    pub probe: String,
     /// The body's blocks, e.g. "lstm", "tcn", "linear+attention+attention".
     pub kind: String,
     /// "last" (one loss step per sequence, the last) or "each" (per-step targets).
-    pub readout: &'static str,
+    pub readout: String,
     /// "features" (raw inputs) or "embedding" (the embedding's output, for tokens).
-    pub input: &'static str,
+    pub input: String,
     pub batches: usize,
     pub sequences: usize,
     /// The longest sequence seen.
@@ -235,18 +235,18 @@ pub fn temporal<F: Real>(
     let mass_beyond_receptive_field = receptive_field.map(|r| mass.iter().skip(r).sum());
     let pts: Vec<(f64, f64)> =
         norm_by_lag.iter().enumerate().filter(|(_, v)| **v > 0.0).map(|(l, v)| (l as f64, v.ln())).collect();
-    let slope_per_step = super::gradflow::fit_line(&pts).0;
+    let slope_per_step = crate::stats::slope(&pts);
     let kind = model.body.iter().map(|(_, b)| b.kind()).collect::<Vec<_>>().join("+");
     Ok(Temporal {
-        probe: "temporal",
+        probe: "temporal".into(),
         kind,
         readout: match model.readout {
-            Readout::Last => "last",
-            Readout::Each => "each",
+            Readout::Last => "last".into(),
+            Readout::Each => "each".into(),
         },
         input: match batches[0].inputs {
-            BatchInputs::Real(_) => "features",
-            BatchInputs::Tokens(_) => "embedding",
+            BatchInputs::Real(_) => "features".into(),
+            BatchInputs::Tokens(_) => "embedding".into(),
         },
         batches: batches.len(),
         sequences,

@@ -74,11 +74,18 @@ fn inline_svg(svg: &str) -> &str {
 }
 
 fn section(out: &mut String, s: &Section) {
-    let _ =
-        writeln!(out, "<h2 id=\"{}\">{} {}: {} {}</h2>", s.id, s.id, escape(s.slug), escape(s.title), badge(s.state()));
-    let _ = writeln!(out, "<blockquote>{}</blockquote>", escape(s.quote));
+    let c = s.claim;
+    let _ = writeln!(
+        out,
+        "<h2 id=\"{id}\">{id} {}: {} {}</h2>",
+        escape(c.slug),
+        escape(c.title),
+        badge(s.state()),
+        id = c.id
+    );
+    let _ = writeln!(out, "<blockquote>{}</blockquote>", escape(c.quote));
     let _ = writeln!(out, "<p><b>Setup.</b> {}</p>", escape(&s.setup));
-    let _ = writeln!(out, "<p><b>Data.</b> {}</p>", escape(&s.data.join("; ")));
+    let _ = writeln!(out, "<p><b>Data.</b> {}</p>", escape(&c.data.join("; ")));
     match &s.analysis {
         Err(e) => {
             let _ = writeln!(out, "<p><b>No verdict:</b> {}</p>", escape(e));
@@ -182,10 +189,10 @@ pub fn page(h: &Header, sections: &[Section]) -> String {
         let _ = writeln!(
             out,
             "<tr><td><a href=\"#{}\">{} {}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            s.id,
-            s.id,
-            escape(s.slug),
-            escape(s.title),
+            s.claim.id,
+            s.claim.id,
+            escape(s.claim.slug),
+            escape(s.claim.title),
             badge(s.state()),
             escape(&measured)
         );

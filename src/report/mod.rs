@@ -12,19 +12,13 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::files::write_atomic;
-use crate::lab::{Analysis, Experiment, Outcome, Params, RunSet};
+use crate::lab::{Analysis, Claim, Experiment, Outcome, Params, RunSet};
 pub use suite::Suite;
 
 /// One claim's part of the report.
 pub struct Section {
-    pub id: &'static str,
-    pub slug: &'static str,
-    pub title: &'static str,
-    pub quote: &'static str,
-    pub anchor: &'static str,
-    pub rule: &'static str,
+    pub claim: &'static Claim,
     pub setup: String,
-    pub data: &'static [&'static str],
     /// The analysis, or why there is none (runs missing, an analysis error).
     pub analysis: Result<Analysis, String>,
     /// Its runs: (id, label, status).
@@ -60,23 +54,11 @@ pub fn section(e: &'static dyn Experiment, p: &Params, runs: &RunSet) -> Section
         listed.push((id, r.label.clone(), status));
     }
     let analysis = if missing.is_empty() {
-        e.analyze(p, runs)
+        crate::lab::analyze(e, p, runs)
     } else {
         Err(format!("{} of its {} runs are not done", missing.len(), listed.len()))
     };
-    Section {
-        id: e.id(),
-        slug: e.slug(),
-        title: e.title(),
-        quote: e.quote(),
-        anchor: e.anchor(),
-        rule: e.rule(),
-        setup: e.setup(p),
-        data: e.data(),
-        analysis,
-        runs: listed,
-        missing,
-    }
+    Section { claim: e.claim(), setup: e.setup(p), analysis, runs: listed, missing }
 }
 
 /// What the report says about how it was made.
@@ -118,8 +100,8 @@ pub fn write(out: &Path, header: &Header, sections: &[Section]) -> Result<Vec<Pa
         claims: sections
             .iter()
             .map(|s| VerdictEntry {
-                id: s.id,
-                slug: s.slug,
+                id: s.claim.id,
+                slug: s.claim.slug,
                 state: s.state(),
                 verdict: s.analysis.as_ref().ok().map(|a| &a.verdict),
                 error: s.analysis.as_ref().err().map(|e| e.as_str()),
@@ -165,8 +147,10 @@ pub fn report(out: &Path, claims: &[String]) -> Result<(Vec<Section>, Vec<PathBu
         ),
     };
     let files = write(out, &header, &sections)?;
-    let missing: Vec<String> =
-        sections.iter().flat_map(|s| s.missing.iter().map(move |(id, l)| format!("  {}: {id} ({l})", s.id))).collect();
+    let missing: Vec<String> = sections
+        .iter()
+        .flat_map(|s| s.missing.iter().map(move |(id, l)| format!("  {}: {id} ({l})", s.claim.id)))
+        .collect();
     if !missing.is_empty() {
         return Err(format!(
             "{} runs are missing (the report covers the claims whose runs are all there: {}):\n{}",
@@ -197,7 +181,7 @@ pub fn summary_lines(sections: &[Section]) -> Vec<String> {
                 Err(e) => format!(": {e}"),
                 _ => String::new(),
             };
-            format!("{} {}: {}{extra}", s.id, s.slug, s.state())
+            format!("{} {}: {}{extra}", s.claim.id, s.claim.slug, s.state())
         })
         .collect()
 }

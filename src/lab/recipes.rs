@@ -1,2 +1,0 @@
-//! Recipes that several claims share: the same data, model and training, so that the claims
-//! that compare them differ only in what they vary.

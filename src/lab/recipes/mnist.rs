@@ -1,0 +1,1 @@
+//! The MNIST stacks of the feed-forward claims.

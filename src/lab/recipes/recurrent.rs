@@ -1,0 +1,1 @@
+//! The recurrent nets of the sequence claims.

@@ -165,10 +165,11 @@ fn check_model(cfg: &ModelConfig, loss: LossKind) {
 
 #[test]
 fn whole_models_with_losses_and_aux_heads() {
-    for arch in [Arch::Plain, Arch::Residual, Arch::Highway, Arch::Dense, Arch::DenseToOutput, Arch::WeightedSkip] {
+    // Every feed-forward arch; the sequence archs are checked whole in tests/seq_model.rs.
+    for arch in Arch::ALL.into_iter().filter(|a| !a.is_sequence()) {
         let mut cfg = model_config(arch);
         cfg.init = init();
-        if !matches!(arch, Arch::Dense | Arch::DenseToOutput) {
+        if arch.can().deletable {
             cfg.aux = vec![AuxConfig { layer: 1, weight: 0.3 }, AuxConfig { layer: 2, weight: 0.7 }];
         }
         if arch == Arch::Highway {

@@ -101,7 +101,7 @@ fn paths_on_highway_and_errors() {
     assert!(grads_zero(&mut m));
     let mut plain = model("arch = \"plain\"\ndepth = 4\nwidth = 8\n", 10, 3);
     let e = paths::paths(&mut plain, &batches(1, 8, 10, 4), &PathOptions::default()).unwrap_err();
-    assert!(e.contains("residual and highway"), "{e}");
+    assert!(e.contains("(residual, highway)"), "{e}");
     // With one block on (k = 1) the per-path gradient is exactly the branch part: check it on a
     // two-block net against the k = 0 path (identity: dL/dh_2) and the full backward.
     let mut r = model(&residual(2, 8, "{ kind = \"he\" }"), 6, 5);
@@ -170,7 +170,7 @@ fn probes_are_registered() {
     assert!(ProbeKind::AuxShare.applies(&res).unwrap_err().contains("auxiliary heads"));
     let plain: ModelConfig =
         toml::from_str("arch = \"plain\"\ndepth = 4\nwidth = 8\naux = [{ layer = 1, weight = 0.3 }]\n").unwrap();
-    assert!(ProbeKind::Paths.applies(&plain).unwrap_err().contains("residual and highway"));
+    assert!(ProbeKind::Paths.applies(&plain).unwrap_err().contains("(residual, highway)"));
     assert!(ProbeKind::AuxShare.applies(&plain).is_ok());
 }
 

@@ -203,3 +203,25 @@ fn a_head_adds_its_gradient_to_the_layer_taps() {
         assert_eq!(a == b, top, "{name}: the head on layer 1 {} it", if top { "changed" } else { "left" });
     }
 }
+
+/// Every sequence arch as a config builds it (`seq::build`), whole, against finite
+/// differences: the list is `Arch::ALL`, so a new arch is checked here without being named.
+#[test]
+fn every_sequence_arch_built_from_its_config() {
+    use depthlab::config::{load_data, Config, Data};
+    use depthlab::nn::Arch;
+    use depthlab::seq::batch::make_batch;
+    use depthlab::seq::build::build_seq_model;
+    for arch in Arch::ALL.into_iter().filter(|a| a.is_sequence()) {
+        let text = format!(
+            "[data]\nname = \"adding\"\nt = 6\ntrain = 4\ntest = 2\n[model]\narch = \"{}\"\ndepth = 2\nwidth = 4\n[optim]\nlr = 0.1\noptimizer = {{ kind = \"sgd\" }}\n[train]\nepochs = 1\nloss = \"mse\"\n",
+            arch.name()
+        );
+        let cfg = Config::parse(&text, "test", &[]).unwrap();
+        let Data::Seq(split) = load_data(&cfg, None).unwrap() else { panic!("adding gives sequences") };
+        let mut m =
+            build_seq_model::<f64>(&cfg.model, &split, None, 3).unwrap_or_else(|e| panic!("{}: {e}", arch.name()));
+        let b = make_batch::<f64>(&split.train, &[0, 1, 2]);
+        check(&mut m, &b);
+    }
+}

@@ -21,6 +21,24 @@ pub enum Init {
     He,
 }
 
+/// How `weight_hh` is initialised, after PyTorch's default U(-1/sqrt(H), 1/sqrt(H)).
+/// For LSTM and GRU each of the G square `H x H` gate blocks gets the scheme on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum HhInit {
+    /// PyTorch's U(-1/sqrt(H), 1/sqrt(H)).
+    #[default]
+    Default,
+    /// `gain` times a random orthogonal matrix (Haar measure).
+    Orthogonal { gain: f64 },
+    /// A standard Gaussian matrix rescaled so that its spectral radius (largest |eigenvalue|,
+    /// estimated by power iteration in f64, `spectral_radius`) is `radius`.
+    Spectral { radius: f64 },
+    /// The identity, with all biases (ih and hh) zero: the IRNN of Le, Jaitly & Hinton (2015),
+    /// meant for `RnnRelu`. W_ih keeps the default.
+    Identity,
+}
+
 impl Default for Init {
     fn default() -> Self {
         Init::Gaussian { sigma_w2: 1.0, sigma_b2: 0.0 }

@@ -18,10 +18,12 @@ pub use activation::{Act, Activation};
 pub use block::{join, Block, Ctx, Switches};
 pub use dense::{DenseMode, DenseStack};
 pub use highway::Highway;
-pub use init::{random_orthogonal, Init};
+pub use init::{random_orthogonal, HhInit, Init};
 pub use linear::{Linear, LinearAct};
 pub use loss::LossKind;
-pub use model::{Arch, AuxConfig, Carry, HeadOut, LayerHeadConfig, Model, ModelConfig, Positional, StepOut, Target};
+pub use model::{
+    Arch, AuxConfig, Can, Carry, HeadOut, LayerHeadConfig, Model, ModelConfig, Positional, StepOut, Target,
+};
 pub use param::{Param, ParamList};
 pub use residual::Residual;
 pub use weighted::WeightedSkip;

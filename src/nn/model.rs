@@ -79,10 +79,56 @@ impl Arch {
         }
     }
 
+    /// The arch of a config name.
+    pub fn from_name(name: &str) -> Option<Arch> {
+        Arch::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// What the arch can do, in one place: the probes, the memory estimate and the tests ask
+    /// here rather than listing architectures themselves.
+    pub fn can(self) -> Can {
+        let none = Can::default();
+        let stack = Can { equal_width: true, deletable: true, ..none };
+        let rnn = Can { sequence: true, recurrent: true, ..none };
+        match self {
+            Arch::Plain | Arch::WeightedSkip => stack,
+            Arch::Residual => Can { skip_paths: true, ..stack },
+            Arch::Highway => Can { skip_paths: true, gates: true, ..stack },
+            // One block (concatenation), or layers whose outputs all feed the head.
+            Arch::Dense | Arch::DenseToOutput => none,
+            Arch::RnnTanh | Arch::RnnRelu => rnn,
+            Arch::Lstm | Arch::Gru => Can { gates: true, ..rnn },
+            Arch::Tcn | Arch::Attention => Can { sequence: true, ..none },
+        }
+    }
+
     /// Whether the arch models sequences (it then needs a sequence data set).
     pub fn is_sequence(self) -> bool {
-        matches!(self, Arch::RnnTanh | Arch::RnnRelu | Arch::Lstm | Arch::Gru | Arch::Tcn | Arch::Attention)
+        self.can().sequence
     }
+
+    /// The archs with a capability, for messages: "plain, residual, highway, weighted_skip".
+    pub fn listed(has: impl Fn(Can) -> bool) -> String {
+        Arch::ALL.into_iter().filter(|a| has(a.can())).map(|a| a.name()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// What an architecture can do (`Arch::can`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Can {
+    /// It models sequences (a sequence data set, `seq::build`).
+    pub sequence: bool,
+    /// A recurrent cell unrolled in time (dL/dh_t at every step; gate values for LSTM and GRU).
+    pub recurrent: bool,
+    /// A feed-forward stack of equal-width layers, each a map h -> h: the input-output Jacobian
+    /// is a product of square layer Jacobians.
+    pub equal_width: bool,
+    /// Skip paths through the stack that the paths probe decomposes by length.
+    pub skip_paths: bool,
+    /// Learned gates to read (highway transform gates; LSTM and GRU gates).
+    pub gates: bool,
+    /// Each stack layer is a block that can be deleted (lesioned) on its own.
+    pub deletable: bool,
 }
 
 /// Positional information added to the input of attention layers.
@@ -194,7 +240,7 @@ pub struct ModelConfig {
     /// Recurrent archs: W_hh initialisation, `{ kind = "default" | "orthogonal", gain |
     /// "spectral", radius | "identity" }`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hh_init: Option<crate::seq::HhInit>,
+    pub hh_init: Option<super::HhInit>,
     /// TCN: kernel size (default 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_size: Option<usize>,

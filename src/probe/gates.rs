@@ -224,7 +224,7 @@ fn rnn_copy<F: Real>(model: &mut SeqModel<F>, cfg: &crate::nn::ModelConfig, in_d
     let cell = match cfg.arch {
         crate::nn::Arch::Lstm => CellKind::Lstm,
         crate::nn::Arch::Gru => CellKind::Gru,
-        a => return Err(format!("the gates probe applies to highway, lstm and gru models, not {a:?}")),
+        a => return Err(format!("the gates probe reads recurrent gates of lstm and gru cells, not of {}", a.name())),
     };
     let rc = RnnConfig::new(cell, in_dim, cfg.width)
         .layers(cfg.depth)

@@ -18,7 +18,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::svd;
-use crate::nn::{Arch, Ctx, Model};
+use crate::nn::{Ctx, Model};
 use crate::tensor::{matmul, Mat, Real, View};
 
 /// Histogram of log10 s: `HIST_BINS` equal bins on [`HIST_LO`, `HIST_HI`).
@@ -153,7 +153,7 @@ pub struct Jacobian {
 /// of the stack at the stem output of one input row `x`, in the model's float type, returned
 /// in f64; and h_0.
 pub fn stack_jacobians<F: Real>(model: &mut Model<F>, x: &[F]) -> Result<(Vec<f64>, Vec<Mat<f64>>), String> {
-    check_arch(model.config.arch)?;
+    super::ProbeKind::Jacobian.applies(&model.config)?;
     let n = model.blocks.len();
     let stem_in = model.blocks[0].1.in_dim();
     if x.len() != stem_in {
@@ -192,17 +192,6 @@ pub fn input_output(layers: &[Mat<f64>]) -> Vec<Mat<f64>> {
     out
 }
 
-fn check_arch(arch: Arch) -> Result<(), String> {
-    if matches!(arch, Arch::Plain | Arch::Residual | Arch::Highway | Arch::WeightedSkip) {
-        Ok(())
-    } else {
-        Err(format!(
-            "probe `jacobian` applies to stacks of equal-width layers (plain, residual, highway, weighted_skip), not {}",
-            arch.name()
-        ))
-    }
-}
-
 /// An f64 copy of a model (same config, same weights).
 pub fn to_f64(model: &mut Model<f32>) -> Result<Model<f64>, String> {
     let (din, dout) = (model.blocks[0].1.in_dim(), model.out_dim());
@@ -236,7 +225,7 @@ pub fn feed_forward(model: &mut Model<f32>, x: &Mat<f32>, opts: &JacobianOptions
 /// The probe on a model in its own float type, at the first `opts.inputs` rows of `x`.
 pub fn compute<F: Real>(model: &mut Model<F>, x: &Mat<F>, opts: &JacobianOptions) -> Result<Jacobian, String> {
     let t = Instant::now();
-    check_arch(model.config.arch)?;
+    super::ProbeKind::Jacobian.applies(&model.config)?;
     let inputs = opts.inputs.min(x.rows);
     if inputs == 0 {
         return Err("jacobian: no inputs to take the Jacobian at".into());

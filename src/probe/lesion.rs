@@ -108,10 +108,11 @@ fn identity_when_lesioned<F: Real>(model: &mut Model<F>, cand: &[(usize, usize)]
     let mut out = vec![false; model.blocks.len()];
     for &(i, _) in cand {
         let b = &mut model.blocks[i].1;
-        let by_kind = match b.kind() {
-            "plain" | "residual" | "weighted_skip" => true,
-            "highway" => coupled,
-            _ => false,
+        // A block's kind is its arch's name; a coupled highway layer carries x through.
+        let by_kind = match crate::nn::Arch::from_name(b.kind()) {
+            Some(crate::nn::Arch::Highway) => coupled,
+            Some(a) => a.can().deletable,
+            None => false,
         };
         if !by_kind {
             continue;

@@ -369,9 +369,7 @@ pub struct MeanfieldReport {
 /// The meanfield probe for a plain model whose gradient flow is `gf`.
 pub fn report(cfg: &crate::nn::ModelConfig, gf: &super::gradflow::Gradflow) -> Result<MeanfieldReport, String> {
     let started = std::time::Instant::now();
-    if cfg.arch != crate::nn::Arch::Plain {
-        return Err("the meanfield probe applies to plain nets".into());
-    }
+    super::ProbeKind::Meanfield.applies(cfg)?;
     let (sw, sb) = sigmas_of(&cfg.init);
     let theory = MeanField::compute(cfg.activation, sw, sb);
     let depth = gf.layers.len();

@@ -110,47 +110,41 @@ impl ProbeKind {
         })
     }
 
-    /// Whether the probe applies to models of this config; if not, why.
+    /// Whether the probe applies to models of this config; if not, why. What each needs is
+    /// asked of the architecture (`Arch::can`), and the message lists the archs that have it.
     pub fn applies(self, cfg: &crate::nn::ModelConfig) -> Result<(), String> {
-        let arch = arch_name(cfg.arch);
+        use crate::nn::Can;
+        let arch = cfg.arch.name();
         if cfg.depth == 0 && matches!(self, ProbeKind::Meanfield | ProbeKind::Lesion | ProbeKind::Jacobian) {
             return Err(format!(
                 "probe `{}` needs stack layers, and model.depth = 0 has none (only the stem and the head)",
                 self.name()
             ));
         }
-        let ok = match self {
-            ProbeKind::Gradflow | ProbeKind::Diagnosis => true,
-            ProbeKind::Meanfield => cfg.arch == Arch::Plain,
-            ProbeKind::Lesion | ProbeKind::Jacobian => {
-                matches!(cfg.arch, Arch::Plain | Arch::Residual | Arch::Highway | Arch::WeightedSkip)
+        let needs = |has: fn(Can) -> bool, what: &str| -> Result<(), String> {
+            if has(cfg.arch.can()) {
+                Ok(())
+            } else {
+                Err(format!("probe `{}` applies to {what} ({}), not {arch}", self.name(), Arch::listed(has)))
             }
-            ProbeKind::Gates => matches!(cfg.arch, Arch::Highway | Arch::Lstm | Arch::Gru),
-            ProbeKind::Paths => matches!(cfg.arch, Arch::Residual | Arch::Highway),
-            ProbeKind::AuxShare => !cfg.aux.is_empty() || !cfg.layer_heads.is_empty(),
-            ProbeKind::Temporal => cfg.arch.is_sequence(),
         };
-        if ok {
-            return Ok(());
-        }
-        Err(match self {
-            ProbeKind::Meanfield => format!("probe `meanfield` applies to plain stacks (model.arch = \"plain\"), not {arch}"),
-            ProbeKind::Lesion => format!(
-                "probe `lesion` applies to stacks of deletable layers (plain, residual, highway, weighted_skip), not {arch}"
-            ),
-            ProbeKind::Gates => format!("probe `gates` applies to highway, lstm and gru models, not {arch}"),
-            ProbeKind::Paths => format!("probe `paths` applies to residual and highway stacks, not {arch}"),
-            ProbeKind::AuxShare => {
-                "probe `aux_share` applies to models with auxiliary heads (model.aux or model.layer_heads)".to_string()
+        match self {
+            ProbeKind::Gradflow | ProbeKind::Diagnosis => Ok(()),
+            // Mean-field theory here is that of plain chains: phi(W h + b), no skips.
+            ProbeKind::Meanfield if cfg.arch == Arch::Plain => Ok(()),
+            ProbeKind::Meanfield => {
+                Err(format!("probe `meanfield` applies to plain stacks (model.arch = \"plain\"), not {arch}"))
             }
-            ProbeKind::Jacobian => format!(
-                "probe `jacobian` applies to stacks of equal-width layers (plain, residual, highway, weighted_skip), not {arch}"
-            ),
-            ProbeKind::Temporal => format!(
-                "probe `temporal` applies to sequence models (rnn_tanh, rnn_relu, lstm, gru, tcn, attention), not {arch}"
-            ),
-            _ => unreachable!(),
-        })
+            ProbeKind::Lesion => needs(|c| c.deletable, "stacks of deletable layers"),
+            ProbeKind::Jacobian => needs(|c| c.equal_width, "stacks of equal-width layers"),
+            ProbeKind::Gates => needs(|c| c.gates, "models with gates"),
+            ProbeKind::Paths => needs(|c| c.skip_paths, "stacks with skip paths"),
+            ProbeKind::Temporal => needs(|c| c.sequence, "sequence models"),
+            ProbeKind::AuxShare if !cfg.aux.is_empty() || !cfg.layer_heads.is_empty() => Ok(()),
+            ProbeKind::AuxShare => {
+                Err("probe `aux_share` applies to models with auxiliary heads (model.aux or model.layer_heads)".into())
+            }
+        }
     }
 }
 
@@ -164,10 +158,6 @@ pub fn parse_what(items: &[String]) -> Result<Vec<ProbeKind>, String> {
         }
     }
     Ok(out)
-}
-
-fn arch_name(a: Arch) -> &'static str {
-    a.name()
 }
 
 /// A probe's report as its JSON file holds it, for reading back typed (`lab` reads the
@@ -318,7 +308,7 @@ pub fn run(input: &Path, opts: &ProbeOptions) -> Result<ProbeRun, ProbeError> {
             if cfg.model.arch.is_sequence() {
                 return Err(ProbeError::Input(format!(
                     "model.arch = \"{}\" is a sequence model, but data set {:?} gives flat examples",
-                    arch_name(cfg.model.arch),
+                    cfg.model.arch.name(),
                     cfg.data
                 )));
             }
@@ -341,7 +331,7 @@ pub fn run(input: &Path, opts: &ProbeOptions) -> Result<ProbeRun, ProbeError> {
             if !cfg.model.arch.is_sequence() {
                 return Err(ProbeError::Input(format!(
                     "model.arch = \"{}\" is a feed-forward model, but data set {} gives sequences",
-                    arch_name(cfg.model.arch),
+                    cfg.model.arch.name(),
                     split.name
                 )));
             }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Dataset, Targets};
 use crate::nn::loss::{mse, softmax_cross_entropy};
-use crate::nn::{Arch, Ctx, Model, Switches};
+use crate::nn::{Ctx, Model, Switches};
 use crate::tensor::{kernels::simd, Mat, Real};
 
 /// How many draws per length, the seed, and the share of gradient mass the effective range holds.
@@ -214,9 +214,7 @@ fn skip_factor<F: Real>(blk: &mut dyn crate::nn::Block<F>, probe: &Mat<F>) -> Op
 /// The stack's blocks, as indices into `model.blocks`, in order; an error unless every stack
 /// block is residual or highway.
 fn stack<F: Real>(model: &mut Model<F>) -> Result<Vec<usize>, String> {
-    if !matches!(model.config.arch, Arch::Residual | Arch::Highway) {
-        return Err(format!("the paths probe applies to residual and highway stacks, not {:?}", model.config.arch));
-    }
+    super::ProbeKind::Paths.applies(&model.config)?;
     let idx: Vec<usize> = model
         .blocks
         .iter_mut()

@@ -144,80 +144,36 @@ fn data_bytes(cfg: &Config, d: &Dims) -> f64 {
 }
 
 /// Parameters of the model `m` on data of sizes `d`, and the f32 values kept per example by
-/// its forward pass.
+/// its forward pass. Every arch is counted here by name: a new one must say what it costs.
 pub fn model_size(m: &ModelConfig, d: &Dims) -> (f64, f64) {
-    let w = m.width as f64;
-    let depth = m.depth as f64;
-    let out = d.out as f64;
-    let lin = |i: f64, o: f64| i * o + o;
-    if !m.arch.is_sequence() {
-        let input = d.input as f64;
-        let mut params = lin(input, w);
-        let mut acts = 2.0 * w + input;
-        let top = match m.arch {
-            Arch::Plain => {
-                params += depth * lin(w, w);
-                acts += depth * 2.0 * w;
-                w
-            }
-            Arch::Residual => {
-                let l = m.residual_layers as f64;
-                params += depth * l * lin(w, w);
-                acts += depth * (2.0 * l + 1.0) * w;
-                w
-            }
-            Arch::Highway => {
-                let gates = if m.carry == Carry::Independent { 3.0 } else { 2.0 };
-                params += depth * gates * lin(w, w);
-                acts += depth * (2.0 * gates + 2.0) * w;
-                w
-            }
-            Arch::WeightedSkip => {
-                params += depth * (lin(w, w) + if m.per_unit_alpha { w } else { 1.0 });
-                acts += depth * 3.0 * w;
-                w
-            }
-            Arch::Dense => {
-                let g = m.growth as f64;
-                // Layer l reads the w + l g features before it and adds g.
-                params += depth * (w * g + g) + g * g * depth * (depth - 1.0) / 2.0;
-                let top = w + depth * g;
-                acts += 3.0 * depth * top;
-                top
-            }
-            _ => {
-                params += depth * lin(w, w);
-                acts += depth * 3.0 * w;
-                depth * w
-            }
-        };
-        params += lin(top, out) + m.aux.len() as f64 * lin(w, out);
-        acts += 2.0 * out * (1 + m.aux.len()) as f64;
-        return (params, acts);
-    }
-    let t = d.time as f64;
-    let (mut params, features) = if d.tokens {
-        let e = m.embed_dim.unwrap_or(m.width) as f64;
-        (d.input as f64 * e, e)
-    } else {
-        (0.0, d.input as f64)
-    };
-    let dirs = if m.bidirectional == Some(true) { 2.0 } else { 1.0 };
-    let per_step = match m.arch {
-        Arch::RnnTanh | Arch::RnnRelu | Arch::Lstm | Arch::Gru => {
-            let (gates, kept) = match m.arch {
-                Arch::Lstm => (4.0, 12.0),
-                Arch::Gru => (3.0, 10.0),
-                _ => (1.0, 3.0),
-            };
-            for k in 0..m.depth {
-                let input = if k == 0 { features } else { dirs * w };
-                params += dirs * (gates * w * (input + w) + 2.0 * gates * w);
-            }
-            depth * dirs * kept * w
+    let (w, depth) = (m.width as f64, m.depth as f64);
+    match m.arch {
+        // Feed-forward stacks: parameters and values kept per layer, the width the head reads.
+        Arch::Plain => stack(m, d, lin(w, w), 2.0 * w, w, 0.0),
+        Arch::Residual => {
+            let l = m.residual_layers as f64;
+            stack(m, d, l * lin(w, w), (2.0 * l + 1.0) * w, w, 0.0)
         }
-        Arch::Tcn => {
+        Arch::Highway => {
+            let gates = if m.carry == Carry::Independent { 3.0 } else { 2.0 };
+            stack(m, d, gates * lin(w, w), (2.0 * gates + 2.0) * w, w, 0.0)
+        }
+        Arch::WeightedSkip => stack(m, d, lin(w, w) + if m.per_unit_alpha { w } else { 1.0 }, 3.0 * w, w, 0.0),
+        Arch::Dense => {
+            // Layer l reads the w + l g features before it and adds g.
+            let g = m.growth as f64;
+            let top = w + depth * g;
+            stack(m, d, w * g + g, 3.0 * top, top, g * g * depth * (depth - 1.0) / 2.0)
+        }
+        // Every layer's output feeds the head.
+        Arch::DenseToOutput => stack(m, d, lin(w, w), 3.0 * w, depth * w, 0.0),
+        // Sequence models: parameters, values kept per step, the width the head reads.
+        Arch::RnnTanh | Arch::RnnRelu => recurrent(m, d, 1.0, 3.0),
+        Arch::Lstm => recurrent(m, d, 4.0, 12.0),
+        Arch::Gru => recurrent(m, d, 3.0, 10.0),
+        Arch::Tcn => sequence(m, d, |features| {
             let k = m.kernel_size.unwrap_or(2) as f64;
+            let mut params = 0.0;
             for level in 0..m.depth {
                 let input = if level == 0 { features } else { w };
                 params += input * w * k + w + w * w * k + w;
@@ -225,25 +181,63 @@ pub fn model_size(m: &ModelConfig, d: &Dims) -> (f64, f64) {
                     params += lin(input, w);
                 }
             }
-            depth * 8.0 * w
-        }
-        _ => {
-            if features != w {
-                params += lin(features, w);
-            }
+            (params, depth * 8.0 * w, w)
+        }),
+        Arch::Attention => sequence(m, d, |features| {
+            let mut params = if features != w { lin(features, w) } else { 0.0 };
             params += depth * (4.0 * w * w + 4.0 * w);
             if m.positional == Some(crate::nn::Positional::Learned) {
-                params += t * w;
+                params += d.time as f64 * w;
             }
             let heads = m.heads.unwrap_or(1) as f64;
-            depth * (6.0 * w + 2.0 * heads * t)
+            (params, depth * (6.0 * w + 2.0 * heads * d.time as f64), w)
+        }),
+    }
+}
+
+fn lin(i: f64, o: f64) -> f64 {
+    i * o + o
+}
+
+/// A feed-forward model: the stem, `depth` layers of the given size (and `extra` parameters),
+/// the head on `top` features and any auxiliary heads.
+fn stack(m: &ModelConfig, d: &Dims, layer_params: f64, layer_acts: f64, top: f64, extra: f64) -> (f64, f64) {
+    let (w, depth, out, input) = (m.width as f64, m.depth as f64, d.out as f64, d.input as f64);
+    let params = lin(input, w) + extra + depth * layer_params + lin(top, out) + m.aux.len() as f64 * lin(w, out);
+    let acts = 2.0 * w + input + depth * layer_acts + 2.0 * out * (1 + m.aux.len()) as f64;
+    (params, acts)
+}
+
+/// A stacked recurrent body of cells with `gates` gate blocks, keeping `kept` values per unit
+/// per step, in one or both directions.
+fn recurrent(m: &ModelConfig, d: &Dims, gates: f64, kept: f64) -> (f64, f64) {
+    let (w, depth) = (m.width as f64, m.depth as f64);
+    let dirs = if m.bidirectional == Some(true) { 2.0 } else { 1.0 };
+    sequence(m, d, |features| {
+        let mut params = 0.0;
+        for k in 0..m.depth {
+            let input = if k == 0 { features } else { dirs * w };
+            params += dirs * (gates * w * (input + w) + 2.0 * gates * w);
         }
+        (params, depth * dirs * kept * w, dirs * w)
+    })
+}
+
+/// A sequence model: the embedding (token inputs) or input features, a body that `body` counts
+/// from the features per step (parameters, values kept per step, the width the heads read),
+/// and the heads.
+fn sequence(m: &ModelConfig, d: &Dims, body: impl Fn(f64) -> (f64, f64, f64)) -> (f64, f64) {
+    let (embed, features) = if d.tokens {
+        let e = m.embed_dim.unwrap_or(m.width) as f64;
+        (d.input as f64 * e, e)
+    } else {
+        (0.0, d.input as f64)
     };
-    let top = if matches!(m.arch, Arch::RnnTanh | Arch::RnnRelu | Arch::Lstm | Arch::Gru) { dirs * w } else { w };
+    let (body_params, per_step, top) = body(features);
     // Layer heads counted at the main head's size (exact when they learn the main targets).
     let heads = 1.0 + m.layer_heads.len() as f64;
-    params += heads * lin(top, out);
-    (params, t * (per_step + features + 2.0 * heads * out))
+    let params = embed + body_params + heads * lin(top, d.out as f64);
+    (params, d.time as f64 * (per_step + features + 2.0 * heads * d.out as f64))
 }
 
 /// The estimate for the model `m` on batches of `d`, with `slots` optimizer values per
@@ -330,7 +324,7 @@ mod tests {
     fn parameters_are_counted_exactly_for_flat_models() {
         // Each count is the model's own parameter count for the data's sizes (40 in, 10 out).
         use crate::nn::{LossKind, Model};
-        for arch in ["plain", "residual", "highway", "dense", "dense_to_output", "weighted_skip"] {
+        for arch in Arch::ALL.into_iter().filter(|a| !a.is_sequence()).map(Arch::name) {
             let c = config(&BASE.replace("\"highway\"", &format!("\"{arch}\"")).replace("depth = 50", "depth = 5"));
             let mut m = Model::<f32>::build(&c.model, 40, 10, LossKind::CrossEntropy, 0).unwrap();
             let (params, _) = model_size(&c.model, &dims(&c));
@@ -346,6 +340,7 @@ mod tests {
             ("adding", "lstm", ""),
             ("adding", "gru", "bidirectional = true"),
             ("adding", "rnn_tanh", ""),
+            ("adding", "rnn_relu", ""),
             ("adding", "tcn", "kernel_size = 3"),
             ("adding", "attention", "heads = 2\npositional = \"learned\""),
             ("copy", "gru", "embed_dim = 5"),
@@ -355,6 +350,9 @@ mod tests {
                 "bidirectional = true\n[[model.layer_heads]]\nlayer = 0\n[[model.layer_heads]]\nlayer = 1",
             ),
         ];
+        for a in Arch::ALL.into_iter().filter(|a| a.is_sequence()) {
+            assert!(cases.iter().any(|c| c.1 == a.name()), "no case counts {}", a.name());
+        }
         for (data, arch, extra) in cases {
             let text = format!(
                 "[data]\nname = \"{data}\"\nt = 12\ntrain = 4\ntest = 4\n[model]\narch = \"{arch}\"\ndepth = 2\nwidth = 8\n{extra}\n[optim]\nlr = 0.1\noptimizer = {{ kind = \"sgd\" }}\n[train]\nepochs = 1\n"

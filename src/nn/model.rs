@@ -269,6 +269,7 @@ impl ModelConfig {
             }
             Ok(())
         };
+        let rnns: Vec<Arch> = Arch::ALL.into_iter().filter(|a| a.can().recurrent).collect();
         for (key, v) in
             [("gate_bias", Some(self.gate_bias)), ("carry_bias", self.carry_bias), ("forget_bias", self.forget_bias)]
         {
@@ -276,7 +277,6 @@ impl ModelConfig {
                 return Err(format!("model.{key} must be a finite number, got {v}"));
             }
         }
-        let rnns = [Arch::RnnTanh, Arch::RnnRelu, Arch::Lstm, Arch::Gru];
         only(self.bidirectional.is_some(), "bidirectional", &rnns)?;
         only(self.hh_init.is_some(), "hh_init", &rnns)?;
         only(self.forget_bias.is_some(), "forget_bias", &[Arch::Lstm])?;
@@ -289,7 +289,8 @@ impl ModelConfig {
         }
         if !self.layer_heads.is_empty() && !rnns.contains(&self.arch) {
             return Err(format!(
-                "model.layer_heads: per-layer heads attach to the layers of recurrent stacks (rnn_tanh | rnn_relu | lstm | gru), not {:?}{}",
+                "model.layer_heads: per-layer heads attach to the layers of recurrent stacks ({}), not {:?}{}",
+                rnns.iter().map(|a| a.name()).collect::<Vec<_>>().join(" | "),
                 self.arch.name(),
                 if seq { "" } else { " (feed-forward stacks take model.aux)" }
             ));
@@ -338,9 +339,10 @@ impl ModelConfig {
             return Err("model.growth must be at least 1".into());
         }
         for (j, a) in self.aux.iter().enumerate() {
-            if matches!(self.arch, Arch::Dense | Arch::DenseToOutput) {
+            if !self.arch.can().deletable {
                 return Err(format!(
-                    "model.aux[{j}]: auxiliary heads attach to the layers of plain, residual, highway and weighted_skip stacks, not {}",
+                    "model.aux[{j}]: auxiliary heads attach to the layers of stacks of one block per layer ({}), not {}",
+                    Arch::listed(|c| c.deletable),
                     self.arch.name()
                 ));
             }

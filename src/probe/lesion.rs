@@ -132,8 +132,9 @@ pub fn lesion<F: Real>(model: &mut Model<F>, data: &Dataset, opts: &LesionOption
     let cand = lesionable(model);
     if cand.is_empty() {
         return Err(format!(
-            "the lesion probe needs a stack of deletable layers (plain, residual, highway, weighted_skip), not {:?}",
-            model.config.arch
+            "the lesion probe needs a stack of deletable layers ({}), not {}",
+            crate::nn::Arch::listed(|c| c.deletable),
+            model.config.arch.name()
         ));
     }
     let data = data.take(opts.max_examples);

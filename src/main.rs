@@ -181,6 +181,13 @@ enum Command {
     },
     /// Data sets: `depthlab data fetch mnist|fashion-mnist [--dir DIR]` downloads and verifies one.
     Data(depthlab::data::cli::DataArgs),
+    /// What the run engine starts once per job (sweep::worker): `worker train RUN_DIR` or
+    /// `worker probe INPUT --what A,B --out DIR`.
+    #[command(hide = true)]
+    Worker {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -223,33 +230,16 @@ struct EngineArgs {
 }
 
 impl EngineArgs {
-    fn jobs(&self) -> usize {
-        self.jobs.unwrap_or_else(depthlab::tensor::par::all_cores).max(1)
-    }
-
-    /// Plan or run `tasks` under `out`; the report of a run.
-    fn run(&self, out: &Path, tasks: &[&depthlab::sweep::Task]) -> Result<Option<depthlab::sweep::exec::ExecReport>> {
-        if self.plan {
-            print!("{}", depthlab::sweep::describe_plan(out, tasks, self.jobs()));
-            return Ok(None);
-        }
-        let opts = depthlab::sweep::exec::ExecOptions {
-            out: out.to_owned(),
-            jobs: self.jobs(),
+    /// The engine these flags ask for, its workers this executable.
+    fn engine(&self) -> Result<depthlab::sweep::Engine> {
+        Ok(depthlab::sweep::Engine {
+            jobs: depthlab::sweep::engine::jobs(self.jobs).map_err(anyhow::Error::msg)?,
+            shard: self.shard,
             data_dir: self.data_dir.clone(),
             quiet: self.quiet,
             exe: std::env::current_exe()?,
             stop: Some(stop_on_signals()?),
-        };
-        let r = depthlab::sweep::exec::run(tasks, &opts);
-        if let Some(signal) = r.interrupted {
-            return Err(depthlab::sweep::exec::Stopped { signal }.into());
-        }
-        if !r.failed.is_empty() {
-            let list: Vec<String> = r.failed.iter().map(|(n, why)| format!("  {n}: {why}")).collect();
-            bail!("{} of {} runs failed:\n{}", r.failed.len(), r.ran + r.failed.len(), list.join("\n"));
-        }
-        Ok(Some(r))
+        })
     }
 }
 
@@ -323,87 +313,35 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Reproduce { claims, scale, seeds, measure_cost, engine } => {
-            use depthlab::report::{self, Suite};
-            let experiments = depthlab::lab::select(&claims).map_err(anyhow::Error::msg)?;
-            let suite = Suite { claims: experiments.iter().map(|e| e.id().to_string()).collect(), scale, seeds };
+        Command::Reproduce { claims, scale, seeds, measure_cost, engine: flags } => {
+            use depthlab::report::pipeline::{self, Reproduce, Reproduced};
+            let r = Reproduce { claims, scale, seeds, out: flags.out.clone() };
+            let engine = flags.engine()?;
             if let Some(sample) = measure_cost {
-                let requests = suite.requests().map_err(anyhow::Error::msg)?;
-                let plan = depthlab::sweep::Plan::new(requests.iter().map(|(_, r)| r.clone()));
-                // Each task under the first claim that asked for it.
-                let tasks: Vec<(&str, &depthlab::sweep::Task)> = plan
-                    .tasks
-                    .iter()
-                    .map(|t| (requests.iter().find(|(_, r)| r.id() == t.id).map_or("?", |(c, _)| *c), t))
-                    .collect();
-                let exe = std::env::current_exe()?;
-                let costs = report::cost::measure(&exe, &tasks, sample, engine.data_dir.as_deref(), |m| {
-                    if !engine.quiet {
+                let quiet = flags.quiet;
+                print!(
+                    "{}",
+                    pipeline::measure_cost(&r, &engine, sample, |m| if !quiet {
                         eprintln!("{m}")
-                    }
-                })
-                .map_err(anyhow::Error::msg)?;
-                println!(
-                    "claim  runs of its own  training steps  core-hours ({} scale, measured over {sample} steps a run)",
-                    scale.name()
-                );
-                let total: f64 = costs.iter().map(|c| c.core_hours).sum();
-                for c in &costs {
-                    println!("{:<5} {:>16} {:>15} {:>11.2}", c.claim, c.runs, c.steps, c.core_hours);
-                }
-                println!(
-                    "all   {:>16} {:>15} {:>11.2}",
-                    costs.iter().map(|c| c.runs).sum::<usize>(),
-                    costs.iter().map(|c| c.steps).sum::<u64>(),
-                    total
+                    })?
                 );
                 return Ok(());
             }
-            let out = engine.out.clone().unwrap_or_else(|| Path::new("reproduce").join(scale.name()));
-            let plan = suite.plan().map_err(anyhow::Error::msg)?;
-            let tasks = plan.shard(engine.shard);
-            if engine.plan {
-                let requests = suite.requests().map_err(anyhow::Error::msg)?;
-                println!("{} scale; the report will be {}", scale.name(), out.join("report.html").display());
-                for e in suite.experiments().map_err(anyhow::Error::msg)? {
-                    match requests.iter().filter(|(c, _)| *c == e.id()).count() {
-                        0 => println!(
-                            "  {} {}: no training runs (computed when the report is written)",
-                            e.id(),
-                            e.slug()
-                        ),
-                        n => println!("  {} {}: {n} runs", e.id(), e.slug()),
+            match pipeline::reproduce(&r, &engine, flags.plan)? {
+                Reproduced::Planned(text) => print!("{text}"),
+                Reproduced::ShardDone { message, .. } => {
+                    if !flags.quiet {
+                        println!("{message}");
                     }
                 }
-                engine.run(&out, &tasks)?;
-                return Ok(());
-            }
-            suite.save(&out).map_err(anyhow::Error::msg)?;
-            let started = std::time::Instant::now();
-            let ran = engine.run(&out, &tasks);
-            let inv = report::suite::Invocation {
-                shard: engine.shard.map(|s| s.to_string()),
-                jobs: engine.jobs(),
-                ran: ran.as_ref().ok().and_then(|r| r.as_ref()).map_or(0, |r| r.ran),
-                wall_s: started.elapsed().as_secs_f64(),
-            };
-            report::suite::record_invocation(&out, &inv).map_err(anyhow::Error::msg)?;
-            ran?;
-            if let Some(s) = engine.shard {
-                println!(
-                    "{}: shard {s} done; once every shard is, write the report with `depthlab report {}`",
-                    out.display(),
-                    out.display()
-                );
-                return Ok(());
-            }
-            let only: Vec<String> = suite.claims.clone();
-            let (sections, files) = report::report(&out, &only).map_err(anyhow::Error::msg)?;
-            if !engine.quiet {
-                for l in report::summary_lines(&sections) {
-                    println!("{l}");
+                Reproduced::Reported { lines, files } => {
+                    if !flags.quiet {
+                        for l in lines {
+                            println!("{l}");
+                        }
+                        println!("report: {}", files[0].display());
+                    }
                 }
-                println!("report: {}", files[0].display());
             }
             Ok(())
         }
@@ -425,26 +363,31 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Sweep { action: None, file, engine } => {
+        Command::Sweep { action: None, file, engine: flags } => {
             let Some(file) = file else {
                 bail!("give a sweep file (depthlab sweep SWEEP.toml) or `depthlab sweep collect DIR`")
             };
             let sweep = depthlab::sweep::spec::Sweep::load(&file)?;
-            let out = engine.out.clone().unwrap_or(sweep.out.clone());
-            let plan = depthlab::sweep::Plan::new(sweep.runs);
-            let tasks = plan.shard(engine.shard);
-            if let Some(r) = engine.run(&out, &tasks)? {
-                if !engine.quiet {
-                    println!(
-                        "{}: {} runs done now, {} were done already ({}); collect with `depthlab sweep collect {}`",
-                        out.display(),
-                        r.ran,
-                        r.skipped,
-                        depthlab::sweep::cost::fmt_duration(r.wall_s),
-                        out.display()
-                    );
+            match depthlab::sweep::run_sweep(&sweep, flags.out.as_deref(), &flags.engine()?, flags.plan)? {
+                depthlab::sweep::Swept::Planned(text) => print!("{text}"),
+                depthlab::sweep::Swept::Ran { out, report: r } => {
+                    if !flags.quiet {
+                        println!(
+                            "{}: {} runs done now, {} were done already ({}); collect with `depthlab sweep collect {}`",
+                            out.display(),
+                            r.ran,
+                            r.skipped,
+                            depthlab::sweep::cost::fmt_duration(r.wall_s),
+                            out.display()
+                        );
+                    }
                 }
             }
+            Ok(())
+        }
+        Command::Worker { args } => {
+            let (job, data_dir) = depthlab::sweep::worker::Job::parse(&args).map_err(anyhow::Error::msg)?;
+            job.run(data_dir, Some(stop_on_signals()?))?;
             Ok(())
         }
         Command::Bench { workload, steps, warmup, threads, batch, t, probes, json, peak_gflops } => {
@@ -586,13 +529,14 @@ fn main() -> ExitCode {
                     said = c;
                 }
             }
-            let code = match (
-                e.downcast_ref::<depthlab::train::TrainError>(),
-                e.downcast_ref::<depthlab::sweep::exec::Stopped>(),
-            ) {
-                (Some(t), _) => t.exit_code(),
-                (_, Some(s)) => s.exit_code(),
-                _ => 1,
+            let code = if let Some(t) = e.downcast_ref::<depthlab::train::TrainError>() {
+                t.exit_code()
+            } else if let Some(s) = e.downcast_ref::<depthlab::sweep::EngineError>() {
+                s.exit_code()
+            } else if let Some(w) = e.downcast_ref::<depthlab::sweep::worker::WorkerError>() {
+                w.exit_code()
+            } else {
+                1
             };
             ExitCode::from(code)
         }

@@ -221,7 +221,7 @@ fn a_stop_with_tasks_still_queued_returns() {
     };
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let tasks = plan.shard(None);
+        let tasks = plan.shard(None, std::path::Path::new("."));
         tx.send(exec::run(&tasks, &opts)).unwrap();
     });
     let r = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the engine returns once stopped");

@@ -12,6 +12,7 @@ use depthlab::config::{Config, ConfigError as CfgError, ModelSpec};
 use depthlab::grads::{Loaded, WeightTensor};
 use depthlab::npy::{Array, Data};
 use depthlab::probe::{ProbeError, ProbeOptions};
+use depthlab::sweep::{Engine, EngineError, Swept};
 use depthlab::train::{RunOptions, StopFlag, TrainError};
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::create_exception;
@@ -379,28 +380,25 @@ fn probe(
     Ok(serde_json::to_string(&r).expect("probe run serialises"))
 }
 
-/// The engine's report as an error when it stopped early or runs failed.
-fn exec_outcome(r: &depthlab::sweep::exec::ExecReport) -> PyResult<()> {
-    if let Some(signal) = r.interrupted {
-        return Err(Interrupted::new_err(depthlab::sweep::exec::Stopped { signal }.to_string()));
+/// The engine's error as the Python exception for it.
+fn engine_err(e: EngineError) -> PyErr {
+    match e {
+        EngineError::Stopped(s) => Interrupted::new_err(s.to_string()),
+        e => Error::new_err(e.to_string()),
     }
-    if !r.failed.is_empty() {
-        let list: Vec<String> = r.failed.iter().map(|(n, why)| format!("  {n}: {why}")).collect();
-        return Err(Error::new_err(format!(
-            "{} of {} runs failed:\n{}",
-            r.failed.len(),
-            r.ran + r.failed.len(),
-            list.join("\n")
-        )));
-    }
-    Ok(())
 }
 
-fn default_jobs(jobs: Option<usize>) -> PyResult<usize> {
-    if jobs == Some(0) {
-        return Err(Error::new_err("jobs must be at least 1"));
-    }
-    Ok(jobs.unwrap_or_else(depthlab::tensor::par::all_cores))
+/// The engine for `exe`'s workers (a program taking the worker's command line, see
+/// `worker`), stopped by `stop`.
+fn engine(
+    jobs: Option<usize>,
+    data_dir: Option<PathBuf>,
+    quiet: bool,
+    exe: PathBuf,
+    stop: StopFlag,
+) -> PyResult<Engine> {
+    let jobs = depthlab::sweep::engine::jobs(jobs).map_err(Error::new_err)?;
+    Ok(Engine { jobs, shard: None, data_dir, quiet, exe, stop: Some(stop) })
 }
 
 /// `depthlab sweep FILE` then `depthlab sweep collect`: every run of the sweep file not done
@@ -421,19 +419,17 @@ fn sweep(
     quiet: bool,
     poll_s: f64,
 ) -> PyResult<String> {
-    let jobs = default_jobs(jobs)?;
     if metric.is_some() != by.is_some() {
         return Err(Error::new_err("give metric and by together (a plot of the metric against the key)"));
     }
     let spec = depthlab::sweep::spec::Sweep::load(&file).map_err(config_err)?;
-    let out = out.unwrap_or_else(|| spec.out.clone());
     supervise(py, poll_s, None, move |stop| {
-        let plan = depthlab::sweep::Plan::new(spec.runs);
-        let tasks = plan.shard(None);
-        let opts =
-            depthlab::sweep::exec::ExecOptions { out: out.clone(), jobs, data_dir, quiet, exe, stop: Some(stop) };
-        let r = depthlab::sweep::exec::run(&tasks, &opts);
-        exec_outcome(&r)?;
+        let engine = engine(jobs, data_dir, quiet, exe, stop)?;
+        let Swept::Ran { out, report: r } =
+            depthlab::sweep::run_sweep(&spec, out.as_deref(), &engine, false).map_err(engine_err)?
+        else {
+            unreachable!("a sweep that is not a plan runs")
+        };
         let mb = metric.as_deref().zip(by.as_deref());
         let (t, files) = depthlab::sweep::collect::write(&out, mb).map_err(Error::new_err)?;
         let v = serde_json::json!({
@@ -445,9 +441,9 @@ fn sweep(
 }
 
 /// `depthlab reproduce`: run the suite of `claims` (empty: all) at `scale` into `out` with
-/// `jobs` worker processes of `exe` (a program taking the command's `train` and `probe`
-/// arguments), then write its report. Returns the report's summary lines (JSON). The GIL is
-/// released and Ctrl-C stops the workers at their checkpoints, as with `train`.
+/// `jobs` worker processes of `exe`, then write its report. Returns the report's summary lines
+/// (JSON). The GIL is released and Ctrl-C stops the workers at their checkpoints, as with
+/// `train`.
 #[pyfunction]
 #[pyo3(signature = (claims, scale, out, exe, jobs=None, seeds=None, data_dir=None, quiet=true, poll_s=0.2))]
 #[allow(clippy::too_many_arguments)]
@@ -463,29 +459,34 @@ fn reproduce(
     quiet: bool,
     poll_s: f64,
 ) -> PyResult<String> {
-    use depthlab::lab::Scale;
-    use depthlab::report::{self, Suite};
-    let scale = Scale::parse(scale).map_err(Error::new_err)?;
-    if seeds == Some(0) {
-        return Err(Error::new_err("seeds must be at least 1"));
-    }
-    let jobs = default_jobs(jobs)?;
-    let experiments = depthlab::lab::select(&claims).map_err(Error::new_err)?;
-    let suite = Suite { claims: experiments.iter().map(|e| e.id().to_string()).collect(), scale, seeds };
+    use depthlab::report::pipeline::{self, Reproduce, Reproduced};
+    let scale = depthlab::lab::Scale::parse(scale).map_err(Error::new_err)?;
+    let r = Reproduce { claims, scale, seeds, out: Some(out) };
     supervise(py, poll_s, None, move |stop| {
-        let plan = suite.plan().map_err(Error::new_err)?;
-        let tasks = plan.shard(None);
-        suite.save(&out).map_err(Error::new_err)?;
-        let started = std::time::Instant::now();
-        let opts =
-            depthlab::sweep::exec::ExecOptions { out: out.clone(), jobs, data_dir, quiet, exe, stop: Some(stop) };
-        let r = depthlab::sweep::exec::run(&tasks, &opts);
-        let inv = report::suite::Invocation { shard: None, jobs, ran: r.ran, wall_s: started.elapsed().as_secs_f64() };
-        report::suite::record_invocation(&out, &inv).map_err(Error::new_err)?;
-        exec_outcome(&r)?;
-        let (sections, _files) = report::report(&out, &suite.claims).map_err(Error::new_err)?;
-        Ok(serde_json::to_string(&report::summary_lines(&sections)).expect("lines serialise"))
+        let engine = engine(jobs, data_dir, quiet, exe, stop)?;
+        match pipeline::reproduce(&r, &engine, false).map_err(engine_err)? {
+            Reproduced::Reported { lines, .. } => Ok(serde_json::to_string(&lines).expect("lines serialise")),
+            _ => unreachable!("a whole suite that is not a plan ends with its report"),
+        }
     })
+}
+
+/// The run engine's worker (`depthlab worker ...`, sweep::worker): do the job its command line
+/// says, with the GIL released; the exit status the command would end with.
+#[pyfunction]
+#[pyo3(signature = (args, poll_s=0.1))]
+fn worker(py: Python<'_>, args: Vec<std::ffi::OsString>, poll_s: f64) -> PyResult<i32> {
+    let (job, data_dir) = depthlab::sweep::worker::Job::parse(&args).map_err(Error::new_err)?;
+    let code = supervise(py, poll_s, None, move |stop| {
+        Ok(match job.run(data_dir, Some(stop)) {
+            Ok(()) => "0".to_string(),
+            Err(e) => {
+                eprintln!("error: {e}");
+                e.exit_code().to_string()
+            }
+        })
+    })?;
+    Ok(code.parse().expect("an exit code"))
 }
 
 /// Whether `dir` holds a checkpoint a run can continue from.
@@ -512,5 +513,6 @@ fn _depthlab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(has_checkpoint, m)?)?;
     m.add_function(wrap_pyfunction!(reproduce, m)?)?;
     m.add_function(wrap_pyfunction!(sweep, m)?)?;
+    m.add_function(wrap_pyfunction!(worker, m)?)?;
     Ok(())
 }

@@ -2,9 +2,9 @@
 //! no other file needed; it opens from the folder with a double click) and the verdicts as
 //! JSON (verdicts.json) for machines.
 
-pub mod cost;
 mod html;
 pub mod machine;
+pub mod pipeline;
 pub mod suite;
 
 use std::path::{Path, PathBuf};
@@ -157,6 +157,20 @@ pub fn report(out: &Path, claims: &[String]) -> Result<(Vec<Section>, Vec<PathBu
             missing.len(),
             files[0].display(),
             missing.join("\n")
+        ));
+    }
+    // An analysis that could not read what its verdict rests on is an error, not a verdict.
+    let failed: Vec<String> = sections
+        .iter()
+        .filter_map(|s| s.analysis.as_ref().err().map(|e| format!("  {} {}: {e}", s.claim.id, s.claim.slug)))
+        .collect();
+    if !failed.is_empty() {
+        return Err(format!(
+            "{} claim{} could not be analysed (the report shows the others: {}):\n{}",
+            failed.len(),
+            if failed.len() == 1 { "" } else { "s" },
+            files[0].display(),
+            failed.join("\n")
         ));
     }
     Ok((sections, files))

@@ -1,6 +1,6 @@
-//! Running a plan's tasks with N worker processes: each task is `depthlab train --resume` of its
-//! run folder (which starts a run that has no checkpoint from its config.toml, and continues
-//! one that has) and then `depthlab probe` for the probes it lacks. Each run is one
+//! Running a plan's tasks with N worker processes: each task is a worker's `train` of its run
+//! folder (which starts a run that has no checkpoint from its config.toml, and continues one
+//! that has) and then its `probe` for the probes it lacks (`worker::Job`). Each run is one
 //! single-threaded process (`--threads 1`): N workers fill N cores without oversubscribing
 //! them. Results depend neither on how many run at once nor on the thread count.
 //!
@@ -17,9 +17,11 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::cost::{fmt_duration, rate, task_cost};
+use super::cost::{fmt_duration, Costs};
+use super::worker::Job;
 use super::{probe_file, progress, run_dir, Progress, Task};
 use crate::files::write_atomic;
+use crate::probe::ProbeKind;
 use crate::train::StopFlag;
 
 #[derive(Clone, Debug)]
@@ -70,9 +72,11 @@ struct Shared {
     done: usize,
     failed: Vec<(String, String)>,
     interrupted: Option<i32>,
-    left_units: f64,
-    /// Work done and the worker-seconds it took, to correct the rate as runs finish.
-    done_units: f64,
+    /// Estimated seconds of the tasks not done yet.
+    left_s: f64,
+    /// Estimated seconds of the tasks done, and the worker-seconds they took, to correct the
+    /// estimate as runs finish.
+    done_estimate_s: f64,
     busy_s: f64,
 }
 
@@ -82,7 +86,7 @@ pub fn run(tasks: &[&Task], opts: &ExecOptions) -> ExecReport {
     let todo: Vec<usize> = (0..tasks.len()).filter(|&i| !progress(&opts.out, tasks[i]).is_done()).collect();
     let skipped = tasks.len() - todo.len();
     let jobs = opts.jobs.max(1).min(todo.len().max(1));
-    let units_per_s = rate(&opts.out, tasks);
+    let costs = Costs::of(&opts.out, tasks);
     let shared = Arc::new(Mutex::new(Shared {
         queue: todo.iter().copied().collect(),
         running: vec![None; jobs],
@@ -90,8 +94,8 @@ pub fn run(tasks: &[&Task], opts: &ExecOptions) -> ExecReport {
         done: 0,
         failed: Vec::new(),
         interrupted: None,
-        left_units: todo.iter().map(|&i| task_cost(tasks[i])).sum(),
-        done_units: 0.0,
+        left_s: todo.iter().map(|&i| costs.seconds(tasks[i])).sum(),
+        done_estimate_s: 0.0,
         busy_s: 0.0,
     }));
     let total = todo.len();
@@ -100,14 +104,15 @@ pub fn run(tasks: &[&Task], opts: &ExecOptions) -> ExecReport {
         display.line(format!(
             "{total} run{} to do ({skipped} already done), {jobs} at a time; about {} left",
             if total == 1 { "" } else { "s" },
-            fmt_duration(shared.lock().unwrap().left_units / units_per_s / jobs as f64)
+            fmt_duration(shared.lock().unwrap().left_s / jobs as f64)
         ));
     }
     std::thread::scope(|scope| {
         for w in 0..jobs {
             let shared = shared.clone();
             let display = &display;
-            scope.spawn(move || worker(w, tasks, opts, &shared, display, units_per_s, jobs));
+            let costs = &costs;
+            scope.spawn(move || worker(w, tasks, opts, &shared, display, costs, jobs));
         }
         // Pass a stop request on to each running child, once, including children that start
         // after it (a worker that took its task just before the request).
@@ -153,7 +158,7 @@ fn worker(
     opts: &ExecOptions,
     shared: &Mutex<Shared>,
     display: &Display,
-    units_per_s: f64,
+    costs: &Costs,
     jobs: usize,
 ) {
     loop {
@@ -177,18 +182,18 @@ fn worker(
         let mut s = shared.lock().unwrap();
         s.running[w] = None;
         s.active -= 1;
-        s.left_units -= task_cost(t);
+        let estimate = costs.seconds(t);
+        s.left_s -= estimate;
         let secs = begun.elapsed().as_secs_f64();
-        s.done_units += task_cost(t);
+        s.done_estimate_s += estimate;
         s.busy_s += secs;
-        // The measured rate takes over from the estimate as work is done.
-        let measured = s.done_units / s.busy_s.max(1e-3);
+        // How far off the estimates are takes over as work is done.
         let weight = (s.busy_s / 30.0).min(1.0);
-        let rate = weight * measured + (1.0 - weight) * units_per_s;
+        let factor = weight * s.busy_s / s.done_estimate_s.max(1e-3) + (1.0 - weight);
         match result {
             Ok(status) => {
                 s.done += 1;
-                let left = fmt_duration(s.left_units.max(0.0) / rate / jobs as f64);
+                let left = fmt_duration(s.left_s.max(0.0) * factor / jobs as f64);
                 display.done(format!("{name}: {status} in {}; about {left} left", fmt_duration(secs)));
             }
             Err(TaskError::Interrupted(sig)) => {
@@ -220,9 +225,8 @@ fn run_task(t: &Task, opts: &ExecOptions, mut running: impl FnMut(Option<u32>)) 
         write_atomic(&cfg_path, t.config.to_toml().as_bytes())
             .map_err(|e| TaskError::Failed(format!("cannot write {}: {e}", cfg_path.display())))?;
     }
-    let dir_s = dir.display().to_string();
     if t.train && matches!(progress(&opts.out, t), Progress::Missing | Progress::Started) {
-        child(opts, &["train", "--resume", &dir_s, "-q", "--threads", "1"], &mut running)?;
+        child(opts, &Job::Train { dir: dir.clone(), stop_after: None }, &mut running)?;
     }
     let status = match progress(&opts.out, t) {
         Progress::Done { status } => return Ok(status),
@@ -232,13 +236,10 @@ fn run_task(t: &Task, opts: &ExecOptions, mut running: impl FnMut(Option<u32>)) 
         }
         _ => "initialisation".to_string(),
     };
-    let missing: Vec<&str> =
-        t.probes.iter().filter(|p| !dir.join("probes").join(probe_file(**p)).is_file()).map(|p| p.name()).collect();
-    let what = missing.join(",");
-    let probes_dir = dir.join("probes").display().to_string();
-    let cfg_s = cfg_path.display().to_string();
-    let input = if t.train { &dir_s } else { &cfg_s };
-    child(opts, &["probe", input, "--what", &what, "--out", &probes_dir, "-q", "--threads", "1"], &mut running)?;
+    let what: Vec<ProbeKind> =
+        t.probes.iter().copied().filter(|p| !dir.join("probes").join(probe_file(*p)).is_file()).collect();
+    let input = if t.train { dir.clone() } else { cfg_path };
+    child(opts, &Job::Probe { input, what, out: dir.join("probes") }, &mut running)?;
     Ok(if t.train { format!("{status}, probed") } else { "probed at initialisation".into() })
 }
 
@@ -251,13 +252,13 @@ fn wait_for_other_writer(dir: &Path) {
     }
 }
 
-/// Run `depthlab ARGS` to the end; its stderr's last lines are the error when it fails.
-fn child(opts: &ExecOptions, args: &[&str], running: &mut impl FnMut(Option<u32>)) -> Result<(), TaskError> {
+/// Run a worker process for `job` to the end; its stderr's last lines are the error when it
+/// fails.
+fn child(opts: &ExecOptions, job: &Job, running: &mut impl FnMut(Option<u32>)) -> Result<(), TaskError> {
+    use std::os::unix::process::ExitStatusExt;
     let mut c = Command::new(&opts.exe);
-    c.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).env("CI", "1");
-    if let Some(d) = &opts.data_dir {
-        c.arg("--data-dir").arg(d);
-    }
+    c.args(job.command(opts.data_dir.as_deref()));
+    c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).env("CI", "1");
     // Its own process group: a terminal's Ctrl-C goes to the engine, which passes it on once.
     c.process_group(0);
     // SAFETY: prctl is async-signal-safe; it runs in the child between fork and exec.
@@ -277,16 +278,23 @@ fn child(opts: &ExecOptions, args: &[&str], running: &mut impl FnMut(Option<u32>
     let status = ch.wait().map_err(|e| TaskError::Failed(e.to_string()));
     running(None);
     let status = status?;
-    match status.code() {
-        Some(0) => Ok(()),
-        Some(c @ (130 | 143)) => Err(TaskError::Interrupted(c - 128)),
-        // A diverged run is a result, not a failure (its summary says so).
-        Some(_) if err.contains("training diverged") => Ok(()),
-        code => {
-            let tail: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-            let tail = tail[tail.len().saturating_sub(3)..].join(" / ");
-            Err(TaskError::Failed(format!("`depthlab {}` exited with {code:?}: {tail}", args.join(" "))))
-        }
+    let tail = || {
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        lines[lines.len().saturating_sub(3)..].join(" / ")
+    };
+    let line =
+        || job.command(opts.data_dir.as_deref()).iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ");
+    match (status.code(), status.signal()) {
+        (Some(0), _) => Ok(()),
+        (Some(c @ (130 | 143)), _) => Err(TaskError::Interrupted(c - 128)),
+        (Some(code), _) => Err(TaskError::Failed(format!("`{}` exited with status {code}: {}", line(), tail()))),
+        (None, Some(sig)) => Err(TaskError::Failed(format!(
+            "`{}` was killed by {}{}",
+            line(),
+            crate::train::signal_name(sig),
+            if err.trim().is_empty() { String::new() } else { format!(": {}", tail()) }
+        ))),
+        (None, None) => Err(TaskError::Failed(format!("`{}` ended without a status: {}", line(), tail()))),
     }
 }
 

@@ -14,9 +14,11 @@
 
 pub mod collect;
 pub mod cost;
+pub mod engine;
 pub mod exec;
 pub mod shard;
 pub mod spec;
+pub mod worker;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,6 +29,7 @@ use crate::config::Config;
 use crate::probe::ProbeKind;
 use crate::train::Summary;
 
+pub use engine::{Engine, EngineError};
 pub use shard::Shard;
 
 /// One run an experiment or a sweep needs.
@@ -129,17 +132,40 @@ impl Plan {
         Plan { tasks }
     }
 
-    /// The tasks of `shard` (all, without one).
-    pub fn shard(&self, shard: Option<Shard>) -> Vec<&Task> {
+    /// The tasks of `shard` (all, without one), balanced by what costs are known in `out`
+    /// that do not change while the shards run (`cost::Costs::stable`).
+    pub fn shard(&self, shard: Option<Shard>, out: &Path) -> Vec<&Task> {
         match shard {
             None => self.tasks.iter().collect(),
             Some(s) => {
-                let costs: Vec<f64> = self.tasks.iter().map(cost::task_cost).collect();
+                let stable = cost::Costs::stable(out);
+                let costs: Vec<f64> = self.tasks.iter().map(|t| stable.seconds(t)).collect();
                 let owner = shard::assign(&costs, s.count);
                 self.tasks.iter().zip(owner).filter(|(_, o)| *o == s.index).map(|(t, _)| t).collect()
             }
         }
     }
+}
+
+/// What `sweep` did.
+pub enum Swept {
+    /// `--plan`: the plan, nothing run.
+    Planned(String),
+    /// The runs of this invocation (or shard) are done.
+    Ran { out: PathBuf, report: exec::ExecReport },
+}
+
+/// `depthlab sweep FILE`: every run of the sweep not done yet (of `engine.shard`, if given)
+/// into `out` (default: the sweep file's own), or with `plan` the plan alone.
+pub fn run_sweep(sweep: &spec::Sweep, out: Option<&Path>, engine: &Engine, plan: bool) -> Result<Swept, EngineError> {
+    let out = out.map_or_else(|| sweep.out.clone(), Path::to_path_buf);
+    let plan_of = Plan::new(sweep.runs.iter().cloned());
+    let tasks = plan_of.shard(engine.shard, &out);
+    if plan {
+        return Ok(Swept::Planned(engine.describe(&out, &tasks)));
+    }
+    let report = engine.run(&out, &tasks)?;
+    Ok(Swept::Ran { out, report })
 }
 
 /// Where a run's files are under OUT.
@@ -199,12 +225,12 @@ pub fn progress(out: &Path, t: &Task) -> Progress {
 
 /// `--plan`: each task with its state and estimated time, and a summary line.
 pub fn describe_plan(out: &Path, tasks: &[&Task], jobs: usize) -> String {
-    let rate = cost::rate(out, tasks);
+    let costs = cost::Costs::of(out, tasks);
     let mut lines = Vec::new();
     let (mut done, mut started, mut left) = (0, 0, 0.0);
     for t in tasks {
         let p = progress(out, t);
-        let secs = cost::task_cost(t) / rate;
+        let secs = costs.seconds(t);
         let state = match &p {
             Progress::Done { status } => {
                 done += 1;
@@ -287,7 +313,9 @@ mod tests {
         let plan = Plan::new((1..=7).map(|d| RunRequest::train(cfg(d, 1), format!("d{d}"))));
         let mut seen: Vec<String> = Vec::new();
         for i in 0..3 {
-            seen.extend(plan.shard(Some(Shard { index: i, count: 3 })).iter().map(|t| t.id.clone()));
+            seen.extend(
+                plan.shard(Some(Shard { index: i, count: 3 }), Path::new("/nonexistent")).iter().map(|t| t.id.clone()),
+            );
         }
         seen.sort();
         let all: Vec<String> = plan.tasks.iter().map(|t| t.id.clone()).collect();

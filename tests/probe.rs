@@ -567,3 +567,46 @@ fn command_errors_are_clear() {
     let e = depthlab::probe::run(&tmp.path().join("nope"), &ProbeOptions::default()).unwrap_err();
     assert!(matches!(e, ProbeError::Input(_)));
 }
+
+/// Every report a probe writes reads back as its type (`probe::Report`, which `lab` reads
+/// verdicts from), with NaN where a number was not finite: feed-forward stacks with and without
+/// skips and heads, and a recurrent net.
+#[test]
+fn every_probe_file_reads_back_typed() {
+    use depthlab::probe::{aux_share::AuxShare, diagnosis::Diagnosis, gates::*, gradflow::SeqGradflow};
+    use depthlab::probe::{jacobian::Jacobian, lesion::Lesion, meanfield::MeanfieldReport, paths::Paths};
+    use depthlab::probe::{temporal::Temporal, Report};
+    fn read<R: Report>(dir: &Path) {
+        let file = dir.join(format!("{}.json", R::KIND.name()));
+        let bytes = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        if let Err(e) = depthlab::read::from_slice::<R>(&bytes) {
+            panic!("{} does not read back as {}: {e}", file.display(), std::any::type_name::<R>());
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let lstm = "seed = 1\n[data]\nname = \"adding\"\nt = 12\ntrain = 64\ntest = 32\n[model]\narch = \"lstm\"\ndepth = 1\nwidth = 8\n[optim]\nlr = 0.01\noptimizer = { kind = \"sgd\" }\n[train]\nepochs = 1\nbatch_size = 16\n";
+    let plain =
+        tiny_config("plain", "aux = [{ layer = 3, weight = 0.3 }]").replace("num_samples = 4000", "num_samples = 400");
+    for (name, text) in
+        [("hw", tiny_config("highway", "").replace("4000", "400")), ("plain", plain), ("lstm", lstm.into())]
+    {
+        write(tmp.path(), &format!("{name}.toml"), &text);
+        let r = depthlab(tmp.path(), &["probe", &format!("{name}.toml"), "--batches", "1"]);
+        assert_eq!(r.code, Some(0), "{name}: {}", r.stderr);
+    }
+    let dir = |n: &str| tmp.path().join("probes").join(n);
+    read::<Gradflow>(&dir("hw"));
+    read::<HighwayGates>(&dir("hw"));
+    read::<Lesion>(&dir("hw"));
+    read::<Paths>(&dir("hw"));
+    read::<Jacobian>(&dir("hw"));
+    read::<Diagnosis>(&dir("hw"));
+    read::<MeanfieldReport>(&dir("plain"));
+    read::<AuxShare>(&dir("plain"));
+    read::<SeqGradflow>(&dir("lstm"));
+    read::<RecurrentGates>(&dir("lstm"));
+    read::<Temporal>(&dir("lstm"));
+    // A report of the wrong kind of model is refused, not half read.
+    let bytes = std::fs::read(dir("lstm").join("gradflow.json")).unwrap();
+    assert!(depthlab::read::from_slice::<Gradflow>(&bytes).is_err());
+}

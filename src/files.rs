@@ -136,6 +136,21 @@ pub fn replace_symlink(target: &Path, link: &Path) -> std::io::Result<()> {
 /// The lock file every writer of a folder takes.
 const LOCK: &str = ".lock";
 
+/// Why a folder could not be taken for writing: another process holds it (`busy`), or the
+/// lock file could not be made.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct LockError {
+    pub busy: bool,
+    pub message: String,
+}
+
+impl From<LockError> for String {
+    fn from(e: LockError) -> String {
+        e.message
+    }
+}
+
 /// A folder held for writing by this process (an advisory `flock` on `DIR/.lock`, which the
 /// kernel releases when the process dies); released when dropped.
 pub struct FolderLock {
@@ -145,8 +160,9 @@ pub struct FolderLock {
 impl FolderLock {
     /// Take `dir` (created if needed). A second writer gets an error naming the process that
     /// holds it.
-    pub fn acquire(dir: &Path) -> Result<FolderLock, String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    pub fn acquire(dir: &Path) -> Result<FolderLock, LockError> {
+        let io = |message: String| LockError { busy: false, message };
+        std::fs::create_dir_all(dir).map_err(|e| io(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join(LOCK);
         let mut file = OpenOptions::new()
             .read(true)
@@ -154,14 +170,18 @@ impl FolderLock {
             .create(true)
             .truncate(false)
             .open(&path)
-            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            .map_err(|e| io(format!("cannot open {}: {e}", path.display())))?;
         match file.try_lock() {
             Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return Err(busy(dir, &holder(&mut file))),
-            Err(TryLockError::Error(e)) => return Err(format!("cannot lock {}: {e}", path.display())),
+            Err(TryLockError::WouldBlock) => {
+                return Err(LockError { busy: true, message: busy(dir, &holder(&mut file)) })
+            }
+            Err(TryLockError::Error(e)) => return Err(io(format!("cannot lock {}: {e}", path.display()))),
         }
         let me = format!("{}\n", std::process::id());
-        file.set_len(0).and_then(|()| file.write_all(me.as_bytes())).map_err(|e| format!("{}: {e}", path.display()))?;
+        file.set_len(0)
+            .and_then(|()| file.write_all(me.as_bytes()))
+            .map_err(|e| io(format!("{}: {e}", path.display())))?;
         Ok(FolderLock { _file: file })
     }
 }
@@ -302,8 +322,9 @@ mod tests {
         assert!(writer(d.path()).is_none());
         let lock = FolderLock::acquire(d.path()).unwrap();
         let e = FolderLock::acquire(d.path()).err().unwrap();
-        assert!(e.contains("being written by another process"), "{e}");
-        assert!(e.contains(&format!("pid {}", std::process::id())), "{e}");
+        assert!(e.busy, "a held folder is busy, not an I/O error");
+        assert!(e.message.contains("being written by another process"), "{e}");
+        assert!(e.message.contains(&format!("pid {}", std::process::id())), "{e}");
         assert!(writer(d.path()).is_some_and(|w| w.contains(&std::process::id().to_string())));
         drop(lock);
         assert!(writer(d.path()).is_none());

@@ -84,7 +84,7 @@ fn three_shards_in_three_processes_collect_to_the_table_of_one() {
     let again = ok(depthlab(p, &["sweep", "s.toml", "--out", "one"]));
     assert!(again.contains("0 runs done now, 12 were done already"), "{again}");
     let plan = ok(depthlab(p, &["sweep", "s.toml", "--out", "many", "--plan"]));
-    assert!(plan.contains("12 runs: 12 done, 0 started, 0 to do"), "{plan}");
+    assert!(plan.contains("12 runs: 12 done, 0 started, 0 damaged, 0 to do"), "{plan}");
 }
 
 #[test]

@@ -4,18 +4,20 @@
 //! error that names the run, the file and the field, never a NaN that would turn a verdict
 //! inconclusive; a NaN that a run really measured (written as null) reads as NaN.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::probe::Report;
-use crate::sweep::{final_summary, probe_file, run_dir, RunRequest};
-use crate::train::Summary;
+use crate::sweep::{final_summary, probe_file, progress_of, run_dir, Progress, RunRequest};
+use crate::train::{Record, Summary};
 
 pub struct RunSet {
     out: PathBuf,
+    /// Each run's state as verified once (`sweep::progress_of` hashes its checkpoint), by id.
+    checked: Mutex<HashMap<String, Result<(), String>>>,
 }
 
 /// One finished run (or a run probed at initialisation).
@@ -28,38 +30,43 @@ pub struct Run {
     pub summary: Option<Summary>,
 }
 
-/// One line of metrics.jsonl: its kind ("epoch", "step", "diverged"), where it was logged, and
-/// its numbers by name (null, a non-finite number, as NaN).
-#[derive(Clone, Debug, Deserialize)]
-pub struct Record {
-    pub kind: String,
-    pub epoch: usize,
-    pub step: usize,
-    #[serde(flatten)]
-    values: BTreeMap<String, Value>,
-}
-
-impl Record {
-    /// The number `key`, if the record has it.
-    pub fn get(&self, key: &str) -> Option<f64> {
-        match self.values.get(key)? {
-            Value::Null => Some(f64::NAN),
-            v => v.as_f64(),
-        }
-    }
-}
-
 impl RunSet {
     pub fn new(out: &Path) -> RunSet {
-        RunSet { out: out.to_owned() }
+        RunSet { out: out.to_owned(), checked: Mutex::new(HashMap::new()) }
     }
 
     pub fn out(&self) -> &Path {
         &self.out
     }
 
-    /// The run of `r`, if it is done (trained to its end, its probes there).
+    /// Whether the run of `r` is done and whole (trained to its end, its probes there, every
+    /// file verified); if not, what it lacks or what is damaged.
+    fn check(&self, r: &RunRequest) -> Result<(), String> {
+        let id = r.id();
+        let key = format!("{id} {:?}", r.probes);
+        if let Some(c) = self.checked.lock().expect("not poisoned").get(&key) {
+            return c.clone();
+        }
+        let c = match progress_of(&self.out, &id, r.train, &r.probes) {
+            Progress::Done { .. } => Ok(()),
+            Progress::Damaged(d) => {
+                Err(format!("run {id} ({}) is damaged: {}; `depthlab reproduce` runs it again", r.label, d.what()))
+            }
+            Progress::Busy(holder) => Err(format!("run {id} ({}) is being run by another process ({holder})", r.label)),
+            Progress::Trained { .. } => {
+                let p =
+                    r.probes.iter().find(|p| !run_dir(&self.out, &id).join("probes").join(probe_file(**p)).is_file());
+                Err(format!("run {id} ({}) lacks its `{}` probe", r.label, p.map_or("?", |p| p.name())))
+            }
+            Progress::Missing | Progress::Started => Err(format!("run {id} ({}) has not finished", r.label)),
+        };
+        self.checked.lock().expect("not poisoned").insert(key, c.clone());
+        c
+    }
+
+    /// The run of `r`, if it is done and whole.
     pub fn get(&self, r: &RunRequest) -> Result<Run, String> {
+        self.check(r)?;
         let id = r.id();
         let dir = run_dir(&self.out, &id);
         let summary = if r.train {
@@ -67,18 +74,12 @@ impl RunSet {
         } else {
             None
         };
-        let diverged = summary.as_ref().is_some_and(|s| s.status == "diverged");
-        if !diverged {
-            if let Some(p) = r.probes.iter().find(|p| !dir.join("probes").join(probe_file(**p)).is_file()) {
-                return Err(format!("run {id} ({}) lacks its `{}` probe", r.label, p.name()));
-            }
-        }
         Ok(Run { id, label: r.label.clone(), dir, summary })
     }
 
-    /// The requests whose runs are not done, as (id, label).
+    /// The requests whose runs are not done or not whole, as (id, what is wrong).
     pub fn missing(&self, requests: &[RunRequest]) -> Vec<(String, String)> {
-        requests.iter().filter(|r| self.get(r).is_err()).map(|r| (r.id(), r.label.clone())).collect()
+        requests.iter().filter_map(|r| self.check(r).err().map(|why| (r.id(), why))).collect()
     }
 }
 

@@ -57,6 +57,9 @@ pub enum ProbeError {
     Input(String),
     #[error("{0}")]
     Io(String),
+    /// Another process is writing the probe folder.
+    #[error("{0}")]
+    Busy(String),
 }
 
 /// The probes this module runs.
@@ -184,6 +187,26 @@ reports! {
     temporal::Temporal => Temporal,
 }
 
+/// Whether `bytes` is a whole report of probe `kind` for a model of `cfg`: it parses into the
+/// report type that probe writes for that model.
+pub fn check_report(kind: ProbeKind, cfg: &crate::nn::ModelConfig, bytes: &[u8]) -> Result<(), crate::read::ReadError> {
+    use crate::read::from_slice;
+    let seq = cfg.arch.is_sequence();
+    match kind {
+        ProbeKind::Gradflow if seq => from_slice::<gradflow::SeqGradflow>(bytes).map(drop),
+        ProbeKind::Gradflow => from_slice::<gradflow::Gradflow>(bytes).map(drop),
+        ProbeKind::Gates if seq => from_slice::<gates::RecurrentGates>(bytes).map(drop),
+        ProbeKind::Gates => from_slice::<gates::HighwayGates>(bytes).map(drop),
+        ProbeKind::Meanfield => from_slice::<meanfield::MeanfieldReport>(bytes).map(drop),
+        ProbeKind::Lesion => from_slice::<lesion::Lesion>(bytes).map(drop),
+        ProbeKind::Paths => from_slice::<paths::Paths>(bytes).map(drop),
+        ProbeKind::AuxShare => from_slice::<aux_share::AuxShare>(bytes).map(drop),
+        ProbeKind::Diagnosis => from_slice::<diagnosis::Diagnosis>(bytes).map(drop),
+        ProbeKind::Jacobian => from_slice::<jacobian::Jacobian>(bytes).map(drop),
+        ProbeKind::Temporal => from_slice::<temporal::Temporal>(bytes).map(drop),
+    }
+}
+
 /// The probes that apply to a model config.
 pub fn applicable(cfg: &crate::nn::ModelConfig) -> Vec<ProbeKind> {
     ProbeKind::ALL.iter().copied().filter(|k| k.applies(cfg).is_ok()).collect()
@@ -299,7 +322,13 @@ pub fn run(input: &Path, opts: &ProbeOptions) -> Result<ProbeRun, ProbeError> {
     let data = load_data(&cfg, opts.data_dir.as_deref())?;
     let dir = opts.out.clone().unwrap_or(default_out);
     // One writer per probe folder, as per run folder.
-    let _lock = crate::files::FolderLock::acquire(&dir).map_err(ProbeError::Io)?;
+    let _lock = crate::files::FolderLock::acquire(&dir).map_err(|e| {
+        if e.busy {
+            ProbeError::Busy(e.message)
+        } else {
+            ProbeError::Io(e.message)
+        }
+    })?;
     let mut w = Writer { dir: dir.clone(), files: Vec::new() };
     let origin = weights.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
     let mut ran = Vec::new();

@@ -90,9 +90,9 @@ fn section(out: &mut String, s: &Section) {
         Err(e) => {
             let _ = writeln!(out, "<p><b>No verdict:</b> {}</p>", escape(e));
             if !s.missing.is_empty() {
-                out.push_str("<details><summary>Missing runs</summary><ul>\n");
-                for (id, label) in &s.missing {
-                    let _ = writeln!(out, "<li><code>{id}</code> {}</li>", escape(label));
+                out.push_str("<details><summary>Runs missing or damaged</summary><ul>\n");
+                for (_, why) in &s.missing {
+                    let _ = writeln!(out, "<li>{}</li>", escape(why));
                 }
                 out.push_str("</ul></details>\n");
             }

@@ -49,6 +49,7 @@ pub fn section(e: &'static dyn Experiment, p: &Params, runs: &RunSet) -> Section
         }
         let status = match runs.get(r) {
             Ok(run) => run.summary.as_ref().map_or("probed at initialisation".into(), |s| s.status.clone()),
+            Err(why) if why.contains(" is damaged: ") => "damaged".into(),
             Err(_) => "missing".into(),
         };
         listed.push((id, r.label.clone(), status));
@@ -56,7 +57,7 @@ pub fn section(e: &'static dyn Experiment, p: &Params, runs: &RunSet) -> Section
     let analysis = if missing.is_empty() {
         crate::lab::analyze(e, p, runs)
     } else {
-        Err(format!("{} of its {} runs are not done", missing.len(), listed.len()))
+        Err(format!("{} of its {} are not done or not whole", missing.len(), crate::sweep::plural(listed.len(), "run")))
     };
     Section { claim: e.claim(), setup: e.setup(p), analysis, runs: listed, missing }
 }
@@ -149,12 +150,12 @@ pub fn report(out: &Path, claims: &[String]) -> Result<(Vec<Section>, Vec<PathBu
     let files = write(out, &header, &sections)?;
     let missing: Vec<String> = sections
         .iter()
-        .flat_map(|s| s.missing.iter().map(move |(id, l)| format!("  {}: {id} ({l})", s.claim.id)))
+        .flat_map(|s| s.missing.iter().map(move |(_, why)| format!("  {}: {why}", s.claim.id)))
         .collect();
     if !missing.is_empty() {
         return Err(format!(
-            "{} runs are missing (the report covers the claims whose runs are all there: {}):\n{}",
-            missing.len(),
+            "{} missing or damaged (the report covers the claims whose runs are all there and whole: {}):\n{}",
+            if missing.len() == 1 { "1 run is".to_string() } else { format!("{} runs are", missing.len()) },
             files[0].display(),
             missing.join("\n")
         ));

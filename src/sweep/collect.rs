@@ -67,9 +67,19 @@ pub fn run_dirs(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(v)
 }
 
+/// The table of every run under `dir/runs`; a finished run that is not whole
+/// (`super::verify`) is an error naming it, never a row.
 pub fn collect(dir: &Path) -> Result<Table, String> {
     let mut rows = Vec::new();
+    let mut damaged = Vec::new();
     for run in run_dirs(dir)? {
+        let id = run.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        if let Some(s) = super::final_summary(&run) {
+            if let Err(d) = super::verify::config(&run, &id, true).and_then(|_| super::verify::trained(&run, &s)) {
+                damaged.push(format!("  {id}: {}", d.what()));
+                continue;
+            }
+        }
         let cfg_path = run.join("config.toml");
         let cfg = Config::load(&cfg_path, &[]).map_err(|e| e.to_string())?;
         let mut row = BTreeMap::new();
@@ -78,6 +88,16 @@ pub fn collect(dir: &Path) -> Result<Table, String> {
         row.entry("status".to_string()).or_insert(Value::from("not started"));
         results(&run, &mut row);
         rows.push(row);
+    }
+    if !damaged.is_empty() {
+        return Err(format!(
+            "{} under {} {} damaged; run the sweep again to redo {}:\n{}",
+            super::plural(damaged.len(), "run"),
+            dir.join("runs").display(),
+            if damaged.len() == 1 { "is" } else { "are" },
+            if damaged.len() == 1 { "it" } else { "them" },
+            damaged.join("\n")
+        ));
     }
     // id and status, the config keys, then the results.
     let mut cols: BTreeSet<String> = rows.iter().flat_map(|r| r.keys().cloned()).collect();

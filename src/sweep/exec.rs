@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::cost::{fmt_duration, Costs};
+use super::verify::Damage;
 use super::worker::Job;
 use super::{probe_file, progress, run_dir, Progress, Task};
 use crate::files::write_atomic;
@@ -72,6 +73,8 @@ struct Shared {
     done: usize,
     failed: Vec<(String, String)>,
     interrupted: Option<i32>,
+    /// Tasks found being run by another process (said once each).
+    waiting: Vec<usize>,
     /// Estimated seconds of the tasks not done yet.
     left_s: f64,
     /// Estimated seconds of the tasks done, and the worker-seconds they took, to correct the
@@ -94,6 +97,7 @@ pub fn run(tasks: &[&Task], opts: &ExecOptions) -> ExecReport {
         done: 0,
         failed: Vec::new(),
         interrupted: None,
+        waiting: Vec::new(),
         left_s: todo.iter().map(|&i| costs.seconds(tasks[i])).sum(),
         done_estimate_s: 0.0,
         busy_s: 0.0,
@@ -178,10 +182,22 @@ fn worker(
         let name = format!("{} ({})", t.label(), t.id);
         display.worker(w, &name);
         let begun = Instant::now();
-        let result = run_task(t, opts, |pid| shared.lock().unwrap().running[w] = pid.map(|p| (i, p)));
+        let result = run_task(t, opts, display, |pid| shared.lock().unwrap().running[w] = pid.map(|p| (i, p)));
         let mut s = shared.lock().unwrap();
         s.running[w] = None;
         s.active -= 1;
+        if let Err(TaskError::Busy(holder)) = &result {
+            // Another engine runs it: look again once the others are taken.
+            if !s.waiting.contains(&i) {
+                s.waiting.push(i);
+                display.line(format!("{name}: being run by another process ({holder}); waiting for it"));
+            }
+            s.queue.push_back(i);
+            drop(s);
+            display.worker(w, "");
+            std::thread::sleep(Duration::from_millis(200));
+            continue;
+        }
         let estimate = costs.seconds(t);
         s.left_s -= estimate;
         let secs = begun.elapsed().as_secs_f64();
@@ -204,6 +220,7 @@ fn worker(
                 display.line(format!("{name}: FAILED: {why}"));
                 s.failed.push((name, why));
             }
+            Err(TaskError::Busy(_)) => unreachable!("requeued above"),
         }
         display.worker(w, "");
     }
@@ -212,13 +229,36 @@ fn worker(
 enum TaskError {
     Interrupted(i32),
     Failed(String),
+    /// Another process is writing the run (its description).
+    Busy(String),
 }
 
 /// Train (or continue) and probe one task; the status it ended with.
-fn run_task(t: &Task, opts: &ExecOptions, mut running: impl FnMut(Option<u32>)) -> Result<String, TaskError> {
+fn run_task(
+    t: &Task,
+    opts: &ExecOptions,
+    display: &Display,
+    mut running: impl FnMut(Option<u32>),
+) -> Result<String, TaskError> {
     let dir = run_dir(&opts.out, &t.id);
     let cfg_path = dir.join("config.toml");
-    wait_for_other_writer(&dir);
+    match progress(&opts.out, t) {
+        Progress::Done { status } => return Ok(format!("{status} (by another process)")),
+        Progress::Busy(holder) => return Err(TaskError::Busy(holder)),
+        Progress::Damaged(Damage::Run(what)) => {
+            let aside = set_aside(&opts.out, &t.id).map_err(TaskError::Failed)?;
+            display.line(format!("{}: damaged ({what}); moved to {} and run again", t.id, aside.display()));
+        }
+        Progress::Damaged(Damage::Probes(kinds, what)) => {
+            for k in kinds {
+                let p = dir.join("probes").join(probe_file(k));
+                std::fs::remove_file(&p)
+                    .map_err(|e| TaskError::Failed(format!("cannot remove {}: {e}", p.display())))?;
+            }
+            display.line(format!("{}: damaged ({what}); probing it again", t.id));
+        }
+        _ => {}
+    }
     if !cfg_path.is_file() {
         std::fs::create_dir_all(&dir)
             .map_err(|e| TaskError::Failed(format!("cannot create {}: {e}", dir.display())))?;
@@ -231,6 +271,10 @@ fn run_task(t: &Task, opts: &ExecOptions, mut running: impl FnMut(Option<u32>)) 
     let status = match progress(&opts.out, t) {
         Progress::Done { status } => return Ok(status),
         Progress::Trained { status } => status,
+        Progress::Busy(holder) => return Err(TaskError::Busy(holder)),
+        Progress::Damaged(d) => {
+            return Err(TaskError::Failed(format!("the run is damaged after training: {}", d.what())))
+        }
         Progress::Missing | Progress::Started if t.train => {
             return Err(TaskError::Failed("the run ended without a summary".into()));
         }
@@ -243,13 +287,15 @@ fn run_task(t: &Task, opts: &ExecOptions, mut running: impl FnMut(Option<u32>)) 
     Ok(if t.train { format!("{status}, probed") } else { "probed at initialisation".into() })
 }
 
-/// A run folder another process still writes (a worker of an engine that was killed, finishing
-/// its checkpoint) is waited for, briefly.
-fn wait_for_other_writer(dir: &Path) {
-    let until = Instant::now() + Duration::from_secs(120);
-    while crate::files::writer(dir).is_some() && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// Move a damaged run's folder out of the way (OUT/damaged/ID.N), keeping what it held: the
+/// engine then runs it again from its config, to the same result as an uninterrupted run.
+fn set_aside(out: &Path, id: &str) -> Result<PathBuf, String> {
+    let dir = run_dir(out, id);
+    let damaged = out.join("damaged");
+    std::fs::create_dir_all(&damaged).map_err(|e| format!("cannot create {}: {e}", damaged.display()))?;
+    let to = (0..).map(|n| damaged.join(format!("{id}.{n}"))).find(|p| !p.exists()).expect("a free name");
+    std::fs::rename(&dir, &to).map_err(|e| format!("cannot move {} to {}: {e}", dir.display(), to.display()))?;
+    Ok(to)
 }
 
 /// Run a worker process for `job` to the end; its stderr's last lines are the error when it
@@ -287,6 +333,9 @@ fn child(opts: &ExecOptions, job: &Job, running: &mut impl FnMut(Option<u32>)) -
     match (status.code(), status.signal()) {
         (Some(0), _) => Ok(()),
         (Some(c @ (130 | 143)), _) => Err(TaskError::Interrupted(c - 128)),
+        (Some(c), _) if c == i32::from(super::worker::BUSY) => {
+            Err(TaskError::Busy(tail().trim_start_matches("error: ").to_string()))
+        }
         (Some(code), _) => Err(TaskError::Failed(format!("`{}` exited with status {code}: {}", line(), tail()))),
         (None, Some(sig)) => Err(TaskError::Failed(format!(
             "`{}` was killed by {}{}",

@@ -18,6 +18,7 @@ pub mod engine;
 pub mod exec;
 pub mod shard;
 pub mod spec;
+pub mod verify;
 pub mod worker;
 
 use std::collections::BTreeMap;
@@ -178,12 +179,16 @@ pub fn run_dir(out: &Path, id: &str) -> PathBuf {
 pub enum Progress {
     /// Nothing yet.
     Missing,
+    /// Another process is writing the run now (its description).
+    Busy(String),
     /// Training started (a folder with a config; maybe a checkpoint).
     Started,
     /// Trained (finished or diverged: both are results) but some probes are missing.
     Trained { status: String },
-    /// Everything there.
+    /// Everything there, and whole.
     Done { status: String },
+    /// Something there is not whole (`verify`): it must be done again.
+    Damaged(verify::Damage),
 }
 
 impl Progress {
@@ -198,36 +203,69 @@ pub fn final_summary(dir: &Path) -> Option<Summary> {
     (s.status == "finished" || s.status == "diverged").then_some(s)
 }
 
-/// Which probe files a task's probes write first: their presence marks the probe done.
+/// Which probe files a task's probes write last: their presence marks the probe done.
 pub fn probe_file(kind: ProbeKind) -> String {
     format!("{}.json", kind.name())
 }
 
-pub fn progress(out: &Path, t: &Task) -> Progress {
-    let dir = run_dir(out, &t.id);
-    let status = if t.train {
-        match final_summary(&dir) {
-            Some(s) => s.status,
-            None if dir.join("config.toml").exists() => return Progress::Started,
-            None => return Progress::Missing,
+/// How far the run `id` (trained or probed at initialisation, with `probes`) has got in
+/// `out`, its finished parts verified (`verify`).
+pub fn progress_of(out: &Path, id: &str, train: bool, probes: &[ProbeKind]) -> Progress {
+    let dir = run_dir(out, id);
+    if let Some(holder) = crate::files::writer(&dir) {
+        return Progress::Busy(holder);
+    }
+    if !dir.join(crate::train::folder::CONFIG).exists() {
+        return if train && dir.join(crate::train::folder::SUMMARY).exists() {
+            Progress::Damaged(verify::Damage::Run("config.toml is missing".into()))
+        } else {
+            Progress::Missing
+        };
+    }
+    let cfg = match verify::config(&dir, id, train) {
+        Ok(c) => c,
+        Err(d) => return Progress::Damaged(d),
+    };
+    let status = if train {
+        let Some(s) = final_summary(&dir) else { return Progress::Started };
+        if let Err(d) = verify::trained(&dir, &s) {
+            return Progress::Damaged(d);
         }
+        s.status
     } else {
         "initialisation".to_string()
     };
     // A diverged run has no weights worth probing.
-    let probed = status == "diverged" || t.probes.iter().all(|p| dir.join("probes").join(probe_file(*p)).is_file());
-    match (probed, t.train) {
+    if status == "diverged" {
+        return Progress::Done { status };
+    }
+    let probes_dir = dir.join("probes");
+    if let Err(d) = verify::probes(&probes_dir, &cfg, probes) {
+        return Progress::Damaged(d);
+    }
+    let probed = probes.iter().all(|p| probes_dir.join(probe_file(*p)).is_file());
+    match (probed, train) {
         (true, _) => Progress::Done { status },
         (false, true) => Progress::Trained { status },
         (false, false) => Progress::Missing,
     }
 }
 
+pub fn progress(out: &Path, t: &Task) -> Progress {
+    progress_of(out, &t.id, t.train, &t.probes)
+}
+
+/// "1 run", "3 runs".
+pub fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
 /// `--plan`: each task with its state and estimated time, and a summary line.
 pub fn describe_plan(out: &Path, tasks: &[&Task], jobs: usize) -> String {
     let costs = cost::Costs::of(out, tasks);
     let mut lines = Vec::new();
-    let (mut done, mut started, mut left) = (0, 0, 0.0);
+    let (mut done, mut started, mut damaged, mut left) = (0, 0, 0, 0.0);
+    let mut notes = Vec::new();
     for t in tasks {
         let p = progress(out, t);
         let secs = costs.seconds(t);
@@ -245,6 +283,17 @@ pub fn describe_plan(out: &Path, tasks: &[&Task], jobs: usize) -> String {
                 left += secs;
                 "started".into()
             }
+            Progress::Busy(holder) => {
+                started += 1;
+                notes.push(format!("{}: being run by another process ({holder})", t.id));
+                "running".into()
+            }
+            Progress::Damaged(d) => {
+                damaged += 1;
+                left += secs;
+                notes.push(format!("{}: damaged, to be done again: {}", t.id, d.what()));
+                "damaged".into()
+            }
             Progress::Missing => {
                 left += secs;
                 "to do".into()
@@ -255,10 +304,11 @@ pub fn describe_plan(out: &Path, tasks: &[&Task], jobs: usize) -> String {
         let probes = if probes.is_empty() { String::new() } else { format!(" + {}", probes.join(",")) };
         lines.push(format!("{}  {state:<12} ~{:>9}  {what}{probes}  {}", t.id, cost::fmt_duration(secs), t.label()));
     }
+    lines.extend(notes);
     lines.push(format!(
-        "{} runs: {done} done, {started} started, {} to do; about {} left with {jobs} worker{}",
-        tasks.len(),
-        tasks.len() - done - started,
+        "{}: {done} done, {started} started, {damaged} damaged, {} to do; about {} left with {jobs} worker{}",
+        plural(tasks.len(), "run"),
+        tasks.len() - done - started - damaged,
         cost::fmt_duration(left / jobs.max(1) as f64),
         if jobs == 1 { "" } else { "s" }
     ));

@@ -9,13 +9,18 @@
 //!
 //! A worker runs single-threaded and quietly, and exits 0 when its job is done (a diverged run
 //! is done: its summary says so), 128 + the signal after a stop request (with a checkpoint
-//! written), and 1 with the error on stderr otherwise.
+//! written), `BUSY` (75) when another process is writing its folder, and 1 with the error on
+//! stderr otherwise.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use crate::probe::{ProbeKind, ProbeOptions};
 use crate::train::{RunOptions, StopFlag, TrainError};
+
+/// A worker's exit status when another process holds its folder (EX_TEMPFAIL): the engine
+/// waits for that process rather than counting the job failed.
+pub const BUSY: u8 = 75;
 
 /// One job of a worker.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,9 +42,11 @@ pub enum WorkerError {
 }
 
 impl WorkerError {
-    /// 128 + the signal for a stop request, else 1.
+    /// 128 + the signal for a stop request, `BUSY` when another process holds the folder,
+    /// else 1.
     pub fn exit_code(&self) -> u8 {
         match self {
+            WorkerError::Train(TrainError::Busy(_)) | WorkerError::Probe(crate::probe::ProbeError::Busy(_)) => BUSY,
             WorkerError::Train(e) => e.exit_code(),
             WorkerError::Probe(_) => 1,
         }

@@ -63,10 +63,10 @@ fn io_err(what: String) -> impl Fn(std::io::Error) -> String {
 impl RunFolder {
     /// Take the folder for writing (creating it if needed), and remove what interrupted
     /// writers left. A second writer gets an error naming the process that holds it.
-    pub fn lock(dir: &Path) -> Result<RunFolder, String> {
+    pub fn lock(dir: &Path) -> Result<RunFolder, files::LockError> {
         let lock = files::FolderLock::acquire(dir)?;
         let folder = RunFolder { dir: dir.to_owned(), _lock: lock };
-        folder.clean()?;
+        folder.clean().map_err(|message| files::LockError { busy: false, message })?;
         Ok(folder)
     }
 

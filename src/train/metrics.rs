@@ -3,6 +3,9 @@
 
 use std::path::Path;
 
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::files::AppendLog;
@@ -34,5 +37,26 @@ impl MetricsLog {
 
     pub fn log(&self) -> &AppendLog {
         &self.0
+    }
+}
+
+/// One line of metrics.jsonl: its kind ("epoch", "step", "diverged"), where it was logged, and
+/// its numbers by name (null, a non-finite number, as NaN).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Record {
+    pub kind: String,
+    pub epoch: usize,
+    pub step: usize,
+    #[serde(flatten)]
+    values: BTreeMap<String, Value>,
+}
+
+impl Record {
+    /// The number `key`, if the record has it.
+    pub fn get(&self, key: &str) -> Option<f64> {
+        match self.values.get(key)? {
+            Value::Null => Some(f64::NAN),
+            v => v.as_f64(),
+        }
     }
 }

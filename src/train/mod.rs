@@ -37,7 +37,7 @@ use crate::optim::{clip_grad_norm, clip_grad_value, grad_norm, Optimizer};
 use crate::seq::build::build_seq_model;
 pub use checkpoint::{load_params, load_tensors, params_to_tensors, save_tensors, write_atomic};
 use folder::RunFolder;
-pub use metrics::MetricsLog;
+pub use metrics::{MetricsLog, Record};
 pub use net::{Batches, Net};
 pub use record::Summary;
 use record::{checkpoint, diverged, summary, write_gradflow_heatmap, write_summary, State, Sums};
@@ -52,6 +52,9 @@ pub enum TrainError {
     Setup(String),
     #[error("{0}")]
     Io(String),
+    /// Another process is writing the run folder.
+    #[error("{0}")]
+    Busy(String),
     #[error("training diverged at step {step} (epoch {epoch}): {what}; first non-finite output: {layer}")]
     Diverged { step: usize, epoch: usize, what: String, layer: String },
     #[error("interrupted by {} after step {step}; a checkpoint was written: continue with `depthlab train --resume {}`", signal_name(*.signal), .dir.display())]
@@ -214,8 +217,16 @@ trait Job<R> {
 /// is what enforces it.
 fn refuse_busy(dir: &Path) -> Result<(), TrainError> {
     match crate::files::writer(dir) {
-        Some(holder) => Err(TrainError::Setup(crate::files::busy(dir, &holder))),
+        Some(holder) => Err(TrainError::Busy(crate::files::busy(dir, &holder))),
         None => Ok(()),
+    }
+}
+
+fn lock_error(e: crate::files::LockError) -> TrainError {
+    if e.busy {
+        TrainError::Busy(e.message)
+    } else {
+        TrainError::Io(e.message)
     }
 }
 
@@ -252,7 +263,7 @@ pub fn train(cfg: &Config, dir: &Path, opts: &RunOptions) -> Result<Summary, Tra
             let Fresh(cfg, dir, opts) = self;
             check_data(data)?;
             let optim = cfg.optim.build::<f32>().map_err(|e| TrainError::Setup(format!("optim: {e}")))?;
-            let folder = RunFolder::lock(dir).map_err(TrainError::Io)?;
+            let folder = RunFolder::lock(dir).map_err(lock_error)?;
             refuse_existing(dir)?;
             start(cfg, data, model, optim, folder, opts)
         }
@@ -310,7 +321,7 @@ pub fn resume(dir: &Path, opts: &RunOptions) -> Result<Summary, TrainError> {
             let Resume(cfg, dir, opts) = self;
             check_data(data)?;
             let mut optim = cfg.optim.build::<f32>().map_err(|e| TrainError::Setup(format!("optim: {e}")))?;
-            let folder = RunFolder::lock(dir).map_err(TrainError::Io)?;
+            let folder = RunFolder::lock(dir).map_err(lock_error)?;
             let Some(folder::CheckpointFiles { model: weights, optim: opt_state, state }) =
                 folder::read_checkpoint(dir).map_err(TrainError::Setup)?
             else {

@@ -96,7 +96,7 @@ pub fn fetch(set: FetchSet, opts: &FetchOptions) -> Result<FetchReport, FetchErr
     let new_dirs: Vec<PathBuf> = [&folder, &opts.dir].into_iter().filter(|d| !d.exists()).cloned().collect();
     std::fs::create_dir_all(&folder).map_err(|e| FetchError::io("create the folder", &folder, e))?;
     // Two fetches into one folder would write the same parts.
-    let lock = crate::files::FolderLock::acquire(&folder).map_err(FetchError::Busy)?;
+    let lock = crate::files::FolderLock::acquire(&folder).map_err(|e| FetchError::Busy(e.message))?;
     let got = fetch_into(set, opts, &mirrors, &folder);
     if got.is_err() && !new_dirs.is_empty() {
         // A failed first fetch leaves no empty folders behind; one holding a part to resume stays.

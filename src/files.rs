@@ -133,6 +133,16 @@ pub fn replace_symlink(target: &Path, link: &Path) -> std::io::Result<()> {
     result
 }
 
+/// Bytes as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The SHA-256 of `bytes` (hex).
+pub fn sha256(bytes: &[u8]) -> String {
+    hex(&<sha2::Sha256 as sha2::Digest>::digest(bytes))
+}
+
 /// The lock file every writer of a folder takes.
 const LOCK: &str = ".lock";
 
@@ -231,6 +241,8 @@ pub struct AppendLog {
     file: File,
     path: PathBuf,
     bytes: u64,
+    /// SHA-256 of every byte so far, so that a checkpoint can record what the log held.
+    digest: sha2::Sha256,
 }
 
 impl AppendLog {
@@ -254,7 +266,11 @@ impl AppendLog {
             file.set_len(bytes)?;
             changed();
         }
-        Ok(AppendLog { file, path: path.to_owned(), bytes })
+        let mut digest = <sha2::Sha256 as sha2::Digest>::new();
+        if bytes > 0 {
+            sha2::Digest::update(&mut digest, std::fs::read(path)?);
+        }
+        Ok(AppendLog { file, path: path.to_owned(), bytes, digest })
     }
 
     /// Append one line.
@@ -262,8 +278,14 @@ impl AppendLog {
         before_write(&self.path)?;
         self.file.write_all(line.as_bytes())?;
         self.bytes += line.len() as u64;
+        sha2::Digest::update(&mut self.digest, line.as_bytes());
         changed();
         Ok(())
+    }
+
+    /// The SHA-256 of what the log holds (hex).
+    pub fn sha256(&self) -> String {
+        hex(&sha2::Digest::finalize(self.digest.clone()))
     }
 
     /// Flush to disk (before a checkpoint records `len`).

@@ -266,10 +266,16 @@ pub fn resolve_input(input: &Path) -> Result<(Config, Option<PathBuf>, PathBuf),
         }
         let weights = crate::train::folder::checkpoint_file(input, crate::train::folder::MODEL);
         if !weights.is_file() {
-            return Err(ProbeError::Input(format!(
-                "{} has no model.safetensors: the run has not written a checkpoint yet",
-                input.display()
-            )));
+            let link = input.join("checkpoint");
+            return Err(ProbeError::Input(if std::fs::symlink_metadata(&link).is_ok() {
+                format!(
+                    "{}: its checkpoint ({}) has no model.safetensors: the run folder is damaged; run it again",
+                    input.display(),
+                    std::fs::read_link(&link).map_or_else(|_| link.display().to_string(), |t| t.display().to_string())
+                )
+            } else {
+                format!("{} has no model.safetensors: the run has not written a checkpoint yet", input.display())
+            }));
         }
         Ok((Config::load(&cfg_path, &[])?, Some(weights), input.join("probes")))
     } else if input.is_file() {
@@ -280,9 +286,17 @@ pub fn resolve_input(input: &Path) -> Result<(Config, Option<PathBuf>, PathBuf),
     }
 }
 
+/// Writes a probe's files so that its report marks it done: the figures first, then beside
+/// the report its digest (`<probe>.sha256`: the report's SHA-256 and that of the config it was
+/// computed for), then the report itself, each atomically. A kill before the report leaves the
+/// probe not done; a report moved from another run's folder does not match its digest.
 struct Writer {
     dir: PathBuf,
     files: Vec<PathBuf>,
+    /// The report of the probe being written, held until its figures are.
+    pending: Option<(String, String)>,
+    /// SHA-256 of the config file the model comes from.
+    config_sha256: String,
 }
 
 impl Writer {
@@ -293,10 +307,48 @@ impl Writer {
         self.files.push(p);
         Ok(())
     }
+
+    /// A probe's report: written after its figures (by the next report, or `finish`).
     fn json(&mut self, name: &str, v: &impl Serialize) -> Result<(), ProbeError> {
+        self.finish()?;
         let text = serde_json::to_string_pretty(v).map_err(|e| ProbeError::Io(format!("{name}: {e}")))?;
-        self.write(name, &(text + "\n"))
+        self.pending = Some((name.to_string(), text + "\n"));
+        Ok(())
     }
+
+    /// Write the report held back, after its digest.
+    fn finish(&mut self) -> Result<(), ProbeError> {
+        if let Some((name, text)) = self.pending.take() {
+            let digest =
+                format!("{} {name}\n{} config.toml\n", crate::files::sha256(text.as_bytes()), self.config_sha256);
+            let p = self.dir.join(digest_file(&name));
+            crate::files::write_atomic(&p, digest.as_bytes())
+                .map_err(|e| ProbeError::Io(format!("cannot write {}: {e}", p.display())))?;
+            self.write(&name, &text)?;
+        }
+        Ok(())
+    }
+}
+
+/// The digest file beside a probe's report: `gates.json` -> `gates.sha256`.
+pub fn digest_file(report: &str) -> String {
+    format!("{}.sha256", report.trim_end_matches(".json"))
+}
+
+/// Whether the report `bytes` in `probes_dir` is the one its digest file names, computed for
+/// the config whose bytes are `config` (no digest file: a report of an older build, taken as
+/// it is).
+pub fn check_digest(probes_dir: &Path, report: &str, bytes: &[u8], config: &[u8]) -> Result<(), String> {
+    let Ok(text) = std::fs::read_to_string(probes_dir.join(digest_file(report))) else { return Ok(()) };
+    let mut lines = text.lines().map(|l| l.split_once(' ').map(|(h, _)| h));
+    let (want, cfg) = (lines.next().flatten(), lines.next().flatten());
+    if want != Some(crate::files::sha256(bytes).as_str()) {
+        return Err(format!("{report} is not the report its digest ({}) names", digest_file(report)));
+    }
+    if cfg != Some(crate::files::sha256(config).as_str()) {
+        return Err(format!("{report} was computed for another config than this run's config.toml"));
+    }
+    Ok(())
 }
 
 /// Run the probes on the model of `input` (a config: at initialisation, with the config's data;
@@ -329,7 +381,10 @@ pub fn run(input: &Path, opts: &ProbeOptions) -> Result<ProbeRun, ProbeError> {
             ProbeError::Io(e.message)
         }
     })?;
-    let mut w = Writer { dir: dir.clone(), files: Vec::new() };
+    let cfg_file = if input.is_dir() { input.join("config.toml") } else { input.to_path_buf() };
+    let config = std::fs::read(&cfg_file).map_err(|e| ProbeError::Io(format!("{}: {e}", cfg_file.display())))?;
+    let mut w =
+        Writer { dir: dir.clone(), files: Vec::new(), pending: None, config_sha256: crate::files::sha256(&config) };
     let origin = weights.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
     let mut ran = Vec::new();
     let diagnosis = match data {
@@ -379,6 +434,7 @@ pub fn run(input: &Path, opts: &ProbeOptions) -> Result<ProbeRun, ProbeError> {
             sequence(&cfg, &mut model, &batches, &what, &mut w, &mut ran)?
         }
     };
+    w.finish()?;
     Ok(ProbeRun { out: dir, trained: weights.is_some(), ran, files: w.files, diagnosis })
 }
 

@@ -47,8 +47,34 @@ pub fn config(dir: &Path, id: &str, train: bool) -> Result<Config, Damage> {
 /// What the current checkpoint's state.json says of the run's progress.
 #[derive(Deserialize)]
 struct Recorded {
+    epoch: usize,
     step: usize,
     metrics_bytes: u64,
+    #[serde(default)]
+    metrics_sha256: Option<String>,
+    #[serde(default)]
+    train_means: Option<(f64, Option<f64>)>,
+    #[serde(default)]
+    last_eval: Option<(f64, Option<f64>)>,
+}
+
+/// The same number, NaN included.
+fn same(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (Some(x), Some(y)) => x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+/// Whether the summary of a finished run says what its final checkpoint recorded.
+fn summary_agrees(s: &Summary, r: &Recorded) -> bool {
+    s.epochs == r.epoch
+        && s.steps == r.step
+        && same(Some(s.final_train_loss), r.train_means.map(|t| t.0).or(Some(f64::NAN)))
+        && same(s.final_train_accuracy, r.train_means.and_then(|t| t.1))
+        && same(s.test_loss, r.last_eval.map(|e| e.0))
+        && same(s.test_accuracy, r.last_eval.and_then(|e| e.1))
 }
 
 /// A trained run whose summary is final (`summary`): its checkpoint and metrics log.
@@ -73,10 +99,15 @@ pub fn trained(dir: &Path, summary: &Summary) -> Result<(), Damage> {
                 r.metrics_bytes
             )))
         }
-        (Some(r), false) if r.step != summary.steps => {
+        (Some(r), false) if r.metrics_sha256.as_ref().is_some_and(|h| *h != crate::files::sha256(&log)) => {
             return Err(damaged(format!(
-                "{SUMMARY} says {} steps, but the final checkpoint is at step {}",
-                summary.steps, r.step
+                "{METRICS} is not the log the final checkpoint recorded (its SHA-256 differs)"
+            )))
+        }
+        (Some(r), false) if !summary_agrees(summary, r) => {
+            return Err(damaged(format!(
+                "{SUMMARY} does not say what the final checkpoint recorded (step {} and its losses)",
+                r.step
             )))
         }
         // A diverged run logs past its last checkpoint, up to the divergence.
@@ -107,12 +138,16 @@ pub fn trained(dir: &Path, summary: &Summary) -> Result<(), Damage> {
 pub fn probes(probes_dir: &Path, cfg: &Config, probes: &[ProbeKind]) -> Result<(), Damage> {
     let mut bad = Vec::new();
     let mut why = Vec::new();
+    let config = std::fs::read(probes_dir.parent().unwrap_or(probes_dir).join(CONFIG)).unwrap_or_default();
     for &k in probes {
-        let path = probes_dir.join(super::probe_file(k));
-        let Ok(bytes) = std::fs::read(&path) else { continue };
-        if let Err(e) = crate::probe::check_report(k, &cfg.model, &bytes) {
+        let name = super::probe_file(k);
+        let Ok(bytes) = std::fs::read(probes_dir.join(&name)) else { continue };
+        let checked = crate::probe::check_report(k, &cfg.model, &bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|()| crate::probe::check_digest(probes_dir, &name, &bytes, &config));
+        if let Err(e) = checked {
             bad.push(k);
-            why.push(format!("probes/{}: {e}", super::probe_file(k)));
+            why.push(format!("probes/{name}: {e}"));
         }
     }
     if bad.is_empty() {

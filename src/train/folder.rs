@@ -20,8 +20,6 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use crate::files;
 
 pub const CONFIG: &str = "config.toml";
@@ -52,8 +50,7 @@ pub struct RunFolder {
 
 /// Sizes and SHA-256 of the files a state.json belongs to, checked when it is loaded.
 fn digest(bytes: &[u8]) -> serde_json::Value {
-    let hex: String = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
-    serde_json::json!({"bytes": bytes.len(), "sha256": hex})
+    serde_json::json!({"bytes": bytes.len(), "sha256": files::sha256(bytes)})
 }
 
 fn io_err(what: String) -> impl Fn(std::io::Error) -> String {

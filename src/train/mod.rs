@@ -418,6 +418,7 @@ fn run<B, M: Net<B>>(
     let save =
         |model: &mut M, state: &mut State, log: &MetricsLog, flow: &Option<MetricsLog>, optim: &dyn Optimizer<f32>| {
             state.metrics_bytes = log.len();
+            state.metrics_sha256 = Some(log.log().sha256());
             state.gradflow_bytes = flow.as_ref().map_or(0, |f| f.len());
             state.elapsed_s = elapsed();
             state.cpu_s = cpu();

@@ -21,6 +21,10 @@ pub(super) struct State {
     pub(super) batch: usize,
     pub(super) step: usize,
     pub(super) metrics_bytes: u64,
+    /// SHA-256 of metrics.jsonl at the checkpoint (what `sweep::verify` checks the log
+    /// against; absent in checkpoints of older builds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) metrics_sha256: Option<String>,
     /// Length of gradflow.jsonl at the checkpoint (when `[probe] gradflow_every` is on).
     #[serde(default)]
     pub(super) gradflow_bytes: u64,

@@ -5,10 +5,10 @@
 //! from 2, and the smallest width reaching zero training error is fitted against k; deep nets
 //! of the construction's shape are trained from random init beside them.
 
-use super::fmt::{num, pct};
-use super::{config, Claim, Experiment, Figure, Findings, Measure, Params, RunSet, Scale, Table};
+use super::fmt::{list, num, pct};
+use super::{Claim, Configs, Experiment, Figure, Findings, Measure, Params, Run, RunSet, Scale, Table};
 use crate::plot::{HeatMap, LinePlot, Series};
-use crate::stats::{fit_line, mean, std};
+use crate::stats::{fit_line, mean, std, Line};
 use crate::sweep::RunRequest;
 
 pub struct C1;
@@ -17,9 +17,15 @@ pub struct C1;
 const SLOPE_BAR: f64 = 0.8;
 /// Fewest k whose smallest zero-error width was measured (not censored) for the rule to judge.
 const MIN_MEASURED: usize = 3;
+/// A deep run whose last step's gradient norm is below this is stuck (ReLUs off on every
+/// point, or a flat constant output).
+const STUCK_GRAD_NORM: f64 = 1e-6;
 
-/// Full-batch Adam from a Gaussian init (see `setup` for why these).
-const QUICK: &str = r#"
+/// Full-batch Adam from a Gaussian init (see `setup` for why these). The paper scale trains
+/// four times longer (on a wider grid of k and widths, with more restarts: `grid`); the tiny
+/// one a few steps at a constant rate.
+const CONFIGS: Configs = Configs {
+    base: r#"
 [data]
 name = "sawtooth"
 k = 2
@@ -39,52 +45,21 @@ batch_size = 4096
 eval_every = 500
 checkpoint_every = 5000
 eval_train = true
-"#;
-
-/// As quick, four times longer, on a wider grid of k and widths, with more restarts.
-const PAPER: &str = r#"
-[data]
-name = "sawtooth"
-k = 2
-[model]
-arch = "plain"
-depth = 0
-width = 2
-activation = "relu"
-init = { kind = "gaussian", sigma_w2 = 2.0, sigma_b2 = 0.5 }
-[optim]
-lr = 0.01
-optimizer = { kind = "adam" }
-schedule = { kind = "cosine", total = 20000, min_lr = 0.0 }
-[train]
-epochs = 20000
-batch_size = 4096
-eval_every = 2000
-checkpoint_every = 20000
-eval_train = true
-"#;
-
-/// For the pipeline's test: a few steps.
-const TINY: &str = r#"
-[data]
-name = "sawtooth"
-k = 2
-[model]
-arch = "plain"
-depth = 0
-width = 2
-activation = "relu"
-init = { kind = "gaussian", sigma_w2 = 2.0, sigma_b2 = 0.5 }
-[optim]
-lr = 0.01
-optimizer = { kind = "adam" }
-[train]
-epochs = 20
-batch_size = 4096
-eval_every = 10
-checkpoint_every = 20
-eval_train = true
-"#;
+"#,
+    quick: &[],
+    paper: &[
+        "optim.schedule.total=20000",
+        "train.epochs=20000",
+        "train.eval_every=2000",
+        "train.checkpoint_every=20000",
+    ],
+    tiny: &[
+        "optim.schedule={ kind = \"constant\" }",
+        "train.epochs=20",
+        "train.eval_every=10",
+        "train.checkpoint_every=20",
+    ],
+};
 
 /// k values, how far above 2^k the shallow widths go (up to 2^(k + extra)), and restarts.
 struct Grid {
@@ -111,39 +86,31 @@ impl Grid {
     }
 }
 
-fn base(p: &Params) -> &'static str {
-    match p.scale {
-        Scale::Quick => QUICK,
-        Scale::Paper => PAPER,
-        Scale::Tiny => TINY,
-    }
+/// A plain ReLU net on the 2^k points: `depth` stack layers of `width` (depth 0: the stem and
+/// the head alone).
+fn net(p: &Params, k: u32, depth: u32, width: usize, seed: u64, label: String) -> RunRequest {
+    let sets =
+        [format!("seed={seed}"), format!("data.k={k}"), format!("model.depth={depth}"), format!("model.width={width}")];
+    RunRequest::train(CONFIGS.at(p.scale, &sets), label)
 }
 
-/// One hidden layer of `width` ReLUs (depth 0: the stem and the head).
+/// One hidden layer of `width` ReLUs.
 fn shallow(p: &Params, k: u32, width: usize, seed: u64) -> RunRequest {
-    let cfg = config(
-        base(p),
-        &[format!("seed={seed}"), format!("data.k={k}"), "model.depth=0".into(), format!("model.width={width}")],
-    );
-    RunRequest::train(cfg, format!("C1 shallow k {k} width {width} seed {seed}"))
+    net(p, k, 0, width, seed, format!("C1 shallow k {k} width {width} seed {seed}"))
 }
 
 /// The construction's shape (k hidden layers of 2 ReLUs: the stem and k - 1 stack layers)
 /// from random init.
 fn deep(p: &Params, k: u32, seed: u64) -> RunRequest {
-    let cfg = config(
-        base(p),
-        &[format!("seed={seed}"), format!("data.k={k}"), format!("model.depth={}", k - 1), "model.width=2".into()],
-    );
-    RunRequest::train(cfg, format!("C1 deep k {k} (width 2, {k} hidden layers) seed {seed}"))
+    net(p, k, k - 1, 2, seed, format!("C1 deep k {k} (width 2, {k} hidden layers) seed {seed}"))
 }
 
 /// The tent-map construction as a real model: the stem computes (relu(x), relu(x - 1/2)),
 /// each stack layer (relu(m), relu(m - 1/2)) of m = 2 u_1 - 4 u_2 of the layer below, and the
 /// head the logits (1/2 - m, m - 1/2) of the last one, so the net outputs class 1 where the
 /// k-fold tent map exceeds 1/2. Evaluated by the engine on the 2^k points: (parameters,
-/// training error, cross-entropy).
-fn construction(k: u32) -> Result<(usize, f64, f64), String> {
+/// training error).
+fn construction(k: u32) -> Result<(usize, f64), String> {
     use crate::data::{synthetic, Targets};
     use crate::nn::{LossKind, Model, ModelConfig, Target};
     let cfg: ModelConfig =
@@ -174,16 +141,58 @@ fn construction(k: u32) -> Result<(usize, f64, f64), String> {
     let d = synthetic::sawtooth(k);
     let Targets::Classes { labels, .. } = &d.y else { return Err("C1: the sawtooth data has no classes".into()) };
     let out = m.evaluate(&d.x, &Target::Classes(labels));
-    Ok((params, 1.0 - out.correct as f64 / out.count as f64, out.loss))
+    Ok((params, 1.0 - out.correct as f64 / out.count as f64))
+}
+
+/// What one k gave: the construction, and the trained nets by seed.
+struct AtK {
+    k: u32,
+    /// The construction's parameter count and training error.
+    params: usize,
+    error: f64,
+    /// The shallow nets' final training accuracy, [width][seed] for widths 2, 4, .., 2^(k + extra).
+    shallow: Vec<Vec<f64>>,
+    /// The deep nets from random init, by seed.
+    deep: Vec<Deep>,
+}
+
+struct Deep {
+    accuracy: f64,
+    /// Its last step's gradient norm is below `STUCK_GRAD_NORM`.
+    stuck: bool,
 }
 
 /// The training-set accuracy after the last step (evaluated on every point; NaN if diverged).
-fn final_accuracy(r: &super::Run) -> f64 {
+fn final_accuracy(r: &Run) -> Result<f64, String> {
     if r.diverged() {
-        f64::NAN
+        Ok(f64::NAN)
     } else {
-        r.last_or_nan("train_eval_accuracy")
+        r.last("train_eval_accuracy")
     }
+}
+
+/// The construction at every k, and every run's final accuracy.
+fn read(p: &Params, runs: &RunSet) -> Result<Vec<AtK>, String> {
+    let g = grid(p);
+    let seeds = g.seeds(p);
+    let mut data = Vec::new();
+    for &k in &g.ks {
+        let (params, error) = construction(k)?;
+        let mut widths = Vec::new();
+        for w in g.widths(k) {
+            let accs = seeds.iter().map(|&s| final_accuracy(&runs.get(&shallow(p, k, w, s))?));
+            widths.push(accs.collect::<Result<Vec<f64>, String>>()?);
+        }
+        let mut deeps = Vec::new();
+        for &s in &seeds {
+            let r = runs.get(&deep(p, k, s))?;
+            // A diverged run is not stuck: its gradient blew up.
+            let stuck = !r.diverged() && r.last("grad_norm")? < STUCK_GRAD_NORM;
+            deeps.push(Deep { accuracy: final_accuracy(&r)?, stuck });
+        }
+        data.push(AtK { k, params, error, shallow: widths, deep: deeps });
+    }
+    Ok(data)
 }
 
 /// The smallest zero-error width of one k: measured, or censored above the widest tried.
@@ -194,12 +203,24 @@ enum Smallest {
 }
 
 impl Smallest {
+    /// The smallest width at which any of `seeds` classifies every point.
+    fn of(at: &AtK, seeds: &[usize]) -> Smallest {
+        let widest = 1 << at.shallow.len();
+        let first = at.shallow.iter().position(|accs| seeds.iter().any(|&s| accs[s] == 1.0));
+        first.map_or(Smallest::Censored { widest }, |i| Smallest::Measured(2 << i))
+    }
     /// log2 of the width entered in the fit: the width, or (censored) twice the widest tried,
     /// the smallest width on the grid that could still succeed, a lower bound.
     fn log2_fit(self) -> f64 {
         match self {
             Smallest::Measured(w) => (w as f64).log2(),
             Smallest::Censored { widest } => (2.0 * widest as f64).log2(),
+        }
+    }
+    fn measured(self) -> Option<usize> {
+        match self {
+            Smallest::Measured(w) => Some(w),
+            Smallest::Censored { .. } => None,
         }
     }
     fn shown(self) -> String {
@@ -210,25 +231,33 @@ impl Smallest {
     }
 }
 
+/// Every k's smallest zero-error width over `seeds`.
+fn smallest(data: &[AtK], seeds: &[usize]) -> Vec<(u32, Smallest)> {
+    data.iter().map(|at| (at.k, Smallest::of(at, seeds))).collect()
+}
+
+/// (k, log2 width) as the fit enters them.
+fn fit_points(points: &[(u32, Smallest)]) -> Vec<(f64, f64)> {
+    points.iter().map(|(k, s)| (*k as f64, s.log2_fit())).collect()
+}
+
 /// The rule applied to the smallest widths per k: slope of log2 width against k (censored k
 /// entered at their lower bound). Held needs slope >= 0.8 with at least `MIN_MEASURED` k
 /// measured, and every censored k above the mean k of the fit (then raising a censored value
 /// to its true, larger one can only raise the slope, so the fitted slope is a lower bound);
 /// with censored k, a slope below the bar is inconclusive (the true slope may be larger).
-fn judge(points: &[(u32, Smallest)]) -> (f64, Option<bool>, String) {
-    let pts: Vec<(f64, f64)> = points.iter().map(|(k, s)| (*k as f64, s.log2_fit())).collect();
-    let Some(crate::stats::Line { slope, .. }) = fit_line(&pts) else {
+fn slope_rule(points: &[(u32, Smallest)]) -> (f64, Option<bool>, String) {
+    let pts = fit_points(points);
+    let Some(Line { slope, .. }) = fit_line(&pts) else {
         return (f64::NAN, None, "fewer than two k: no slope".into());
     };
-    let measured = points.iter().filter(|(_, s)| matches!(s, Smallest::Measured(_))).count();
-    let censored: Vec<u32> =
-        points.iter().filter(|(_, s)| matches!(s, Smallest::Censored { .. })).map(|(k, _)| *k).collect();
+    let measured = points.iter().filter(|(_, s)| s.measured().is_some()).count();
+    let censored: Vec<u32> = points.iter().filter(|(_, s)| s.measured().is_none()).map(|(k, _)| *k).collect();
     let mean_k = mean(&pts.iter().map(|p| p.0).collect::<Vec<_>>());
     if censored.is_empty() {
         return (slope, Some(slope >= SLOPE_BAR), "every k measured".into());
     }
-    let ks: Vec<String> = censored.iter().map(|k| k.to_string()).collect();
-    let why = format!("k = {} censored (no width tried reached zero error)", ks.join(", "));
+    let why = format!("k = {} censored (no width tried reached zero error)", list(&censored));
     if measured < MIN_MEASURED {
         return (slope, None, format!("{why}; only {measured} k measured, fewer than {MIN_MEASURED}"));
     }
@@ -239,6 +268,221 @@ fn judge(points: &[(u32, Smallest)]) -> (f64, Option<bool>, String) {
         (slope, Some(true), format!("{why}, all above the mean k: the fitted slope is a lower bound"))
     } else {
         (slope, None, format!("{why}: the fitted slope, a lower bound, is below the bar"))
+    }
+}
+
+/// The construction's parameters added from one k to the next, and whether that is one
+/// positive constant (linear in k).
+fn growth(data: &[AtK]) -> (Vec<i64>, bool) {
+    let steps: Vec<i64> = data.windows(2).map(|w| w[1].params as i64 - w[0].params as i64).collect();
+    let linear = steps.windows(2).all(|w| w[0] == w[1]) && steps.first().is_some_and(|s| *s > 0);
+    (steps, linear)
+}
+
+/// How many k have a deep net from random init, among `seeds`, at zero error.
+fn deep_solved(data: &[AtK], seeds: &[usize]) -> usize {
+    data.iter().filter(|at| seeds.iter().any(|&s| at.deep[s].accuracy == 1.0)).count()
+}
+
+/// The rule over the restarts `seeds` (the construction has no seed).
+fn judge(data: &[AtK], seeds: &[usize]) -> Vec<Measure> {
+    let worst_err = data.iter().map(|at| at.error).fold(0.0, f64::max);
+    let all_zero = data.iter().all(|at| at.error == 0.0);
+    let (steps, linear) = growth(data);
+    let per_k = steps.first().copied().unwrap_or(0);
+    let (slope, slope_ok, slope_why) = slope_rule(&smallest(data, seeds));
+    let solved = deep_solved(data, seeds);
+    vec![
+        Measure::new("construction: largest training error over k", worst_err, pct(worst_err))
+            .must("= 0 for every k", Some(all_zero)),
+        Measure::new(
+            "construction: parameters added per k",
+            per_k as f64,
+            if linear { format!("{per_k} for every k (6k + 4)") } else { format!("not constant: {steps:?}") },
+        )
+        .must("constant (linear in k)", Some(linear)),
+        Measure::new("slope of log2(smallest zero-error shallow width) against k", slope, num(slope))
+            .must(format!(">= {SLOPE_BAR} ({slope_why})"), slope_ok),
+        Measure::new(
+            "deep nets of the construction's shape from random init reaching zero error",
+            solved as f64,
+            format!("{solved} of {} k (any of {} seeds)", data.len(), seeds.len()),
+        ),
+    ]
+}
+
+fn note(data: &[AtK], seeds: &[usize]) -> String {
+    let per_k = growth(data).0.first().copied().unwrap_or(0);
+    let (slope, _, slope_why) = slope_rule(&smallest(data, seeds));
+    let stuck = data.iter().map(|at| seeds.iter().filter(|&&s| at.deep[s].stuck).count()).sum::<usize>();
+    format!(
+        "The construction classifies every point for k = {}..{} with {} parameters per extra k; the slope of log2(smallest zero-error width) against k is {} ({slope_why}). Deep nets of the construction's shape reach zero error from random init for {} of {} k: representable is not trainable ({stuck} of {} deep runs end with a gradient norm below 1e-6, stuck on a flat output). A one-hidden-layer net cannot fit the points below 2^k - 2 units, so where training succeeds near that bound the slope is about 1 whatever the optimiser; what the experiment adds is whether gradient training finds such fits at all.",
+        data[0].k,
+        data[data.len() - 1].k,
+        per_k,
+        num(slope),
+        deep_solved(data, seeds),
+        data.len(),
+        data.len() * seeds.len(),
+    )
+}
+
+/// The best final accuracy over restarts (NaN if none is finite), and how many reached zero
+/// error.
+fn best(accs: &[f64]) -> (f64, usize) {
+    let best = accs.iter().copied().filter(|a| a.is_finite()).fold(f64::NAN, f64::max);
+    (best, accs.iter().filter(|a| **a == 1.0).count())
+}
+
+/// The widest shallow grid of any k, in powers of two: the columns of the grid's table and map.
+fn max_e(data: &[AtK]) -> usize {
+    data.iter().map(|at| at.shallow.len()).max().unwrap_or(1)
+}
+
+fn tables(data: &[AtK], widths: &[(u32, Smallest)], seeds: usize) -> Vec<Table> {
+    let mut t_main = Table::new(
+        "Per k: the construction, the smallest shallow width with zero training error, deep nets from random init",
+        &[
+            "k",
+            "points",
+            "construction params",
+            "construction error",
+            "least width that can fit (2^k - 2)",
+            "smallest zero-error width",
+            "its params (4m + 2)",
+            "deep from random init: final accuracy",
+        ],
+    )
+    .caption(format!(
+        "Accuracy on the 2^k training points after training; deep: mean ± sd over {seeds} seeds, and how many reached zero error."
+    ));
+    for (at, &(k, sm)) in data.iter().zip(widths) {
+        let accs: Vec<f64> = at.deep.iter().map(|d| d.accuracy).collect();
+        t_main.row(vec![
+            k.to_string(),
+            (1u64 << k).to_string(),
+            at.params.to_string(),
+            pct(at.error),
+            ((1u64 << k) - 2).to_string(),
+            sm.shown(),
+            sm.measured().map_or("-".into(), |w| (4 * w + 2).to_string()),
+            format!("{} ± {} ({} of {} at zero error)", pct(mean(&accs)), pct(std(&accs)), best(&accs).1, accs.len()),
+        ]);
+    }
+    let max_e = max_e(data);
+    let cols = std::iter::once("k".to_string()).chain((1..=max_e).map(|e| format!("m = {}", 1u64 << e)));
+    let mut t_grid = Table::with_columns("Shallow nets: best training accuracy over restarts", cols).caption(format!(
+        "The best final training accuracy of {seeds} restarts at each width m; (n/{seeds}) how many restarts reached zero error; - not tried."
+    ));
+    for at in data {
+        let mut row = vec![at.k.to_string()];
+        for c in 0..max_e {
+            row.push(match at.shallow.get(c) {
+                None => "-".into(),
+                Some(accs) => {
+                    let (b, zeros) = best(accs);
+                    format!("{} ({zeros}/{seeds})", pct(b))
+                }
+            });
+        }
+        t_grid.row(row);
+    }
+    vec![t_main, t_grid]
+}
+
+fn figures(data: &[AtK], widths: &[(u32, Smallest)]) -> Vec<Figure> {
+    let ks = || data.iter().map(|at| at.k);
+    let measured: Vec<(f64, usize)> = widths.iter().filter_map(|(k, s)| Some((*k as f64, s.measured()?))).collect();
+    let censored: Vec<(f64, f64)> =
+        widths.iter().filter(|(_, s)| s.measured().is_none()).map(|(k, s)| (*k as f64, s.log2_fit())).collect();
+    // The least width that can fit 2^k alternating points.
+    let least = |k: u32| (1u64 << k) - 2;
+    let mut p_width = LinePlot::new(
+        "Smallest shallow width with zero training error",
+        "k (2^k points)",
+        "log2 width (units in the hidden layer)",
+    )
+    .series(
+        Series::new("smallest zero-error width", measured.iter().map(|&(k, w)| (k, (w as f64).log2())).collect())
+            .markers(),
+    )
+    .series(Series::new("censored: none tried reached zero error (2x the widest tried)", censored).points_only())
+    .series(
+        Series::new(
+            "least width that can fit them, log2(2^k - 2)",
+            ks().map(|k| (k as f64, (least(k) as f64).log2())).collect(),
+        )
+        .dashed(),
+    );
+    if let Some(line) = fit_line(&fit_points(widths)) {
+        let pts = ks().map(|k| (k as f64, line.at(k as f64))).collect();
+        p_width = p_width.series(Series::new(format!("least-squares fit, slope {}", num(line.slope)), pts).dashed());
+    }
+    let p_params = LinePlot::new("Parameters against k", "k (2^k points)", "parameters")
+        .log_y(true)
+        .series(
+            Series::new(
+                "construction (depth k, width 2)",
+                data.iter().map(|at| (at.k as f64, at.params as f64)).collect(),
+            )
+            .markers(),
+        )
+        .series(
+            Series::new(
+                "shallow, smallest zero-error width (4m + 2)",
+                measured.iter().map(|&(k, w)| (k, (4 * w + 2) as f64)).collect(),
+            )
+            .markers(),
+        )
+        .series(
+            Series::new(
+                "shallow, least width that can fit (4(2^k - 2) + 2)",
+                ks().map(|k| (k as f64, (4 * least(k) + 2) as f64)).collect(),
+            )
+            .dashed(),
+        );
+    vec![
+        Figure::new(
+            "Smallest zero-error width against k",
+            "log2 of the smallest width at which any restart reached zero training error; censored k at twice the widest width tried; the dashed line is the least width that can fit 2^k alternating points, and the fit the rule uses.",
+            p_width.to_svg(),
+        ),
+        Figure::new(
+            "Parameters",
+            "The construction grows by 6 parameters per k; a shallow net that fits needs at least 4(2^k - 2) + 2.",
+            p_params.to_svg(),
+        ),
+        Figure::new(
+            "Training accuracy of shallow nets",
+            "Best final training accuracy over restarts, by k and width (grey: not tried).",
+            accuracy_map(data).to_svg(),
+        ),
+    ]
+}
+
+/// The shallow nets' best accuracy by k (the largest at the top) and width.
+fn accuracy_map(data: &[AtK]) -> HeatMap {
+    let max_e = max_e(data);
+    let values: Vec<Vec<f64>> = data
+        .iter()
+        .rev()
+        .map(|at| (0..max_e).map(|c| at.shallow.get(c).map_or(f64::NAN, |accs| best(accs).0)).collect())
+        .collect();
+    HeatMap {
+        title: "Shallow nets: best training accuracy over restarts".into(),
+        x_label: "log2 width (units in the hidden layer)".into(),
+        y_label: "k (2^k points)".into(),
+        row_labels: data.iter().rev().map(|at| format!("k = {}", at.k)).collect(),
+        x_start: 1.0,
+        x_step: 1.0,
+        cell_text: Some(
+            values
+                .iter()
+                .map(|r| r.iter().map(|v| if v.is_nan() { String::new() } else { format!("{v:.2}") }).collect())
+                .collect(),
+        ),
+        values,
+        ..Default::default()
     }
 }
 
@@ -260,10 +504,11 @@ impl Experiment for C1 {
         let g = grid(p);
         let (k0, k1) = (g.ks[0], g.ks[g.ks.len() - 1]);
         let n = g.seeds(p).len();
-        let (steps, what) = match p.scale {
-            Scale::Quick => (5000, ""),
-            Scale::Paper => (20000, " Telgarsky's result is a theorem and publishes no training setup: the paper scale is ours, the quick one longer and wider, with more restarts."),
-            Scale::Tiny => (20, " (Tiny: a test of the pipeline; its verdict means nothing.)"),
+        let steps = CONFIGS.at(p.scale, &[]).train.epochs;
+        let what = match p.scale {
+            Scale::Quick => "",
+            Scale::Paper => " Telgarsky's result is a theorem and publishes no training setup: the paper scale is ours, the quick one longer and wider, with more restarts.",
+            Scale::Tiny => " (Tiny: a test of the pipeline; its verdict means nothing.)",
         };
         format!(
             "The 2^k points x_i = i/2^k with label i mod 2, k = {k0}..{k1} (data sawtooth). Construction: a plain ReLU net of width 2 with k hidden layers (the stem and k - 1 stack layers), weights set in code to the tent map, evaluated by the engine. Shallow nets: one hidden layer (model.depth = 0: the stem and the head) of m ReLU units, m = 2, 4, .., 2^(k+{}) (up to {}x the least width that can fit them, 2^k - 2), {n} restarts (seeds) each. Deep nets: the construction's shape (width 2, k hidden layers, 6k + 4 parameters) from random init, {n} seeds. Every net is trained the same way, chosen before any run: full batch (every point in every step: the sets are tiny, so the objective is exact and there is no batch noise to blame), {steps} steps of Adam at lr 0.01 (a standard rate for Adam on a small net) decaying to 0 by a cosine (so the last iterate settles instead of oscillating around a fit), cross-entropy on 2 classes, Gaussian init with sigma_w^2 = 2 (He scale) and sigma_b^2 = 0.5: on the 1-d input a unit's kink sits at -b/w, a Cauchy variable of scale sigma_b/sigma_w = 1/2, so the kinks start spread over the data's range [0, 1] (with bias 0 every kink would sit at 0 and half the units would be dead on the data). Zero training error: every point classified correctly by the weights after the last step.{what}",
@@ -286,246 +531,14 @@ impl Experiment for C1 {
     }
 
     fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Findings, String> {
-        let g = grid(p);
-        let seeds = g.seeds(p);
-        let max_e = g.ks.iter().map(|k| k + g.extra).max().unwrap_or(1);
-        // The construction.
-        let mut cons = Vec::new();
-        for &k in &g.ks {
-            cons.push((k, construction(k)?));
-        }
-        let all_zero = cons.iter().all(|(_, (_, err, _))| *err == 0.0);
-        let worst_err = cons.iter().map(|(_, (_, e, _))| *e).fold(0.0, f64::max);
-        // Linear in k: the same increment between consecutive k.
-        let steps: Vec<i64> = cons.windows(2).map(|w| w[1].1 .0 as i64 - w[0].1 .0 as i64).collect();
-        let linear = steps.windows(2).all(|w| w[0] == w[1]) && steps.first().is_some_and(|s| *s > 0);
-        let per_k = steps.first().copied().unwrap_or(0);
-        // Shallow nets: best accuracy over restarts per (k, width); smallest zero-error width.
-        let mut best = vec![vec![f64::NAN; max_e as usize]; g.ks.len()];
-        let mut zero_count = vec![vec![0usize; max_e as usize]; g.ks.len()];
-        let mut smallest = Vec::new();
-        for (i, &k) in g.ks.iter().enumerate() {
-            let mut first: Option<usize> = None;
-            for w in g.widths(k) {
-                let col = (w.trailing_zeros() - 1) as usize;
-                let mut accs = Vec::new();
-                for &s in &seeds {
-                    accs.push(final_accuracy(&runs.get(&shallow(p, k, w, s))?));
-                }
-                zero_count[i][col] = accs.iter().filter(|a| **a == 1.0).count();
-                best[i][col] = accs.iter().copied().filter(|a| a.is_finite()).fold(f64::NAN, f64::max);
-                if zero_count[i][col] > 0 && first.is_none() {
-                    first = Some(w);
-                }
-            }
-            let widest = *g.widths(k).last().expect("widths");
-            smallest.push((k, first.map_or(Smallest::Censored { widest }, Smallest::Measured)));
-        }
-        let (slope, slope_ok, slope_why) = judge(&smallest);
-        // Deep nets from random init.
-        let mut deep_acc = Vec::new();
-        // Deep runs whose last step's gradient norm is below 1e-6: stuck (ReLUs off on every
-        // point, or a flat constant output).
-        let (mut stuck, mut deep_runs) = (0usize, 0usize);
-        for &k in &g.ks {
-            let mut accs = Vec::new();
-            for &s in &seeds {
-                let r = runs.get(&deep(p, k, s))?;
-                accs.push(final_accuracy(&r));
-                deep_runs += 1;
-                stuck += (r.last_or_nan("grad_norm") < 1e-6) as usize;
-            }
-            deep_acc.push((k, accs));
-        }
-        let deep_solved = deep_acc.iter().filter(|(_, a)| a.contains(&1.0)).count();
-
-        let measured = vec![
-            Measure::new("construction: largest training error over k", worst_err, pct(worst_err))
-                .must("= 0 for every k", Some(all_zero)),
-            Measure::new(
-                "construction: parameters added per k",
-                per_k as f64,
-                if linear { format!("{per_k} for every k (6k + 4)") } else { format!("not constant: {steps:?}") },
-            )
-            .must("constant (linear in k)", Some(linear)),
-            Measure::new("slope of log2(smallest zero-error shallow width) against k", slope, num(slope))
-                .must(format!(">= {SLOPE_BAR} ({slope_why})"), slope_ok),
-            Measure::new(
-                "deep nets of the construction's shape from random init reaching zero error",
-                deep_solved as f64,
-                format!("{deep_solved} of {} k (any of {} seeds)", g.ks.len(), seeds.len()),
-            ),
-        ];
-
-        let mut t_main = Table::new(
-            "Per k: the construction, the smallest shallow width with zero training error, deep nets from random init",
-            &[
-                "k",
-                "points",
-                "construction params",
-                "construction error",
-                "least width that can fit (2^k - 2)",
-                "smallest zero-error width",
-                "its params (4m + 2)",
-                "deep from random init: final accuracy",
-            ],
-        )
-        .caption(format!(
-            "Accuracy on the 2^k training points after training; deep: mean ± sd over {} seeds, and how many reached zero error.",
-            seeds.len()
-        ));
-        for (i, &k) in g.ks.iter().enumerate() {
-            let (params, err, _) = cons[i].1;
-            let sm = smallest[i].1;
-            let accs = &deep_acc[i].1;
-            t_main.row(vec![
-                k.to_string(),
-                (1u64 << k).to_string(),
-                params.to_string(),
-                pct(err),
-                ((1u64 << k) - 2).to_string(),
-                sm.shown(),
-                match sm {
-                    Smallest::Measured(w) => (4 * w + 2).to_string(),
-                    Smallest::Censored { .. } => "-".into(),
-                },
-                format!(
-                    "{} ± {} ({} of {} at zero error)",
-                    pct(mean(accs)),
-                    pct(std(accs)),
-                    accs.iter().filter(|a| **a == 1.0).count(),
-                    accs.len()
-                ),
-            ]);
-        }
-        let cols: Vec<String> =
-            std::iter::once("k".to_string()).chain((1..=max_e).map(|e| format!("m = {}", 1u64 << e))).collect();
-        let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
-        let mut t_grid = Table::new("Shallow nets: best training accuracy over restarts", &cols)
-        .caption(format!(
-            "The best final training accuracy of {} restarts at each width m; (n/{}) how many restarts reached zero error; - not tried.",
-            seeds.len(),
-            seeds.len()
-        ));
-        for (i, &k) in g.ks.iter().enumerate() {
-            let mut row = vec![k.to_string()];
-            for c in 0..max_e as usize {
-                row.push(if c >= (k + g.extra) as usize {
-                    "-".into()
-                } else {
-                    format!("{} ({}/{})", pct(best[i][c]), zero_count[i][c], seeds.len())
-                });
-            }
-            t_grid.row(row);
-        }
-
-        // Figures.
-        let meas: Vec<(f64, f64)> = smallest
-            .iter()
-            .filter_map(|(k, s)| match s {
-                Smallest::Measured(w) => Some((*k as f64, (*w as f64).log2())),
-                _ => None,
-            })
-            .collect();
-        let cens: Vec<(f64, f64)> = smallest
-            .iter()
-            .filter(|(_, s)| matches!(s, Smallest::Censored { .. }))
-            .map(|(k, s)| (*k as f64, s.log2_fit()))
-            .collect();
-        let bound: Vec<(f64, f64)> = g.ks.iter().map(|&k| (k as f64, (((1u64 << k) - 2) as f64).log2())).collect();
-        let mut p_width = LinePlot::new(
-            "Smallest shallow width with zero training error",
-            "k (2^k points)",
-            "log2 width (units in the hidden layer)",
-        )
-        .series(Series::new("smallest zero-error width", meas).markers())
-        .series(Series::new("censored: none tried reached zero error (2x the widest tried)", cens).points_only())
-        .series(Series::new("least width that can fit them, log2(2^k - 2)", bound).dashed());
-        if let Some(crate::stats::Line { slope: s, intercept: b }) =
-            fit_line(&smallest.iter().map(|(k, s)| (*k as f64, s.log2_fit())).collect::<Vec<_>>())
-        {
-            let line = g.ks.iter().map(|&k| (k as f64, b + s * k as f64)).collect();
-            p_width = p_width.series(Series::new(format!("least-squares fit, slope {}", num(s)), line).dashed());
-        }
-        let p_params = LinePlot::new("Parameters against k", "k (2^k points)", "parameters")
-            .log_y(true)
-            .series(
-                Series::new(
-                    "construction (depth k, width 2)",
-                    cons.iter().map(|(k, c)| (*k as f64, c.0 as f64)).collect(),
-                )
-                .markers(),
-            )
-            .series(
-                Series::new(
-                    "shallow, smallest zero-error width (4m + 2)",
-                    smallest
-                        .iter()
-                        .filter_map(|(k, s)| match s {
-                            Smallest::Measured(w) => Some((*k as f64, (4 * w + 2) as f64)),
-                            _ => None,
-                        })
-                        .collect(),
-                )
-                .markers(),
-            )
-            .series(
-                Series::new(
-                    "shallow, least width that can fit (4(2^k - 2) + 2)",
-                    g.ks.iter().map(|&k| (k as f64, (4 * ((1u64 << k) - 2) + 2) as f64)).collect(),
-                )
-                .dashed(),
-            );
-        let rows: Vec<usize> = (0..g.ks.len()).rev().collect();
-        let heat = HeatMap {
-            title: "Shallow nets: best training accuracy over restarts".into(),
-            x_label: "log2 width (units in the hidden layer)".into(),
-            y_label: "k (2^k points)".into(),
-            row_labels: rows.iter().map(|&i| format!("k = {}", g.ks[i])).collect(),
-            x_start: 1.0,
-            x_step: 1.0,
-            values: rows.iter().map(|&i| best[i].clone()).collect(),
-            log: false,
-            col_labels: None,
-            overlay: vec![],
-            cell_text: Some(
-                rows.iter()
-                    .map(|&i| {
-                        best[i].iter().map(|v| if v.is_nan() { String::new() } else { format!("{v:.2}") }).collect()
-                    })
-                    .collect(),
-            ),
-            ..Default::default()
-        };
-        let note = format!(
-            "The construction classifies every point for k = {}..{} with {} parameters per extra k; the slope of log2(smallest zero-error width) against k is {} ({slope_why}). Deep nets of the construction's shape reach zero error from random init for {deep_solved} of {} k: representable is not trainable ({stuck} of {deep_runs} deep runs end with a gradient norm below 1e-6, stuck on a flat output). A one-hidden-layer net cannot fit the points below 2^k - 2 units, so where training succeeds near that bound the slope is about 1 whatever the optimiser; what the experiment adds is whether gradient training finds such fits at all.",
-            g.ks[0],
-            g.ks[g.ks.len() - 1],
-            per_k,
-            num(slope),
-            g.ks.len()
-        );
+        let data = read(p, runs)?;
+        let seeds: Vec<usize> = (0..grid(p).seeds(p).len()).collect();
+        let widths = smallest(&data, &seeds);
         Ok(Findings {
-            tables: vec![t_main, t_grid],
-            figures: vec![
-                Figure::new(
-                    "Smallest zero-error width against k",
-                    "log2 of the smallest width at which any restart reached zero training error; censored k at twice the widest width tried; the dashed line is the least width that can fit 2^k alternating points, and the fit the rule uses.",
-                    p_width.to_svg(),
-                ),
-                Figure::new(
-                    "Parameters",
-                    "The construction grows by 6 parameters per k; a shallow net that fits needs at least 4(2^k - 2) + 2.",
-                    p_params.to_svg(),
-                ),
-                Figure::new(
-                    "Training accuracy of shallow nets",
-                    "Best final training accuracy over restarts, by k and width (grey: not tried).",
-                    heat.to_svg(),
-                ),
-            ],
-            measured,
-            note,
+            tables: tables(&data, &widths, seeds.len()),
+            figures: figures(&data, &widths),
+            measured: judge(&data, &seeds),
+            note: note(&data, &seeds),
             notes: vec![
                 "Censoring (fixed before any run): the rule needs a smallest zero-error width for every k; where no width tried reaches zero error, the true smallest width (for this training) is larger than the widest tried, so that k enters the fit at twice the widest, a lower bound. Raising a point that lies to the right of the mean k can only raise a least-squares slope, so if every censored k lies above the mean k the fitted slope is a lower bound on the true one and a slope >= 0.8 holds; otherwise, or with fewer than 3 k measured, the outcome is inconclusive.".into(),
                 "The rule's third condition is nearly implied by the counting bound (m >= 2^k - 2 for zero error, slope about 1 wherever training succeeds near it); a sharper rule would also ask that the construction's parameter count be exponentially below the shallow nets' (it is, by construction: 6k + 4 against 4(2^k - 2) + 2) and that the smallest trained width stay within a constant factor of 2^k.".into(),
@@ -541,7 +554,7 @@ mod tests {
     #[test]
     fn the_construction_classifies_every_point_with_6k_plus_4_parameters() {
         for k in 1..=10 {
-            let (params, err, _) = construction(k).unwrap();
+            let (params, err) = construction(k).unwrap();
             assert_eq!(params, 6 * k as usize + 4, "k = {k}");
             assert_eq!(err, 0.0, "k = {k}");
         }
@@ -552,14 +565,44 @@ mod tests {
         let m = |w| Smallest::Measured(w);
         let c = |w| Smallest::Censored { widest: w };
         let all = [(2, m(4)), (3, m(8)), (4, m(16)), (5, m(32))];
-        assert_eq!(judge(&all).1, Some(true));
+        assert_eq!(slope_rule(&all).1, Some(true));
         let high = [(2, m(4)), (3, m(8)), (4, m(16)), (5, c(64))];
-        assert_eq!(judge(&high).1, Some(true));
+        assert_eq!(slope_rule(&high).1, Some(true));
         let low = [(2, c(16)), (3, m(8)), (4, m(16)), (5, m(32))];
-        assert_eq!(judge(&low).1, None);
+        assert_eq!(slope_rule(&low).1, None);
         let few = [(2, m(4)), (3, m(8)), (4, c(64)), (5, c(128))];
-        assert_eq!(judge(&few).1, None);
+        assert_eq!(slope_rule(&few).1, None);
         let flat = [(2, m(64)), (3, m(64)), (4, m(64)), (5, m(64))];
-        assert_eq!(judge(&flat).1, Some(false));
+        assert_eq!(slope_rule(&flat).1, Some(false));
+    }
+
+    #[test]
+    fn the_rule_sees_only_the_restarts_it_is_given() {
+        // k = 2..5 with widths 2.. 2^(k + 1); restart 0 fits at 2^k, restart 1 only at 2^(k + 1),
+        // and only restart 1's deep net of k = 2 is solved.
+        let data: Vec<AtK> = (2..=5u32)
+            .map(|k| AtK {
+                k,
+                params: 6 * k as usize + 4,
+                error: 0.0,
+                shallow: (1..=k + 1).map(|e| vec![(e >= k) as u8 as f64, (e > k) as u8 as f64]).collect(),
+                deep: (0..2).map(|s| Deep { accuracy: (k == 2 && s == 1) as u8 as f64, stuck: false }).collect(),
+            })
+            .collect();
+        assert_eq!(Smallest::of(&data[1], &[0, 1]), Smallest::Measured(8));
+        assert_eq!(Smallest::of(&data[1], &[1]), Smallest::Measured(16));
+        let met = |seeds: &[usize]| judge(&data, seeds).iter().map(|m| m.met).collect::<Vec<_>>();
+        assert_eq!(met(&[0, 1]), [Some(true), Some(true), Some(true), None]);
+        let slope = |seeds: &[usize]| judge(&data, seeds)[2].value;
+        assert!((slope(&[0]) - 1.0).abs() < 1e-12 && (slope(&[1]) - 1.0).abs() < 1e-12);
+        let solved = |seeds: &[usize]| judge(&data, seeds)[3].value;
+        assert_eq!((solved(&[0]), solved(&[1]), solved(&[0, 1])), (0.0, 1.0, 1.0));
+        // A restart that fits nowhere leaves every k censored: no bound, inconclusive.
+        let none: Vec<AtK> = data
+            .into_iter()
+            .map(|at| AtK { shallow: at.shallow.iter().map(|_| vec![0.5, f64::NAN]).collect(), ..at })
+            .collect();
+        assert_eq!(Smallest::of(&none[0], &[0, 1]), Smallest::Censored { widest: 8 });
+        assert_eq!(judge(&none, &[0, 1])[2].met, None);
     }
 }

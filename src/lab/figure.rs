@@ -16,6 +16,11 @@ impl Table {
         Table { title: title.into(), columns: columns.iter().map(|c| c.to_string()).collect(), ..Default::default() }
     }
 
+    /// A table whose columns are made, not fixed text: one per value of a grid.
+    pub fn with_columns(title: impl Into<String>, columns: impl IntoIterator<Item = String>) -> Table {
+        Table { title: title.into(), columns: columns.into_iter().collect(), ..Default::default() }
+    }
+
     pub fn row(&mut self, cells: Vec<String>) {
         debug_assert_eq!(cells.len(), self.columns.len(), "{}: a row of {} cells", self.title, cells.len());
         self.rows.push(cells);

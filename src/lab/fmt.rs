@@ -35,6 +35,11 @@ pub fn pct(v: f64) -> String {
     }
 }
 
+/// Values as a list in words: "1, 1.5, 2".
+pub fn list<T: std::fmt::Display>(v: &[T]) -> String {
+    v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
+}
+
 /// "m ± s" over seeds.
 pub fn mean_pm(v: &[f64], show: impl Fn(f64) -> String) -> String {
     if v.len() > 1 {
@@ -56,5 +61,6 @@ mod tests {
         assert_eq!(pct(0.974), "97.4%");
         assert_eq!(mean_pm(&[1.0, 3.0], num), "2 ± 1.4142");
         assert_eq!(mean_pm(&[1.0], num), "1");
+        assert_eq!(list(&[1.0, 1.5]), "1, 1.5");
     }
 }

@@ -7,7 +7,7 @@
 #
 # Usage: bench/py_overhead.sh [PAIRS] [PYTHON]
 #   PAIRS   timed pairs after one untimed warm-up pair (default 7)
-#   PYTHON  an interpreter with depthlab installed (default .venv/bin/python; see README, Python)
+#   PYTHON  an interpreter with depthlab installed (default .venv/bin/python; see docs/python.md)
 # Env: EPOCHS (default 1: 469 steps of 128 over MNIST's 60,000, about 3 s at one thread),
 #      THREADS (default 1: steadier on a shared machine), DEPTHLAB_DATA (default ../shared/data;
 #      the MNIST IDX files, see DATA.md).

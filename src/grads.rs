@@ -1,7 +1,6 @@
 //! `depthlab grads`: one forward and one backward pass of a model on a given batch, with
 //! weights loaded by their PyTorch state-dict names, everything written to one safetensors file
-//! so that it can be set beside PyTorch's numbers (tools/torch_fixtures.py, README "PyTorch
-//! interchange").
+//! so that it can be set beside PyTorch's numbers (tools/torch_fixtures.py, docs/pytorch.md).
 //!
 //! The output file holds f32 tensors:
 //!

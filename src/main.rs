@@ -54,7 +54,7 @@ enum Command {
     },
     /// One forward and backward pass on a given batch, with weights by their PyTorch names:
     /// writes the loss, the outputs, every parameter gradient (`grad.<name>`) and the gradient
-    /// at every block output (`act.<block>`) to a safetensors file (README: PyTorch interchange).
+    /// at every block output (`act.<block>`) to a safetensors file (docs/pytorch.md).
     Grads {
         /// The model's config (its [model] section builds the net).
         #[arg(long)]

@@ -23,6 +23,6 @@ wheel="$(ls "$work"/wheel/depthlab-*.whl)"
 "$pip" install -q "$wheel"
 # From outside python/, so that the installed package is tested, not the source folder.
 (cd "$work" && "$work/venv/bin/python" -m pytest -q "$root/python/tests")
-# examples/notebooks/gradient-flow.ipynb, the README's example: its figure and numbers.
+# examples/notebooks/gradient-flow.ipynb, the example of docs/python.md: its figure and numbers.
 "$work/venv/bin/python" tools/run_notebook.py examples/notebooks/gradient-flow.ipynb
 echo "py-ci: build ${build_s} s, wheel $(basename "$wheel") $(du -k "$wheel" | cut -f1) KiB"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Execute examples/notebooks/gradient-flow.ipynb headless (nbclient + ipykernel) and check
-what its output cells show against what the README says of it.
+what its output cells show against what docs/python.md says of it.
 
     python tools/run_notebook.py [NOTEBOOK] [--save EXECUTED.ipynb] [--timeout 300]
 
@@ -116,7 +116,7 @@ def check(nb):
     if not highway["test_accuracy"] >= 3 * chance:
         failed.append(f"highway test accuracy {highway['test_accuracy']} is not well above chance ({chance})")
     if not plain["test_accuracy"] <= 2 * chance:
-        failed.append(f"plain test accuracy {plain['test_accuracy']} is not near chance ({chance}), as the README says")
+        failed.append(f"plain test accuracy {plain['test_accuracy']} is not near chance ({chance}), as docs/python.md says")
     decades = lambda v: abs(math.log10(max(v["first_over_last"], 1e-300)))
     if not decades(plain) >= decades(highway) + 3:
         failed.append(

@@ -2,7 +2,7 @@
 """PyTorch reference fixtures for depthlab (tests/torch_agreement.rs).
 
 For every architecture depthlab has, this builds the equivalent PyTorch model (the classes
-below are the README's "PyTorch interchange" mapping), draws random weights and a small
+below are the mapping of docs/pytorch.md), draws random weights and a small
 batch, runs one forward and one backward pass, and writes, per case, a folder under
 tests/fixtures/torch/:
 

@@ -2,7 +2,7 @@
 """A PyTorch model's state_dict into depthlab.grads: the gradients must agree with PyTorch's.
 
 For each case below, the PyTorch model of a depthlab config is built with the classes of
-tools/torch_fixtures.py (the README's "PyTorch interchange" mapping: the same parameter names
+tools/torch_fixtures.py (the mapping of docs/pytorch.md: the same parameter names
 and formulas), given PyTorch's own initialisation (biases moved off zero so that every term
 shows), and run forward and backward on a random batch in PyTorch. Its state dict then goes,
 as numpy arrays, to

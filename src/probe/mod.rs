@@ -16,7 +16,7 @@
 //! `gradflow::SeqGradflow`, `meanfield::MeanfieldReport`, `lesion::Lesion`,
 //! `gates::HighwayGates`, `gates::RecurrentGates`, `diagnosis::Diagnosis`,
 //! `temporal::Temporal`), documented field
-//! by field there and summarised in README.md. Non-finite numbers are written as `null`.
+//! by field there and summarised in docs/probes.md. Non-finite numbers are written as `null`.
 
 pub mod aux_share;
 pub mod diagnosis;

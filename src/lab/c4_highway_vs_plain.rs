@@ -2,8 +2,10 @@
 //! dense stacks over depth on MNIST; at depth 100 the highway net trains about as well as at
 //! depth 10, the plain net not at all.
 
+use super::figure::over_seeds;
 use super::fmt::{mean_pm, num, pct};
-use super::{config, Claim, Experiment, Figure, Findings, Measure, Params, RunSet, Scale, Table};
+use super::recipes::mnist;
+use super::{Claim, Experiment, Figure, Findings, Measure, Params, RunSet, Scale, Table};
 use crate::plot::{LinePlot, Series};
 use crate::stats::{fit_line, mean};
 use crate::sweep::RunRequest;
@@ -12,72 +14,11 @@ pub struct C4;
 
 pub const DEPTHS: [usize; 4] = [10, 20, 50, 100];
 const ARCHS: [&str; 4] = ["plain", "residual", "highway", "dense"];
-
-/// The quick setup is the CPU reference's (npow/schmidhuber-problems: a 6k MNIST subset, tanh,
-/// Adam 5e-3, clip 5, batch 128, gate bias -2, 12 epochs).
-const QUICK: &str = r#"
-[data]
-name = "mnist"
-train_subset = 6000
-test_subset = 2000
-[model]
-arch = "highway"
-depth = 10
-width = 50
-activation = "tanh"
-init = { kind = "gaussian", sigma_w2 = 1.0, sigma_b2 = 0.0 }
-gate_bias = -2.0
-[optim]
-lr = 0.005
-optimizer = { kind = "adam" }
-clip_grad_norm = 5.0
-[train]
-epochs = 12
-batch_size = 128
-eval_train = true
-"#;
-
-/// Srivastava et al.'s setting as far as this engine goes: all of MNIST, SGD with momentum and
-/// an exponentially decaying rate, 50 units per highway layer (71 per plain layer, about equal
-/// parameters), gate bias -2, longer training.
-const PAPER: &str = r#"
-[data]
-name = "mnist"
-[model]
-arch = "highway"
-depth = 10
-width = 50
-activation = "tanh"
-init = { kind = "gaussian", sigma_w2 = 1.0, sigma_b2 = 0.0 }
-gate_bias = -2.0
-[optim]
-lr = 0.01
-optimizer = { kind = "sgd", momentum = 0.9 }
-schedule = { kind = "exponential", gamma = 0.9999 }
-clip_grad_norm = 5.0
-[train]
-epochs = 40
-batch_size = 128
-eval_train = true
-"#;
-
-/// For the pipeline's test: a few steps of small nets on MNIST-1D.
-const TINY: &str = r#"
-[data]
-name = "mnist1d"
-num_samples = 300
-[model]
-arch = "highway"
-depth = 2
-width = 8
-[optim]
-lr = 0.005
-optimizer = { kind = "adam" }
-[train]
-epochs = 1
-batch_size = 64
-eval_train = true
-"#;
+/// Indices into ARCHS and DEPTHS of what the rule compares.
+const PLAIN: usize = 0;
+const HIGHWAY: usize = 2;
+const D10: usize = 0;
+const D100: usize = DEPTHS.len() - 1;
 
 /// Plain layers are wider so that every stack has about the parameters of a highway stack of
 /// width 50 (Srivastava: 71 units per plain layer).
@@ -89,24 +30,20 @@ fn width(arch: &str) -> usize {
     }
 }
 
-/// The run of `arch` at `depth` with `seed` (C5 reads the highway ones too).
+/// The run of `arch` at `depth` with `seed` (C5 reads the highway ones too): the recipe's
+/// stacks (the CPU reference at quick scale, Srivastava's SGD at paper scale).
 pub fn run(p: &Params, arch: &str, depth: usize, seed: u64) -> RunRequest {
-    let (base, depth, width) = match p.scale {
-        Scale::Quick => (QUICK, depth, width(arch)),
-        Scale::Paper => (PAPER, depth, width(arch)),
-        // Depth 10, 20, 50, 100 become 1, 2, 5, 10.
-        Scale::Tiny => (TINY, depth / 10, 8),
+    let mut sets = vec![format!("seed={seed}"), format!("model.arch=\"{arch}\"")];
+    let depth = match p.scale {
+        // Depth 10, 20, 50, 100 become 1, 2, 5, 10, all of the recipe's tiny width.
+        Scale::Tiny => depth / 10,
+        _ => {
+            sets.push(format!("model.width={}", width(arch)));
+            depth
+        }
     };
-    let cfg = config(
-        base,
-        &[
-            format!("seed={seed}"),
-            format!("model.arch=\"{arch}\""),
-            format!("model.depth={depth}"),
-            format!("model.width={width}"),
-        ],
-    );
-    RunRequest::train(cfg, format!("C4 {arch} depth {depth} seed {seed}"))
+    sets.push(format!("model.depth={depth}"));
+    RunRequest::train(mnist::SRIVASTAVA.at(p.scale, &sets), format!("C4 {arch} depth {depth} seed {seed}"))
 }
 
 pub fn seeds(p: &Params) -> Vec<u64> {
@@ -116,13 +53,147 @@ pub fn seeds(p: &Params) -> Vec<u64> {
     })
 }
 
-/// The training-set loss after the last epoch (evaluated over the whole set; NaN if diverged).
-fn final_loss(r: &super::Run) -> f64 {
-    if r.diverged() {
-        f64::NAN
-    } else {
-        r.last_or_nan("train_eval_loss")
+/// A number per arch and depth (ARCHS x DEPTHS).
+type Grid = [[f64; DEPTHS.len()]; ARCHS.len()];
+
+/// What one seed's runs measured.
+struct Seed {
+    /// The training-set loss after the last epoch (NaN if the run diverged).
+    loss: Grid,
+    test_accuracy: Grid,
+}
+
+struct Data {
+    seeds: Vec<Seed>,
+    /// Per arch, the first seed's training curve at depth 100.
+    curves: Vec<Vec<(f64, f64)>>,
+}
+
+fn read(p: &Params, runs: &RunSet) -> Result<Data, String> {
+    let mut data = Data { seeds: Vec::new(), curves: Vec::new() };
+    for (i, &s) in seeds(p).iter().enumerate() {
+        let nan = [[f64::NAN; DEPTHS.len()]; ARCHS.len()];
+        let mut seed = Seed { loss: nan, test_accuracy: nan };
+        for (a, arch) in ARCHS.iter().enumerate() {
+            for (d, &depth) in DEPTHS.iter().enumerate() {
+                let r = runs.get(&run(p, arch, depth, s))?;
+                seed.loss[a][d] = mnist::final_loss(&r)?;
+                seed.test_accuracy[a][d] = r.summary().test_accuracy.unwrap_or(f64::NAN);
+                if d == D100 && i == 0 {
+                    data.curves.push(mnist::loss_curve(&r)?);
+                }
+            }
+        }
+        data.seeds.push(seed);
     }
+    Ok(data)
+}
+
+impl Data {
+    fn all(&self) -> Vec<usize> {
+        (0..self.seeds.len()).collect()
+    }
+
+    /// The final training losses of `arch` at `depth` (indices) over `seeds`.
+    fn loss(&self, seeds: &[usize], a: usize, d: usize) -> Vec<f64> {
+        seeds.iter().map(|&s| self.seeds[s].loss[a][d]).collect()
+    }
+
+    fn test_accuracy(&self, seeds: &[usize], a: usize, d: usize) -> Vec<f64> {
+        seeds.iter().map(|&s| self.seeds[s].test_accuracy[a][d]).collect()
+    }
+}
+
+/// The rule over `seeds`: the three ratios of mean final training losses.
+fn judge(data: &Data, seeds: &[usize]) -> Vec<Measure> {
+    let m = |a: usize, d: usize| mean(&data.loss(seeds, a, d));
+    let ratio_hp = m(HIGHWAY, D100) / m(PLAIN, D100);
+    let ratio_h = m(HIGHWAY, D100) / m(HIGHWAY, D10);
+    let ratio_p = m(PLAIN, D100) / m(PLAIN, D10);
+    let judged = |v: f64, ok: bool| v.is_finite().then_some(ok);
+    vec![
+        Measure::new("highway / plain training loss at depth 100", ratio_hp, num(ratio_hp))
+            .must("<= 0.1", judged(ratio_hp, ratio_hp <= 0.1)),
+        Measure::new("highway depth 100 / depth 10 training loss", ratio_h, num(ratio_h))
+            .must("<= 2", judged(ratio_h, ratio_h <= 2.0)),
+        Measure::new("plain depth 100 / depth 10 training loss", ratio_p, num(ratio_p))
+            .must(">= 10", judged(ratio_p, ratio_p >= 10.0)),
+        Measure::new("highway training loss at depth 100", m(HIGHWAY, D100), num(m(HIGHWAY, D100))),
+        Measure::new("plain training loss at depth 100", m(PLAIN, D100), num(m(PLAIN, D100))),
+    ]
+}
+
+/// A table of arch by depth, each cell `values(arch, depth)` over seeds as mean ± sd.
+fn arch_by_depth(
+    title: &str,
+    caption: String,
+    values: impl Fn(usize, usize) -> Vec<f64>,
+    show: fn(f64) -> String,
+) -> Table {
+    let mut t = Table::new(title, &["arch", "depth 10", "depth 20", "depth 50", "depth 100"]).caption(caption);
+    for (a, arch) in ARCHS.iter().enumerate() {
+        t.row(
+            std::iter::once(arch.to_string()).chain((0..DEPTHS.len()).map(|d| mean_pm(&values(a, d), show))).collect(),
+        );
+    }
+    t
+}
+
+fn tables(data: &Data) -> Vec<Table> {
+    let (all, n) = (data.all(), data.seeds.len());
+    vec![
+        arch_by_depth(
+            "Training loss after the last epoch",
+            format!("Cross-entropy on the whole training set, mean ± standard deviation over {n} seeds."),
+            |a, d| data.loss(&all, a, d),
+            num,
+        ),
+        arch_by_depth(
+            "Test accuracy",
+            format!("Mean ± standard deviation over {n} seeds."),
+            |a, d| data.test_accuracy(&all, a, d),
+            pct,
+        ),
+    ]
+}
+
+fn figures(data: &Data) -> Vec<Figure> {
+    let all = data.all();
+    let mut by_depth =
+        LinePlot::new("Training loss against depth", "depth (layers in the stack)", "training loss (nats)")
+            .log_y(true)
+            .log_x(true);
+    for (a, arch) in ARCHS.iter().enumerate() {
+        let cols = DEPTHS.iter().enumerate().map(|(d, depth)| (*depth as f64, data.loss(&all, a, d)));
+        by_depth = by_depth.series(over_seeds(*arch, cols).markers());
+    }
+    let mut curves =
+        LinePlot::new("Training loss per epoch at depth 100 (first seed)", "epoch", "training loss (nats)").log_y(true);
+    for (arch, pts) in ARCHS.iter().zip(&data.curves) {
+        curves = curves.series(Series::new(*arch, pts.clone()).markers());
+    }
+    vec![
+        Figure::new("Training loss against depth", "Mean over seeds; the band spans the seeds.", by_depth.to_svg()),
+        Figure::new("Training curves at depth 100", "The training-set loss after each epoch.", curves.to_svg()),
+    ]
+}
+
+fn note(data: &Data) -> String {
+    let all = data.all();
+    let m = |a: usize, d: usize| mean(&data.loss(&all, a, d));
+    let slope = fit_line(
+        &DEPTHS.iter().enumerate().map(|(d, depth)| ((*depth as f64).ln(), m(PLAIN, d).ln())).collect::<Vec<_>>(),
+    );
+    let accs = |a: usize| {
+        (0..DEPTHS.len()).map(|d| pct(mean(&data.test_accuracy(&all, a, d)))).collect::<Vec<_>>().join(" / ")
+    };
+    format!(
+        "Test accuracy at depth 10 / 20 / 50 / 100: highway {}, plain {} (the CPU reference: highway .913 / .910 / .905 and plain .292 / .098 / .124 at depth 10 / 20 / 50). Plain nets' training loss grows with depth (log-log slope {}); at depth 100 the highway net's is {} of the plain net's.",
+        accs(HIGHWAY),
+        accs(PLAIN),
+        slope.map_or("n/a".into(), |s| num(s.slope)),
+        num(m(HIGHWAY, D100) / m(PLAIN, D100))
+    )
 }
 
 pub const CLAIM: Claim = Claim {
@@ -160,116 +231,43 @@ impl Experiment for C4 {
     }
 
     fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Findings, String> {
-        let seeds = seeds(p);
-        // loss[arch][depth] over seeds, and test accuracy.
-        let mut loss = vec![vec![Vec::new(); DEPTHS.len()]; ARCHS.len()];
-        let mut acc = loss.clone();
-        let mut curves: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
-        for (a, arch) in ARCHS.iter().enumerate() {
-            for (d, depth) in DEPTHS.iter().enumerate() {
-                for &s in &seeds {
-                    let r = runs.get(&run(p, arch, *depth, s))?;
-                    loss[a][d].push(final_loss(&r));
-                    acc[a][d].push(r.summary().test_accuracy.unwrap_or(f64::NAN));
-                    if *depth == 100 && s == seeds[0] {
-                        let pts = r
-                            .records_json("epoch")
-                            .iter()
-                            .map(|e| {
-                                (super::runs::json_num(&e["epoch"]) + 1.0, super::runs::json_num(&e["train_eval_loss"]))
-                            })
-                            .collect();
-                        curves.push((arch.to_string(), pts));
-                    }
-                }
-            }
-        }
-        let m = |a: usize, d: usize| mean(&loss[a][d]);
-        let (plain, highway) = (0, 2);
-        let (d10, d100) = (0, DEPTHS.len() - 1);
-        let ratio_hp = m(highway, d100) / m(plain, d100);
-        let ratio_h = m(highway, d100) / m(highway, d10);
-        let ratio_p = m(plain, d100) / m(plain, d10);
-        let judged = |v: f64, ok: bool| v.is_finite().then_some(ok);
-        let measured = vec![
-            Measure::new("highway / plain training loss at depth 100", ratio_hp, num(ratio_hp))
-                .must("<= 0.1", judged(ratio_hp, ratio_hp <= 0.1)),
-            Measure::new("highway depth 100 / depth 10 training loss", ratio_h, num(ratio_h))
-                .must("<= 2", judged(ratio_h, ratio_h <= 2.0)),
-            Measure::new("plain depth 100 / depth 10 training loss", ratio_p, num(ratio_p))
-                .must(">= 10", judged(ratio_p, ratio_p >= 10.0)),
-            Measure::new("highway training loss at depth 100", m(highway, d100), num(m(highway, d100))),
-            Measure::new("plain training loss at depth 100", m(plain, d100), num(m(plain, d100))),
-        ];
-        let mut t_loss = Table::new(
-            "Training loss after the last epoch",
-            &["arch", "depth 10", "depth 20", "depth 50", "depth 100"],
-        )
-        .caption(format!(
-            "Cross-entropy on the whole training set, mean ± standard deviation over {} seeds.",
-            seeds.len()
-        ));
-        let mut t_acc = Table::new("Test accuracy", &["arch", "depth 10", "depth 20", "depth 50", "depth 100"])
-            .caption(format!("Mean ± standard deviation over {} seeds.", seeds.len()));
-        for (a, arch) in ARCHS.iter().enumerate() {
-            t_loss.row(std::iter::once(arch.to_string()).chain(loss[a].iter().map(|v| mean_pm(v, num))).collect());
-            t_acc.row(std::iter::once(arch.to_string()).chain(acc[a].iter().map(|v| mean_pm(v, pct))).collect());
-        }
-        let mut by_depth =
-            LinePlot::new("Training loss against depth", "depth (layers in the stack)", "training loss (nats)")
-                .log_y(true)
-                .log_x(true);
-        for (a, arch) in ARCHS.iter().enumerate() {
-            let pts: Vec<(f64, f64)> = DEPTHS.iter().enumerate().map(|(d, depth)| (*depth as f64, m(a, d))).collect();
-            let band = DEPTHS
-                .iter()
-                .enumerate()
-                .map(|(d, depth)| {
-                    let v = &loss[a][d];
-                    (
-                        *depth as f64,
-                        v.iter().copied().fold(f64::INFINITY, f64::min),
-                        v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-                    )
-                })
-                .collect();
-            by_depth = by_depth.series(Series::new(*arch, pts).markers().band(band));
-        }
-        let mut curve_plot =
-            LinePlot::new("Training loss per epoch at depth 100 (first seed)", "epoch", "training loss (nats)")
-                .log_y(true);
-        for (arch, pts) in curves {
-            curve_plot = curve_plot.series(Series::new(arch, pts).markers());
-        }
-        let slope = fit_line(
-            &DEPTHS.iter().enumerate().map(|(d, depth)| ((*depth as f64).ln(), m(plain, d).ln())).collect::<Vec<_>>(),
-        );
-        let accs =
-            |a: usize| DEPTHS.iter().enumerate().map(|(d, _)| pct(mean(&acc[a][d]))).collect::<Vec<_>>().join(" / ");
-        let note = format!(
-            "Test accuracy at depth 10 / 20 / 50 / 100: highway {}, plain {} (the CPU reference: highway .913 / .910 / .905 and plain .292 / .098 / .124 at depth 10 / 20 / 50). Plain nets' training loss grows with depth (log-log slope {}); at depth 100 the highway net's is {} of the plain net's.",
-            accs(highway),
-            accs(plain),
-            slope.map_or("n/a".into(), |s| num(s.slope)),
-            num(ratio_hp)
-        );
+        let data = read(p, runs)?;
         Ok(Findings {
-            tables: vec![t_loss, t_acc],
-            figures: vec![
-                Figure::new(
-                    "Training loss against depth",
-                    "Mean over seeds; the band spans the seeds.",
-                    by_depth.to_svg(),
-                ),
-                Figure::new(
-                    "Training curves at depth 100",
-                    "The training-set loss after each epoch.",
-                    curve_plot.to_svg(),
-                ),
-            ],
-            measured,
-            note,
+            tables: tables(&data),
+            figures: figures(&data),
+            measured: judge(&data, &data.all()),
+            note: note(&data),
             notes: vec![],
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A seed whose final losses at depth 10 and 100 are `plain` and `highway` (1 elsewhere).
+    fn seed(plain: [f64; 2], highway: [f64; 2]) -> Seed {
+        let mut loss = [[1.0; DEPTHS.len()]; ARCHS.len()];
+        [loss[PLAIN][D10], loss[PLAIN][D100]] = plain;
+        [loss[HIGHWAY][D10], loss[HIGHWAY][D100]] = highway;
+        Seed { loss, test_accuracy: loss }
+    }
+
+    #[test]
+    fn the_rule_reads_the_seeds_it_is_given() {
+        // As the claim has it; a highway net that fails at depth 100; a seed whose runs diverged.
+        let seeds =
+            vec![seed([0.1, 2.0], [0.05, 0.08]), seed([0.1, 2.0], [0.05, 2.0]), seed([f64::NAN; 2], [f64::NAN; 2])];
+        let data = Data { seeds, curves: vec![] };
+        let met = |seeds: &[usize]| judge(&data, seeds).iter().map(|m| m.met).collect::<Vec<_>>();
+        assert_eq!(met(&[0]), [Some(true), Some(true), Some(true), None, None]);
+        assert_eq!(met(&[1]), [Some(false), Some(false), Some(true), None, None]);
+        assert_eq!(met(&[2]), [None; 5], "nothing measured: nothing judged");
+        // Over seeds 0 and 1 the means decide: highway at depth 100 (0.08 + 2) / 2 against 2.
+        let both = judge(&data, &[0, 1]);
+        assert!((both[0].value - 0.52).abs() < 1e-12 && both[0].met == Some(false));
+        // A diverged seed is left out of the means.
+        assert_eq!(judge(&data, &[0, 2])[0].value, judge(&data, &[0])[0].value);
     }
 }

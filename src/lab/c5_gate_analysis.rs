@@ -3,10 +3,12 @@
 //! matters (the test accuracy lost when its transform gate is forced shut).
 
 use super::c4_highway_vs_plain as c4;
-use super::fmt::{mean_pm, num as fmt, pct};
-use super::runs::json_num as num;
+use super::figure::over_seeds;
+use super::fmt::{mean_pm, num, pct};
 use super::{Claim, Experiment, Figure, Findings, Measure, Params, RunSet, Scale, Table};
 use crate::plot::{LinePlot, Series};
+use crate::probe::gates::{HighwayGates, HighwayLayer};
+use crate::probe::lesion::Lesion;
 use crate::probe::ProbeKind;
 use crate::stats::mean;
 use crate::sweep::RunRequest;
@@ -39,25 +41,133 @@ fn initial(p: &Params, seed: u64) -> RunRequest {
     )
 }
 
-/// Per layer: (gate bias, mean T, fraction T < 0.1, fraction T > 0.9).
-fn per_layer(gates: &serde_json::Value) -> Vec<[f64; 4]> {
-    gates["layers"]
-        .as_array()
-        .map(|ls| {
-            ls.iter()
-                .map(|l| {
-                    let t = &l["transform"];
-                    [num(&l["gate_bias"]), num(&t["mean"]), num(&t["frac_below"]), num(&t["frac_above"])]
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+/// What the probes saw of one seed's highway net.
+struct Seed {
+    seed: u64,
+    /// The gates per layer at initialisation and after training.
+    before: Vec<HighwayLayer>,
+    after: Vec<HighwayLayer>,
+    /// The lesion probe's accuracy with every gate as trained.
+    accuracy: f64,
+    /// Per layer, the accuracy lost when its transform gate is forced shut.
+    drops: Vec<f64>,
 }
 
-/// Test accuracy lost by deleting each layer (baseline minus lesioned), per layer.
-fn lesion_drops(lesion: &serde_json::Value) -> Vec<f64> {
-    let base = num(&lesion["baseline"]["accuracy"]);
-    lesion["single"].as_array().map(|s| s.iter().map(|l| base - num(&l["accuracy"])).collect()).unwrap_or_default()
+impl Seed {
+    /// The share of layers whose mean gate bias fell in training.
+    fn fell(&self) -> f64 {
+        let n = self.after.len() as f64;
+        self.before.iter().zip(&self.after).filter(|(b, a)| a.gate_bias < b.gate_bias).count() as f64 / n
+    }
+
+    /// The share of layers that can be shut at a cost under IDLE.
+    fn idle(&self) -> f64 {
+        self.drops.iter().filter(|d| **d < IDLE).count() as f64 / self.after.len() as f64
+    }
+}
+
+fn read(p: &Params, runs: &RunSet) -> Result<Vec<Seed>, String> {
+    let mut out = Vec::new();
+    for s in c4::seeds(p) {
+        let after = runs.get(&trained(p, s))?;
+        if after.diverged() {
+            return Err(format!("the highway run of seed {s} diverged: no gates to analyse"));
+        }
+        let before = runs.get(&initial(p, s))?.probe::<HighwayGates>()?.layers;
+        let lesion = after.probe::<Lesion>()?;
+        let accuracy = lesion.baseline.accuracy.unwrap_or(f64::NAN);
+        let drops: Vec<f64> = lesion.single.iter().map(|l| accuracy - l.accuracy.unwrap_or(f64::NAN)).collect();
+        let after = after.probe::<HighwayGates>()?.layers;
+        if before.len() != after.len() || after.len() != drops.len() || after.is_empty() {
+            return Err(format!("seed {s}: the gates and lesion probes disagree on the number of layers"));
+        }
+        out.push(Seed { seed: s, before, after, accuracy, drops });
+    }
+    Ok(out)
+}
+
+/// The rule over `seeds`: the shares of layers whose bias fell and of idle layers, means over
+/// the seeds.
+fn judge(data: &[Seed], seeds: &[usize]) -> Vec<Measure> {
+    let fell: Vec<f64> = seeds.iter().map(|&i| data[i].fell()).collect();
+    let idle: Vec<f64> = seeds.iter().map(|&i| data[i].idle()).collect();
+    let (mf, mi) = (mean(&fell), mean(&idle));
+    vec![
+        Measure::new("fraction of layers whose gate bias fell", mf, mean_pm(&fell, pct))
+            .must(">= 50%", mf.is_finite().then_some(mf >= 0.5)),
+        Measure::new("fraction of idle layers", mi, mean_pm(&idle, pct))
+            .must(">= 40%", mi.is_finite().then_some(mi >= 0.4)),
+    ]
+}
+
+fn mean_t(layers: &[HighwayLayer]) -> f64 {
+    mean(&layers.iter().map(|l| l.transform.mean).collect::<Vec<_>>())
+}
+
+fn table(data: &[Seed]) -> Table {
+    let mut t = Table::new(
+        "Per seed",
+        &["seed", "test accuracy", "layers whose gate bias fell", "idle layers (< 1 point lost)", "mean T before", "mean T after", "layers with mean T < 0.1 after"],
+    )
+    .caption("Idle: forcing the layer's transform gate shut costs under 1 point of test accuracy on the first 500 test images.");
+    for x in data {
+        let closed = x.after.iter().filter(|l| l.transform.mean < 0.1).count();
+        t.row(vec![
+            x.seed.to_string(),
+            pct(x.accuracy),
+            pct(x.fell()),
+            pct(x.idle()),
+            num(mean_t(&x.before)),
+            num(mean_t(&x.after)),
+            format!("{closed} of {}", x.after.len()),
+        ]);
+    }
+    t
+}
+
+/// `field` per layer, after training (solid) and before (dashed), a colour per seed.
+fn per_layer(mut plot: LinePlot, data: &[Seed], field: fn(&HighwayLayer) -> f64) -> LinePlot {
+    let pts = |v: &[HighwayLayer]| v.iter().enumerate().map(|(l, x)| (l as f64, field(x))).collect::<Vec<_>>();
+    for (i, x) in data.iter().enumerate() {
+        let s = x.seed;
+        plot = plot
+            .series(Series::new(format!("after, seed {s}"), pts(&x.after)).markers().color(2 * i))
+            .series(Series::new(format!("before, seed {s}"), pts(&x.before)).dashed().color(2 * i));
+    }
+    plot
+}
+
+fn figures(data: &[Seed]) -> Vec<Figure> {
+    let bias_plot = LinePlot::new("Transform-gate bias per layer", "layer", "mean gate bias b_T");
+    let t_plot = LinePlot::new("Mean transform gate T per layer", "layer", "mean T").y_range(0.0, 1.0);
+    let bias = per_layer(bias_plot, data, |l| l.gate_bias);
+    let t = per_layer(t_plot, data, |l| l.transform.mean);
+    let n = data[0].drops.len();
+    let cols = (0..n).map(|l| (l as f64, data.iter().map(|x| 100.0 * x.drops[l]).collect()));
+    let drops =
+        LinePlot::new("Test accuracy lost with one layer's gate shut", "layer shut (T = 0)", "accuracy lost (points)")
+            .series(over_seeds(format!("mean over {} seeds", data.len()), cols).markers())
+            .series(
+                Series::new("idle threshold (1 point)", vec![(0.0, 100.0 * IDLE), ((n - 1) as f64, 100.0 * IDLE)])
+                    .dashed(),
+            );
+    vec![
+        Figure::new(
+            "Gate biases before and after training",
+            "Dashed: at initialisation; solid: after C4's training.",
+            bias.to_svg(),
+        ),
+        Figure::new(
+            "Mean transform gate per layer",
+            "T near 0: the layer carries its input through; near 1: it transforms.",
+            t.to_svg(),
+        ),
+        Figure::new(
+            "Lesions",
+            "Test accuracy lost when one layer's transform gate is forced shut; the band spans the seeds.",
+            drops.to_svg(),
+        ),
+    ]
 }
 
 pub const CLAIM: Claim = Claim {
@@ -86,112 +196,50 @@ impl Experiment for C5 {
     }
 
     fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Findings, String> {
-        let seeds = c4::seeds(p);
-        let mut t = Table::new(
-            "Per seed",
-            &["seed", "test accuracy", "layers whose gate bias fell", "idle layers (< 1 point lost)", "mean T before", "mean T after", "layers with mean T < 0.1 after"],
-        )
-        .caption("Idle: forcing the layer's transform gate shut costs under 1 point of test accuracy on the first 500 test images.");
-        let (mut fell, mut idle) = (Vec::new(), Vec::new());
-        let mut bias_plot = LinePlot::new("Transform-gate bias per layer", "layer", "mean gate bias b_T");
-        let mut t_plot = LinePlot::new("Mean transform gate T per layer", "layer", "mean T").y_range(0.0, 1.0);
-        let mut drop_plot = LinePlot::new(
-            "Test accuracy lost with one layer's gate shut",
-            "layer shut (T = 0)",
-            "accuracy lost (points)",
-        );
-        let mut drops_all: Vec<Vec<f64>> = Vec::new();
-        for (i, &s) in seeds.iter().enumerate() {
-            let after_run = runs.get(&trained(p, s))?;
-            if after_run.diverged() {
-                return Err(format!("the highway run of seed {s} diverged: no gates to analyse"));
-            }
-            let before = per_layer(&runs.get(&initial(p, s))?.probe_json(ProbeKind::Gates)?);
-            let after = per_layer(&after_run.probe_json(ProbeKind::Gates)?);
-            let lesion = after_run.probe_json(ProbeKind::Lesion)?;
-            let drops = lesion_drops(&lesion);
-            if before.len() != after.len() || after.len() != drops.len() || after.is_empty() {
-                return Err(format!("seed {s}: the gates and lesion probes disagree on the number of layers"));
-            }
-            let n = after.len() as f64;
-            let f = before.iter().zip(&after).filter(|(b, a)| a[0] < b[0]).count() as f64 / n;
-            let id = drops.iter().filter(|d| **d < IDLE).count() as f64 / n;
-            fell.push(f);
-            idle.push(id);
-            let closed = after.iter().filter(|a| a[1] < 0.1).count();
-            t.row(vec![
-                s.to_string(),
-                pct(num(&lesion["baseline"]["accuracy"])),
-                pct(f),
-                pct(id),
-                fmt(mean(&before.iter().map(|b| b[1]).collect::<Vec<_>>())),
-                fmt(mean(&after.iter().map(|a| a[1]).collect::<Vec<_>>())),
-                format!("{closed} of {}", after.len()),
-            ]);
-            let layer = |v: &[[f64; 4]], k: usize| -> Vec<(f64, f64)> {
-                v.iter().enumerate().map(|(l, x)| (l as f64, x[k])).collect()
-            };
-            let c = 2 * i;
-            bias_plot = bias_plot
-                .series(Series::new(format!("after, seed {s}"), layer(&after, 0)).markers().color(c))
-                .series(Series::new(format!("before, seed {s}"), layer(&before, 0)).dashed().color(c));
-            t_plot = t_plot
-                .series(Series::new(format!("after, seed {s}"), layer(&after, 1)).markers().color(c))
-                .series(Series::new(format!("before, seed {s}"), layer(&before, 1)).dashed().color(c));
-            drops_all.push(drops);
-        }
-        let n = drops_all[0].len();
-        let mean_drop: Vec<(f64, f64)> =
-            (0..n).map(|l| (l as f64, 100.0 * mean(&drops_all.iter().map(|d| d[l]).collect::<Vec<_>>()))).collect();
-        let band = (0..n)
-            .map(|l| {
-                let v: Vec<f64> = drops_all.iter().map(|d| 100.0 * d[l]).collect();
-                (
-                    l as f64,
-                    v.iter().copied().fold(f64::INFINITY, f64::min),
-                    v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-                )
-            })
-            .collect();
-        drop_plot = drop_plot
-            .series(Series::new(format!("mean over {} seeds", seeds.len()), mean_drop).markers().band(band))
-            .series(
-                Series::new("idle threshold (1 point)", vec![(0.0, 100.0 * IDLE), ((n - 1) as f64, 100.0 * IDLE)])
-                    .dashed(),
-            );
-        let (mf, mi) = (mean(&fell), mean(&idle));
-        let measured = vec![
-            Measure::new("fraction of layers whose gate bias fell", mf, mean_pm(&fell, pct))
-                .must(">= 50%", mf.is_finite().then_some(mf >= 0.5)),
-            Measure::new("fraction of idle layers", mi, mean_pm(&idle, pct))
-                .must(">= 40%", mi.is_finite().then_some(mi >= 0.4)),
-        ];
+        let data = read(p, runs)?;
         let note = format!(
             "The gate biases started at {} in every layer. One point is about one standard error of an accuracy near 90% measured on 500 images, so single layers near the threshold may be counted either way.",
-            fmt(-2.0)
+            num(-2.0)
         );
         Ok(Findings {
-            tables: vec![t],
-            figures: vec![
-                Figure::new(
-                    "Gate biases before and after training",
-                    "Dashed: at initialisation; solid: after C4's training.",
-                    bias_plot.to_svg(),
-                ),
-                Figure::new(
-                    "Mean transform gate per layer",
-                    "T near 0: the layer carries its input through; near 1: it transforms.",
-                    t_plot.to_svg(),
-                ),
-                Figure::new(
-                    "Lesions",
-                    "Test accuracy lost when one layer's transform gate is forced shut; the band spans the seeds.",
-                    drop_plot.to_svg(),
-                ),
-            ],
-            measured,
+            tables: vec![table(&data)],
+            figures: figures(&data),
+            measured: judge(&data, &(0..data.len()).collect::<Vec<_>>()),
             note,
             notes: vec![],
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(gate_bias: f64) -> HighwayLayer {
+        HighwayLayer {
+            layer: 0,
+            name: String::new(),
+            gate_bias,
+            transform: Default::default(),
+            carry: None,
+            carry_bias: None,
+        }
+    }
+
+    fn seed(after: [f64; 4], drops: [f64; 4]) -> Seed {
+        let before = [-2.0; 4].map(layer).to_vec();
+        Seed { seed: 1, before, after: after.map(layer).to_vec(), accuracy: 0.9, drops: drops.to_vec() }
+    }
+
+    #[test]
+    fn each_seed_counts_its_layers_and_the_rule_takes_the_mean() {
+        // Seed 0: two biases fell, two layers cost under a point; seed 1: none of either.
+        let data = [seed([-2.5, -2.1, -1.0, -2.0], [0.0, 0.005, 0.02, 0.5]), seed([-1.0; 4], [0.02; 4])];
+        assert_eq!((data[0].fell(), data[0].idle()), (0.5, 0.5));
+        let met = |seeds: &[usize]| judge(&data, seeds).iter().map(|m| m.met).collect::<Vec<_>>();
+        assert_eq!(met(&[0]), [Some(true), Some(true)]);
+        assert_eq!(met(&[1]), [Some(false), Some(false)]);
+        let both = judge(&data, &[0, 1]);
+        assert_eq!((both[0].value, both[1].value), (0.25, 0.25));
     }
 }

@@ -3,13 +3,13 @@
 //! (the paths probe: gradient mass by path length), and what deleting blocks does to it (the
 //! lesion probe), beside a 15-layer plain net whose layers cannot be deleted without harm.
 
-use serde_json::Value;
-
+use super::figure::over_seeds;
 use super::fmt::{num, pct};
-use super::runs::json_num as jnum;
-use super::{config, Claim, Experiment, Figure, Findings, Measure, Params, Run, RunSet, Scale, Table};
+use super::recipes::mnist;
+use super::{Claim, Configs, Experiment, Figure, Findings, Measure, Params, Run, RunSet, Scale, Table};
 use crate::plot::{LinePlot, Series};
-use crate::probe::paths::shortest_interval;
+use crate::probe::lesion::Lesion;
+use crate::probe::paths::{shortest_interval, PathLength, Paths};
 use crate::probe::ProbeKind;
 use crate::stats::{mean, std};
 use crate::sweep::RunRequest;
@@ -28,9 +28,10 @@ const TRAINED: f64 = 0.9;
 /// examples/mnist-residual54.toml (54 blocks of width 64, relu, two-layer branches, Gaussian
 /// sigma_w^2 = 0.5, Adam 1e-3, all of MNIST) with 2 epochs instead of 5: the README measured
 /// 96.6% test accuracy after 5; after 2 it is already a trained net (about 95%), at 2/5 of
-/// the cost. The plain net shares everything but its 15 layers, He init (the usual one for
-/// relu plain nets; it keeps the forward signal at depth 15) and the absence of skips.
-const QUICK_RESIDUAL: &str = r#"
+/// the cost. At paper scale the example's 5 epochs (and more seeds); the tiny nets are a few
+/// steps on MNIST-1D, for the pipeline's test.
+const CONFIGS: Configs = Configs {
+    base: r#"
 [data]
 name = "mnist"
 [model]
@@ -48,62 +49,32 @@ clip_grad_norm = 5.0
 epochs = 2
 batch_size = 128
 checkpoint_every = 2
-"#;
+"#,
+    quick: &[],
+    paper: &["train.epochs = 5"],
+    tiny: &[
+        mnist::TINY_DATA,
+        "model.depth = 6",
+        "model.width = 8",
+        r#"optim = { lr = 0.003, optimizer = { kind = "adam" } }"#,
+        "train = { epochs = 1, batch_size = 64 }",
+    ],
+};
 
-const QUICK_PLAIN: &str = r#"
-[data]
-name = "mnist"
-[model]
-arch = "plain"
-depth = 15
-width = 64
-activation = "relu"
-init = { kind = "he" }
-[optim]
-lr = 0.001
-optimizer = { kind = "adam" }
-clip_grad_norm = 5.0
-[train]
-epochs = 2
-batch_size = 128
-checkpoint_every = 2
-"#;
-
-/// For the pipeline's test: a few steps of small nets on MNIST-1D.
-const TINY: &str = r#"
-[data]
-name = "mnist1d"
-num_samples = 300
-[model]
-arch = "residual"
-depth = 6
-width = 8
-activation = "relu"
-init = { kind = "gaussian", sigma_w2 = 0.5, sigma_b2 = 0.0 }
-[optim]
-lr = 0.003
-optimizer = { kind = "adam" }
-[train]
-epochs = 1
-batch_size = 64
-"#;
+/// The plain net shares everything with the residual one but its 15 layers (3 in the tiny
+/// test), He init (the usual one for relu plain nets; it keeps the forward signal at depth 15)
+/// and the absence of skips.
+fn plain(p: &Params) -> Vec<String> {
+    let depth = if p.scale == Scale::Tiny { 3 } else { PLAIN_DEPTH };
+    vec!["model.arch=\"plain\"".into(), format!("model.depth={depth}"), "model.init={kind=\"he\"}".into()]
+}
 
 /// The run of `arch` ("residual" or "plain") with `seed`, and its probes.
 fn run(p: &Params, arch: &str, seed: u64) -> RunRequest {
     let residual = arch == "residual";
-    let (base, mut sets) = match (p.scale, residual) {
-        (Scale::Quick, true) => (QUICK_RESIDUAL, vec![]),
-        (Scale::Quick, false) => (QUICK_PLAIN, vec![]),
-        // The example's 5 epochs (96.6% test accuracy) and more seeds.
-        (Scale::Paper, true) => (QUICK_RESIDUAL, vec!["train.epochs=5".to_string()]),
-        (Scale::Paper, false) => (QUICK_PLAIN, vec!["train.epochs=5".to_string()]),
-        (Scale::Tiny, true) => (TINY, vec![]),
-        (Scale::Tiny, false) => {
-            (TINY, vec!["model.arch=\"plain\"".into(), "model.depth=3".into(), "model.init={kind=\"he\"}".into()])
-        }
-    };
+    let mut sets = if residual { vec![] } else { plain(p) };
     sets.push(format!("seed={seed}"));
-    let cfg = config(base, &sets);
+    let cfg = CONFIGS.at(p.scale, &sets);
     let depth = cfg.model.depth;
     let probes: &[ProbeKind] = if residual { &[ProbeKind::Paths, ProbeKind::Lesion] } else { &[ProbeKind::Lesion] };
     RunRequest::train(cfg, format!("C6 {arch} depth {depth} seed {seed}")).with_probes(probes)
@@ -129,44 +100,62 @@ struct Net {
     single: Vec<f64>,
     /// Accuracy of every draw with k blocks deleted, k = 1..n.
     random: Vec<Vec<f64>>,
-    paths: Option<Value>,
+    /// The residual nets' paths probe.
+    paths: Option<Paths>,
 }
 
-fn read(r: &Run, seed: u64, with_paths: bool) -> Result<Net, String> {
-    let l = r.probe_json(ProbeKind::Lesion)?;
-    let arr = |v: &Value, what: &str| -> Result<Vec<Value>, String> {
-        v.as_array().cloned().ok_or_else(|| format!("run {}: lesion.json has no `{what}` list", r.id))
-    };
-    let single = arr(&l["single"], "single")?.iter().map(|s| jnum(&s["accuracy"])).collect();
-    let random = arr(&l["random"], "random")?
-        .iter()
-        .map(|k| k["draws"].as_array().map(|d| d.iter().map(|d| jnum(&d[1]["accuracy"])).collect()).unwrap_or_default())
-        .collect();
+fn read_net(r: &Run, seed: u64, with_paths: bool) -> Result<Net, String> {
+    let l = r.probe::<Lesion>()?;
+    let acc = |a: Option<f64>| a.unwrap_or(f64::NAN);
     Ok(Net {
         seed,
-        test_accuracy: r.summary().test_accuracy.unwrap_or(f64::NAN),
-        examples: jnum(&l["examples"]),
-        chance: jnum(&l["chance_accuracy"]),
-        baseline: jnum(&l["baseline"]["accuracy"]),
-        single,
-        random,
-        paths: if with_paths { Some(r.probe_json(ProbeKind::Paths)?) } else { None },
+        test_accuracy: acc(r.summary().test_accuracy),
+        examples: l.examples as f64,
+        chance: acc(l.chance_accuracy),
+        baseline: acc(l.baseline.accuracy),
+        single: l.single.iter().map(|s| acc(s.accuracy)).collect(),
+        random: l.random.iter().map(|k| k.draws.iter().map(|(_, d)| acc(d.accuracy)).collect()).collect(),
+        paths: if with_paths { Some(r.probe::<Paths>()?) } else { None },
     })
 }
 
-/// The nets of `arch` that trained to the end (a diverged run has no probes); the seeds of
-/// those that diverged.
-fn nets(p: &Params, runs: &RunSet, arch: &str) -> Result<(Vec<Net>, Vec<u64>), String> {
-    let (mut ok, mut diverged) = (Vec::new(), Vec::new());
-    for s in seeds(p) {
-        let r = runs.get(&run(p, arch, s))?;
-        if r.diverged() {
-            diverged.push(s);
-        } else {
-            ok.push(read(&r, s, arch == "residual")?);
+const ARCHS: [&str; 2] = ["residual", "plain"];
+/// Indices into ARCHS.
+const RESIDUAL: usize = 0;
+const PLAIN: usize = 1;
+
+/// Per arch (ARCHS) and seed, the trained net; None where the run diverged (it has no probes).
+struct Data {
+    seeds: Vec<u64>,
+    by_arch: [Vec<Option<Net>>; 2],
+}
+
+fn read(p: &Params, runs: &RunSet) -> Result<Data, String> {
+    let seeds = seeds(p);
+    let mut by_arch: [Vec<Option<Net>>; 2] = Default::default();
+    for (arch, v) in ARCHS.iter().zip(by_arch.iter_mut()) {
+        for &s in &seeds {
+            let r = runs.get(&run(p, arch, s))?;
+            v.push(if r.diverged() { None } else { Some(read_net(&r, s, *arch == "residual")?) });
         }
     }
-    Ok((ok, diverged))
+    Ok(Data { seeds, by_arch })
+}
+
+impl Data {
+    fn all(&self) -> Vec<usize> {
+        (0..self.seeds.len()).collect()
+    }
+
+    /// The nets of ARCHS[a] among `seeds` that trained to the end.
+    fn nets(&self, a: usize, seeds: &[usize]) -> Vec<&Net> {
+        seeds.iter().filter_map(|&i| self.by_arch[a][i].as_ref()).collect()
+    }
+
+    /// The seeds whose run of ARCHS[a] diverged.
+    fn diverged(&self, a: usize) -> Vec<u64> {
+        self.seeds.iter().zip(&self.by_arch[a]).filter(|(_, n)| n.is_none()).map(|(s, _)| *s).collect()
+    }
 }
 
 /// Baseline minus lesioned accuracy, averaged over the deleted blocks.
@@ -185,7 +174,7 @@ struct Curve {
     examples: f64,
 }
 
-fn curve(nets: &[Net]) -> Curve {
+fn curve(nets: &[&Net]) -> Curve {
     let n = nets.iter().map(|x| x.random.len()).min().unwrap_or(0);
     let mut c = Curve { k: Vec::new(), mean: Vec::new(), sd: Vec::new(), evals: Vec::new(), examples: f64::NAN };
     c.examples = nets.iter().map(|x| x.examples).fold(f64::INFINITY, f64::min);
@@ -225,12 +214,11 @@ impl Curve {
     }
 }
 
-/// Means over nets of a per-length field of paths.json, k = 0..n.
-fn paths_field(nets: &[Net], field: &str) -> Vec<Vec<f64>> {
-    nets.iter()
-        .filter_map(|x| x.paths.as_ref())
-        .map(|p| p["lengths"].as_array().map(|l| l.iter().map(|e| jnum(&e[field])).collect()).unwrap_or_default())
-        .collect()
+/// Per path length k = 0..n, `field` of each net's paths probe (columns: one value per net).
+fn per_length(nets: &[&Net], field: fn(&PathLength) -> f64) -> Vec<Vec<f64>> {
+    let rows: Vec<Vec<f64>> =
+        nets.iter().filter_map(|x| x.paths.as_ref()).map(|p| p.lengths.iter().map(field).collect()).collect();
+    columnwise(&rows)
 }
 
 fn columnwise(rows: &[Vec<f64>]) -> Vec<Vec<f64>> {
@@ -238,8 +226,321 @@ fn columnwise(rows: &[Vec<f64>]) -> Vec<Vec<f64>> {
     (0..n).map(|k| rows.iter().map(|r| r[k]).collect()).collect()
 }
 
-fn range_of(v: &[f64]) -> (f64, f64) {
-    (v.iter().copied().fold(f64::INFINITY, f64::min), v.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+/// Where the residual nets' gradient comes from: the mass by path length, mean over nets, and
+/// the shortest range of lengths holding MASS of it.
+struct Mass {
+    /// Per length k = 0..n, the share of the gradient mass of each net (total_fraction).
+    per_net: Vec<Vec<f64>>,
+    mean: Vec<f64>,
+    /// The share of all paths that have length k.
+    fraction: Vec<f64>,
+    /// Blocks, and the median path length n/2.
+    n: usize,
+    median: f64,
+    range: [usize; 2],
+    /// The share of the mean mass the range holds (not finite: no paths measured).
+    held: f64,
+}
+
+impl Mass {
+    fn of(res: &[&Net]) -> Mass {
+        let per_net = per_length(res, |l| l.total_fraction);
+        let mean_mass: Vec<f64> = per_net.iter().map(|v| mean(v)).collect();
+        let fraction = per_length(res, |l| l.path_fraction).iter().map(|v| mean(v)).collect();
+        let n = mean_mass.len().saturating_sub(1);
+        let (range, held) = shortest_interval(&mean_mass, MASS);
+        Mass { per_net, mean: mean_mass, fraction, n, median: n as f64 / 2.0, range, held }
+    }
+
+    fn found(&self) -> bool {
+        !self.mean.is_empty() && self.held.is_finite()
+    }
+
+    /// The share of all paths whose length lies in the range.
+    fn paths_in_range(&self) -> f64 {
+        let [lo, hi] = self.range;
+        if self.found() {
+            self.fraction[lo..=hi].iter().sum()
+        } else {
+            f64::NAN
+        }
+    }
+
+    /// The path length of the largest mass.
+    fn peak(&self) -> Option<usize> {
+        self.mean.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(k, _)| k)
+    }
+}
+
+/// What the rule reads, over some seeds.
+struct Reading {
+    /// Mean test accuracy per arch (ARCHS), and whether it shows a trained net.
+    accuracy: [f64; 2],
+    trained: [bool; 2],
+    mass: Mass,
+    /// Mean accuracy cost of one deletion per arch.
+    cost: [f64; 2],
+    /// The residual nets' random-deletion curve, and its rise most above its tolerance.
+    curve: Curve,
+    worst: Option<(usize, f64, f64)>,
+}
+
+fn reading(data: &Data, seeds: &[usize]) -> Reading {
+    let nets = [data.nets(RESIDUAL, seeds), data.nets(PLAIN, seeds)];
+    let accuracy = nets.each_ref().map(|v| mean(&v.iter().map(|x| x.test_accuracy).collect::<Vec<_>>()));
+    let curve = curve(&nets[RESIDUAL]);
+    let worst = curve.rises().into_iter().max_by(|a, b| (a.1 - a.2).total_cmp(&(b.1 - b.2)));
+    Reading {
+        accuracy,
+        trained: accuracy.map(|a| a >= TRAINED),
+        mass: Mass::of(&nets[RESIDUAL]),
+        cost: nets.each_ref().map(|v| mean(&v.iter().map(|x| single_cost(x)).collect::<Vec<_>>())),
+        curve,
+        worst,
+    }
+}
+
+/// The rule over `seeds`.
+fn judge(data: &Data, seeds: &[usize]) -> Vec<Measure> {
+    measures(&reading(data, seeds))
+}
+
+fn measures(r: &Reading) -> Vec<Measure> {
+    let m = &r.mass;
+    let [lo, hi] = m.range;
+    let [res_cost, plain_cost] = [r.cost[RESIDUAL], r.cost[PLAIN]];
+    let excess = r.worst.map_or(f64::NAN, |w| w.1 - w.2);
+    let judged = |v: f64, ok: bool, trained: bool| (v.is_finite() && trained).then_some(ok);
+    let in_range = m.paths_in_range();
+    let peak = m.peak();
+    vec![
+        Measure::new(
+            "upper end of the shortest range holding 90% of the gradient mass (path length)",
+            hi as f64,
+            if m.found() {
+                format!("{lo}..{hi} (holds {}); median path length {}", pct(m.held), num(m.median))
+            } else {
+                "n/a".into()
+            },
+        )
+        .must(format!("< {} (n/2)", num(m.median)), m.found().then_some((hi as f64) < m.median)),
+        Measure::new("mean accuracy cost of deleting one residual block", res_cost, points(res_cost))
+            .must("< 2 points", judged(res_cost, res_cost < 0.02, r.trained[RESIDUAL])),
+        Measure::new("mean accuracy cost of deleting one plain layer", plain_cost, points(plain_cost))
+            .must("> 20 points", judged(plain_cost, plain_cost > 0.20, r.trained[PLAIN])),
+        Measure::new(
+            "largest rise a(k+1) - a(k) of residual accuracy with k random blocks deleted, less its tolerance",
+            excess,
+            r.worst.map_or("n/a".into(), |(k, rise, t)| {
+                format!("{} at k = {k} -> {} (rise {}, tolerance {})", points(rise - t), k + 1, pp(rise), pp(t))
+            }),
+        )
+        .must("<= 0", judged(excess, excess <= 0.0, r.trained[RESIDUAL])),
+        Measure::new(
+            format!("residual test accuracy (trained if >= {})", pct(TRAINED)),
+            r.accuracy[RESIDUAL],
+            pct(r.accuracy[RESIDUAL]),
+        ),
+        Measure::new(
+            format!("plain test accuracy (trained if >= {})", pct(TRAINED)),
+            r.accuracy[PLAIN],
+            pct(r.accuracy[PLAIN]),
+        ),
+        Measure::new(
+            "share of all paths in the 90% range (Veit: 0.45%)",
+            in_range,
+            format!("{:.3}%", 100.0 * in_range),
+        ),
+        Measure::new(
+            "path length of the largest gradient mass",
+            peak.map_or(f64::NAN, |k| k as f64),
+            peak.map_or("n/a".into(), |k| k.to_string()),
+        ),
+    ]
+}
+
+fn nets_table(data: &Data) -> Table {
+    let mut t = Table::new(
+        "Each trained net",
+        &[
+            "net",
+            "seed",
+            "test accuracy",
+            "lesion baseline",
+            "mean cost of one deletion",
+            "worst single deletion",
+            "90% gradient mass in",
+            "peak length",
+            "ln m(k) per block",
+        ],
+    )
+    .caption("Test accuracy on all 10,000 test images; the lesion columns on the probe's first N test images (N below); the cost of a deletion is the accuracy lost, in points; m(k) is the gradient through one path of length k.");
+    for (a, arch) in ARCHS.iter().enumerate() {
+        for x in data.nets(a, &data.all()) {
+            let worst_single = x.single.iter().copied().fold(f64::INFINITY, f64::min);
+            let (range, peak, slope) = match &x.paths {
+                Some(p) => (
+                    format!("{}..{}", p.effective_range[0], p.effective_range[1]),
+                    p.peak.to_string(),
+                    num(p.per_path_log_slope),
+                ),
+                None => ("".into(), "".into(), "".into()),
+            };
+            t.row(vec![
+                format!("{arch} ({} layers)", x.single.len()),
+                x.seed.to_string(),
+                pct(x.test_accuracy),
+                pct(x.baseline),
+                pp(single_cost(x)),
+                pct(worst_single),
+                range,
+                peak,
+                slope,
+            ]);
+        }
+    }
+    t
+}
+
+/// a(k) at the steps worth showing: the first ten, every fourth, the last, and every rise past
+/// its tolerance.
+fn deletions_table(r: &Reading) -> Table {
+    let (c, n) = (&r.curve, r.mass.n);
+    let rises = c.rises();
+    let mut t = Table::new(
+        "Residual accuracy with k random blocks deleted",
+        &["k", "a(k)", "sd over evaluations", "evaluations M", "rise from k-1", "tolerance"],
+    )
+    .caption(format!(
+        "a(k): mean over seeds and draws of the accuracy on the first {} test images (N); k = 0 is the intact net. Tolerance: 2 standard errors of the difference a(k) - a(k-1) (the rule's 'within noise'). Points of accuracy.",
+        num(c.examples)
+    ));
+    for (i, &k) in c.k.iter().enumerate() {
+        let show = k <= 10 || k % 4 == 0 || k == n || rises.get(i.wrapping_sub(1)).is_some_and(|r| r.1 > r.2);
+        if !show {
+            continue;
+        }
+        let (rise, tol) = if i == 0 { ("".into(), "".into()) } else { (pp(rises[i - 1].1), pp(rises[i - 1].2)) };
+        t.row(vec![k.to_string(), pct(c.mean[i]), pp(c.sd[i]), c.evals[i].to_string(), rise, tol]);
+    }
+    t
+}
+
+/// (k, y) for k = 0, 1, ...
+fn ks(v: &[f64]) -> Vec<(f64, f64)> {
+    v.iter().enumerate().map(|(k, &y)| (k as f64, y)).collect()
+}
+
+/// `cols` (one per k = 0, 1, ...) as a mean over seeds in a band spanning them.
+fn over_k(name: impl Into<String>, cols: &[Vec<f64>]) -> Series {
+    over_seeds(name, cols.iter().enumerate().map(|(k, v)| (k as f64, v.clone()))).markers()
+}
+
+fn path_figures(data: &Data, m: &Mass) -> Vec<Figure> {
+    let res = data.nets(RESIDUAL, &data.all());
+    let ([lo, hi], n) = (m.range, m.n);
+    let mass = LinePlot::new(
+        format!("Gradient mass by path length ({n} blocks): 90% in {lo}..{hi}, median length {}", num(m.median)),
+        "path length k (blocks whose branch the path passes)",
+        "share of the total",
+    )
+    .series(over_k("gradient mass m(k) C(n,k)", &m.per_net))
+    .series(Series::new("paths C(n,k) / 2^n", ks(&m.fraction)).dashed());
+    let per_path =
+        LinePlot::new("Gradient through one path of length k", "path length k (blocks)", "||dL/dh_0|| per path")
+            .log_y(true)
+            .series(over_k("m(k), mean over seeds", &per_length(&res, |l| l.per_path)));
+    vec![
+        Figure::new(
+            "Gradient mass by path length",
+            format!("The share of ||dL/dh_0|| carried by all paths of length k, m(k) C(n, k), normalised to sum to 1, mean over {} seeds (band: their range), beside the share of paths of length k. The shortest range holding 90% of the mean mass is {lo}..{hi}.", res.len()),
+            mass.to_svg(),
+        ),
+        Figure::new(
+            "Gradient per path",
+            "m(k): the norm of the gradient at the stack input through one path of k blocks (branches of k blocks, skips of the others), mean over draws and batches; mean over seeds, band their range.",
+            per_path.to_svg(),
+        ),
+    ]
+}
+
+fn lesion_figures(data: &Data, n: usize) -> Vec<Figure> {
+    let mut single =
+        LinePlot::new("Test accuracy with one layer deleted", "deleted layer (index in the stack)", "test accuracy")
+            .y_range(0.0, 1.0);
+    let mut random =
+        LinePlot::new("Test accuracy with k random layers deleted", "k (layers deleted at random)", "test accuracy")
+            .y_range(0.0, 1.0);
+    let mut chance = f64::NAN;
+    for (i, arch) in ARCHS.iter().enumerate() {
+        let v = data.nets(i, &data.all());
+        if v.is_empty() {
+            continue;
+        }
+        chance = v[0].chance;
+        let cols = columnwise(&v.iter().map(|x| x.single.clone()).collect::<Vec<_>>());
+        let base = mean(&v.iter().map(|x| x.baseline).collect::<Vec<_>>());
+        let last = (cols.len().max(1) - 1) as f64;
+        single = single
+            .series(over_k(format!("{arch}, mean over seeds"), &cols))
+            .series(Series::new(format!("{arch}, nothing deleted"), vec![(0.0, base), (last, base)]).dashed());
+        let c = curve(&v);
+        let errs = (0..c.k.len()).map(|j| (c.k[j] as f64, c.mean[j] - 2.0 * c.se(j), c.mean[j] + 2.0 * c.se(j)));
+        let pts = c.k.iter().zip(&c.mean).map(|(&k, &a)| (k as f64, a)).collect();
+        random = random.series(
+            Series::new(format!("{arch}, mean over seeds and draws"), pts)
+                .markers()
+                .error_bars(errs.collect())
+                .color(i),
+        );
+    }
+    if chance.is_finite() {
+        random = random
+            .series(Series::new("chance (most frequent class)", vec![(0.0, chance), (n as f64, chance)]).dashed());
+    }
+    vec![
+        Figure::new(
+            "Deleting one layer",
+            "Accuracy on the lesion probe's test images with layer i deleted (a residual block's branch dropped; a plain layer passed through), mean over seeds (band: their range); dashed: the intact nets.",
+            single.to_svg(),
+        ),
+        Figure::new(
+            "Deleting k random layers",
+            "Mean accuracy over seeds and 3 random draws per seed; error bars: ±2 standard errors as the rule defines them.",
+            random.to_svg(),
+        ),
+    ]
+}
+
+fn note(r: &Reading) -> String {
+    let [lo, hi] = r.mass.range;
+    format!(
+        "90% of the residual nets' gradient mass comes from paths of {lo}..{hi} blocks (peak {}), {} of all paths, against a median path length of {}; deleting one residual block costs {} on average, one plain layer {}.",
+        r.mass.peak().map_or("n/a".into(), |k| k.to_string()),
+        format_args!("{:.3}%", 100.0 * r.mass.paths_in_range()),
+        num(r.mass.median),
+        points(r.cost[RESIDUAL]),
+        points(r.cost[PLAIN])
+    )
+}
+
+fn notes(data: &Data, r: &Reading) -> Vec<String> {
+    let mut notes = Vec::new();
+    for (a, arch) in ARCHS.iter().enumerate() {
+        let d = data.diverged(a);
+        if !d.is_empty() {
+            notes.push(format!("The {arch} runs of seeds {d:?} diverged; the analysis uses the others."));
+        }
+    }
+    if !r.trained.iter().all(|t| *t) {
+        notes.push(format!(
+            "A net that did not reach {} test accuracy did not train; the lesion conditions on it are not judged (inconclusive), since deleting a layer of an untrained net says nothing about trained ones.",
+            pct(TRAINED)
+        ));
+    }
+    notes.push("'Monotonically within noise' is fixed in code (Curve::rises): a(k) may rise from k to k+1 by no more than twice the standard error of the difference, where each a(k)'s standard error is the larger of the binomial error of the M x N test examples scored (M evaluations: seeds x draws; N = the lesion probe's examples) and the measured spread over those evaluations divided by sqrt(M). The spread is included because which blocks a draw deletes is itself a source of noise in a(k).".into());
+    notes.push("Lesions are scored on the lesion probe's first 500 test images (one image is 0.2 points); the intact net's accuracy on the same images is the baseline each cost is measured from.".into());
+    notes
 }
 
 /// Accuracy points to two decimals.
@@ -293,252 +594,17 @@ impl Experiment for C6 {
     }
 
     fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Findings, String> {
-        let (res, res_div) = nets(p, runs, "residual")?;
-        let (plain, plain_div) = nets(p, runs, "plain")?;
-        let mut notes = Vec::new();
-        for (arch, d) in [("residual", &res_div), ("plain", &plain_div)] {
-            if !d.is_empty() {
-                notes.push(format!("The {arch} runs of seeds {d:?} diverged; the analysis uses the others."));
-            }
-        }
-        let acc = |v: &[Net]| mean(&v.iter().map(|x| x.test_accuracy).collect::<Vec<_>>());
-        let (res_acc, plain_acc) = (acc(&res), acc(&plain));
-        let res_trained = res_acc >= TRAINED;
-        let plain_trained = plain_acc >= TRAINED;
-
-        // Gradient mass by path length, averaged over seeds.
-        let mass = columnwise(&paths_field(&res, "total_fraction"));
-        let per_path = columnwise(&paths_field(&res, "per_path"));
-        let fraction: Vec<f64> = columnwise(&paths_field(&res, "path_fraction")).iter().map(|v| mean(v)).collect();
-        let mass_mean: Vec<f64> = mass.iter().map(|v| mean(v)).collect();
-        let n = mass_mean.len().saturating_sub(1);
-        let median = n as f64 / 2.0;
-        let ([lo, hi], held) = shortest_interval(&mass_mean, MASS);
-        let have_paths = !mass_mean.is_empty() && held.is_finite();
-        let in_range: f64 = if have_paths { fraction[lo..=hi].iter().sum() } else { f64::NAN };
-        let peak = mass_mean.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(k, _)| k);
-
-        let res_cost = mean(&res.iter().map(single_cost).collect::<Vec<_>>());
-        let plain_cost = mean(&plain.iter().map(single_cost).collect::<Vec<_>>());
-        let c = curve(&res);
-        let rises = c.rises();
-        let worst = rises.iter().copied().max_by(|a, b| (a.1 - a.2).total_cmp(&(b.1 - b.2)));
-        let excess = worst.map_or(f64::NAN, |w| w.1 - w.2);
-
-        let judged = |v: f64, ok: bool, trained: bool| (v.is_finite() && trained).then_some(ok);
-        let pts = points;
-        let measured = vec![
-            Measure::new(
-                "upper end of the shortest range holding 90% of the gradient mass (path length)",
-                hi as f64,
-                if have_paths {
-                    format!("{lo}..{hi} (holds {}); median path length {}", pct(held), num(median))
-                } else {
-                    "n/a".into()
-                },
-            )
-            .must(format!("< {} (n/2)", num(median)), have_paths.then_some((hi as f64) < median)),
-            Measure::new("mean accuracy cost of deleting one residual block", res_cost, pts(res_cost))
-                .must("< 2 points", judged(res_cost, res_cost < 0.02, res_trained)),
-            Measure::new("mean accuracy cost of deleting one plain layer", plain_cost, pts(plain_cost))
-                .must("> 20 points", judged(plain_cost, plain_cost > 0.20, plain_trained)),
-            Measure::new(
-                "largest rise a(k+1) - a(k) of residual accuracy with k random blocks deleted, less its tolerance",
-                excess,
-                worst.map_or("n/a".into(), |(k, r, t)| {
-                    format!("{} at k = {k} -> {} (rise {}, tolerance {})", pts(r - t), k + 1, pp(r), pp(t))
-                }),
-            )
-            .must("<= 0", judged(excess, excess <= 0.0, res_trained)),
-            Measure::new(format!("residual test accuracy (trained if >= {})", pct(TRAINED)), res_acc, pct(res_acc)),
-            Measure::new(format!("plain test accuracy (trained if >= {})", pct(TRAINED)), plain_acc, pct(plain_acc)),
-            Measure::new(
-                "share of all paths in the 90% range (Veit: 0.45%)",
-                in_range,
-                format!("{:.3}%", 100.0 * in_range),
-            ),
-            Measure::new(
-                "path length of the largest gradient mass",
-                peak.map_or(f64::NAN, |k| k as f64),
-                peak.map_or("n/a".into(), |k| k.to_string()),
-            ),
-        ];
-        if !res_trained || !plain_trained {
-            notes.push(format!(
-                "A net that did not reach {} test accuracy did not train; the lesion conditions on it are not judged (inconclusive), since deleting a layer of an untrained net says nothing about trained ones.",
-                pct(TRAINED)
-            ));
-        }
-
-        // Tables.
-        let mut t_nets = Table::new(
-            "Each trained net",
-            &[
-                "net",
-                "seed",
-                "test accuracy",
-                "lesion baseline",
-                "mean cost of one deletion",
-                "worst single deletion",
-                "90% gradient mass in",
-                "peak length",
-                "ln m(k) per block",
-            ],
-        )
-        .caption("Test accuracy on all 10,000 test images; the lesion columns on the probe's first N test images (N below); the cost of a deletion is the accuracy lost, in points; m(k) is the gradient through one path of length k.");
-        for (arch, v) in [("residual", &res), ("plain", &plain)] {
-            for x in v.iter() {
-                let worst_single = x.single.iter().copied().fold(f64::INFINITY, f64::min);
-                let (range, peak, slope) = match &x.paths {
-                    Some(pj) => (
-                        format!("{}..{}", pj["effective_range"][0], pj["effective_range"][1]),
-                        pj["peak"].to_string(),
-                        num(jnum(&pj["per_path_log_slope"])),
-                    ),
-                    None => ("".into(), "".into(), "".into()),
-                };
-                t_nets.row(vec![
-                    format!("{arch} ({} layers)", x.single.len()),
-                    x.seed.to_string(),
-                    pct(x.test_accuracy),
-                    pct(x.baseline),
-                    pp(single_cost(x)),
-                    pct(worst_single),
-                    range,
-                    peak,
-                    slope,
-                ]);
-            }
-        }
-        let mut t_k = Table::new(
-            "Residual accuracy with k random blocks deleted",
-            &["k", "a(k)", "sd over evaluations", "evaluations M", "rise from k-1", "tolerance"],
-        )
-        .caption(format!(
-            "a(k): mean over seeds and draws of the accuracy on the first {} test images (N); k = 0 is the intact net. Tolerance: 2 standard errors of the difference a(k) - a(k-1) (the rule's 'within noise'). Points of accuracy.",
-            num(c.examples)
-        ));
-        for (i, &k) in c.k.iter().enumerate() {
-            let show = k <= 10 || k % 4 == 0 || k == n || rises.get(i.wrapping_sub(1)).is_some_and(|r| r.1 > r.2);
-            if !show {
-                continue;
-            }
-            let (rise, tol) = if i == 0 { ("".into(), "".into()) } else { (pp(rises[i - 1].1), pp(rises[i - 1].2)) };
-            t_k.row(vec![k.to_string(), pct(c.mean[i]), pp(c.sd[i]), c.evals[i].to_string(), rise, tol]);
-        }
-
-        // Figures.
-        let ks = |v: &[f64]| v.iter().enumerate().map(|(k, &y)| (k as f64, y)).collect::<Vec<_>>();
-        let band = |cols: &[Vec<f64>]| {
-            cols.iter()
-                .enumerate()
-                .map(|(k, v)| {
-                    let (a, b) = range_of(v);
-                    (k as f64, a, b)
-                })
-                .collect::<Vec<_>>()
-        };
-        let mass_plot = LinePlot::new(
-            format!("Gradient mass by path length ({n} blocks): 90% in {lo}..{hi}, median length {}", num(median)),
-            "path length k (blocks whose branch the path passes)",
-            "share of the total",
-        )
-        .series(Series::new("gradient mass m(k) C(n,k)", ks(&mass_mean)).markers().band(band(&mass)))
-        .series(Series::new("paths C(n,k) / 2^n", ks(&fraction)).dashed());
-        let per_path_plot =
-            LinePlot::new("Gradient through one path of length k", "path length k (blocks)", "||dL/dh_0|| per path")
-                .log_y(true)
-                .series(
-                    Series::new("m(k), mean over seeds", ks(&per_path.iter().map(|v| mean(v)).collect::<Vec<_>>()))
-                        .markers()
-                        .band(band(&per_path)),
-                );
-        let mut single_plot = LinePlot::new(
-            "Test accuracy with one layer deleted",
-            "deleted layer (index in the stack)",
-            "test accuracy",
-        )
-        .y_range(0.0, 1.0);
-        let mut random_plot = LinePlot::new(
-            "Test accuracy with k random layers deleted",
-            "k (layers deleted at random)",
-            "test accuracy",
-        )
-        .y_range(0.0, 1.0);
-        let mut chance = f64::NAN;
-        for (i, (arch, v)) in [("residual", &res), ("plain", &plain)].into_iter().enumerate() {
-            if v.is_empty() {
-                continue;
-            }
-            chance = v[0].chance;
-            let cols = columnwise(&v.iter().map(|x| x.single.clone()).collect::<Vec<_>>());
-            let m: Vec<f64> = cols.iter().map(|c| mean(c)).collect();
-            single_plot =
-                single_plot.series(Series::new(format!("{arch}, mean over seeds"), ks(&m)).markers().band(band(&cols)));
-            let base = mean(&v.iter().map(|x| x.baseline).collect::<Vec<_>>());
-            single_plot = single_plot.series(
-                Series::new(
-                    format!("{arch}, nothing deleted"),
-                    vec![(0.0, base), ((cols.len().max(1) - 1) as f64, base)],
-                )
-                .dashed(),
-            );
-            let cv = curve(v);
-            let errs: Vec<(f64, f64, f64)> = (0..cv.k.len())
-                .map(|j| (cv.k[j] as f64, cv.mean[j] - 2.0 * cv.se(j), cv.mean[j] + 2.0 * cv.se(j)))
-                .collect();
-            random_plot = random_plot.series(
-                Series::new(
-                    format!("{arch}, mean over seeds and draws"),
-                    cv.k.iter().zip(&cv.mean).map(|(&k, &a)| (k as f64, a)).collect(),
-                )
-                .markers()
-                .error_bars(errs)
-                .color(i),
-            );
-        }
-        if chance.is_finite() {
-            random_plot = random_plot
-                .series(Series::new("chance (most frequent class)", vec![(0.0, chance), (n as f64, chance)]).dashed());
-        }
-
-        let note = format!(
-            "90% of the residual nets' gradient mass comes from paths of {lo}..{hi} blocks (peak {}), {} of all paths, against a median path length of {}; deleting one residual block costs {} on average, one plain layer {}.",
-            peak.map_or("n/a".into(), |k| k.to_string()),
-            format_args!("{:.3}%", 100.0 * in_range),
-            num(median),
-            pts(res_cost),
-            pts(plain_cost)
-        );
-        notes.push("'Monotonically within noise' is fixed in code (Curve::rises): a(k) may rise from k to k+1 by no more than twice the standard error of the difference, where each a(k)'s standard error is the larger of the binomial error of the M x N test examples scored (M evaluations: seeds x draws; N = the lesion probe's examples) and the measured spread over those evaluations divided by sqrt(M). The spread is included because which blocks a draw deletes is itself a source of noise in a(k).".into());
-        notes.push("Lesions are scored on the lesion probe's first 500 test images (one image is 0.2 points); the intact net's accuracy on the same images is the baseline each cost is measured from.".into());
+        let data = read(p, runs)?;
+        let all = data.all();
+        let r = reading(&data, &all);
+        let mut figures = path_figures(&data, &r.mass);
+        figures.extend(lesion_figures(&data, r.mass.n));
         Ok(Findings {
-            tables: vec![t_nets, t_k],
-            figures: vec![
-                Figure::new(
-                    "Gradient mass by path length",
-                    format!("The share of ||dL/dh_0|| carried by all paths of length k, m(k) C(n, k), normalised to sum to 1, mean over {} seeds (band: their range), beside the share of paths of length k. The shortest range holding 90% of the mean mass is {lo}..{hi}.", res.len()),
-                    mass_plot.to_svg(),
-                ),
-                Figure::new(
-                    "Gradient per path",
-                    "m(k): the norm of the gradient at the stack input through one path of k blocks (branches of k blocks, skips of the others), mean over draws and batches; mean over seeds, band their range.",
-                    per_path_plot.to_svg(),
-                ),
-                Figure::new(
-                    "Deleting one layer",
-                    "Accuracy on the lesion probe's test images with layer i deleted (a residual block's branch dropped; a plain layer passed through), mean over seeds (band: their range); dashed: the intact nets.",
-                    single_plot.to_svg(),
-                ),
-                Figure::new(
-                    "Deleting k random layers",
-                    "Mean accuracy over seeds and 3 random draws per seed; error bars: ±2 standard errors as the rule defines them.",
-                    random_plot.to_svg(),
-                ),
-            ],
-            measured,
-            note,
-            notes,
+            tables: vec![nets_table(&data), deletions_table(&r)],
+            figures,
+            measured: judge(&data, &all),
+            note: note(&r),
+            notes: notes(&data, &r),
         })
     }
 }

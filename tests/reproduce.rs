@@ -125,3 +125,29 @@ fn report_lists_missing_runs_and_bad_input_is_refused() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("use another --out"));
 }
+
+/// A probe report whose field was renamed is never read as a verdict: `report` exits 1 naming
+/// the run, the file and the field; `reproduce` probes the run again and the report is the
+/// uninterrupted one.
+#[test]
+fn a_renamed_probe_field_fails_the_report_naming_run_file_and_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("s");
+    ok(&reproduce(&out, &[]));
+    let before = verdicts(&out);
+    let gates = std::fs::read_dir(out.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("probes/gates.json"))
+        .find(|p| p.is_file() && std::fs::read_to_string(p).unwrap().contains("\"gate_bias\""))
+        .expect("C5 probes the gates of C4's highway runs");
+    let id = gates.parent().unwrap().parent().unwrap().file_name().unwrap().to_string_lossy().into_owned();
+    let text = std::fs::read_to_string(&gates).unwrap();
+    std::fs::write(&gates, text.replace("\"gate_bias\"", "\"bias_of_gate\"")).unwrap();
+    let o = depthlab(&["report", out.to_str().unwrap()]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains(&id) && err.contains("probes/gates.json") && err.contains("gate_bias"), "{err}");
+    ok(&reproduce(&out, &[]));
+    assert_eq!(verdicts(&out), before);
+    assert!(!std::fs::read_to_string(&gates).unwrap().contains("bias_of_gate"));
+}

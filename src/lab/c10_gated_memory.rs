@@ -114,12 +114,12 @@ impl TaskRuns {
     /// memory at the adding problem's middle lag at paper scale).
     fn mean_at(&self, cell: Cell, t: usize) -> f64 {
         match (self.cells.iter().position(|&x| x == cell), self.lags.iter().position(|&x| x == t)) {
-            (Some(c), Some(i)) => mean(&self.every_seed(c, i)),
+            (Some(c), Some(i)) => mean(&self.all_scores(c, i)),
             _ => f64::NAN,
         }
     }
 
-    fn every_seed(&self, c: usize, i: usize) -> Vec<f64> {
+    fn all_scores(&self, c: usize, i: usize) -> Vec<f64> {
         self.runs[c][i].iter().map(|r| r.score).collect()
     }
 
@@ -192,7 +192,7 @@ fn table(d: &TaskRuns, n_seeds: usize) -> Table {
         Task::SeqMnist => "Test accuracy.".into(),
     });
     for (c, cell) in d.cells.iter().enumerate() {
-        let scores = (0..d.lags.len()).map(|i| mean_pm(&d.every_seed(c, i), |v| shown(d.task, v)));
+        let scores = (0..d.lags.len()).map(|i| mean_pm(&d.all_scores(c, i), |v| shown(d.task, v)));
         tab.row(std::iter::once(cell.name().to_string()).chain(scores).collect());
     }
     tab
@@ -209,7 +209,7 @@ fn lag_figure(d: &TaskRuns) -> Figure {
         fig = fig.y_range(0.0, 1.0);
     }
     for (c, cell) in d.cells.iter().enumerate() {
-        let pts = d.lags.iter().enumerate().map(|(i, &t)| (t as f64, mean(&d.every_seed(c, i))));
+        let pts = d.lags.iter().enumerate().map(|(i, &t)| (t as f64, mean(&d.all_scores(c, i))));
         fig = fig.series(Series::new(cell.name(), pts.filter(|q| q.1.is_finite()).collect()).markers().color(c));
     }
     let base = if adding { mean(&d.all().map(|(.., r)| r.baseline).collect::<Vec<_>>()) } else { 1.0 / 8.0 };
@@ -351,5 +351,53 @@ impl Experiment for C10 {
             note: note(p, &data),
             notes: notes(p, &data),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `task`'s runs at T = 50 and 100, each cell's score per seed the same at both lags (NaN:
+    /// diverged).
+    fn task(task: Task, scores: [&[f64]; 5]) -> TaskRuns {
+        let run = |(seed, &score): (usize, &f64)| Scored {
+            seed: seed as u64 + 1,
+            score,
+            diverged: score.is_nan(),
+            baseline: f64::NAN,
+            losses: Vec::new(),
+        };
+        let runs = scores.iter().map(|s| (0..2).map(|_| s.iter().enumerate().map(run).collect()).collect());
+        TaskRuns { task, lags: vec![50, 100], cells: Cell::ALL.to_vec(), runs: runs.collect() }
+    }
+
+    #[test]
+    fn the_rule_judges_the_gated_nets_and_the_rnn_at_the_long_lags_over_the_seeds_asked_for() {
+        let p = Params { scale: Scale::Quick, seeds: None };
+        let data = [
+            task(Task::Adding, [&[0.17, 0.05], &[0.17, 0.17], &[0.005, 0.004], &[0.002, 0.2], &[0.001, 0.001]]),
+            task(Task::Copy, [&[0.2, 0.2], &[0.1, 0.1], &[0.95, 0.97], &[f64::NAN, 0.99], &[1.0, 1.0]]),
+        ];
+        let judged = |seeds: &[usize]| -> Vec<(String, Option<bool>)> {
+            judge(&p, &data, seeds).into_iter().map(|m| (m.name, m.met)).collect()
+        };
+        let first = judged(&[0]);
+        let names: Vec<&str> = first.iter().map(|m| m.0.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "tanh RNN test MSE, adding T=100",
+                "LSTM, forget bias 1 test MSE, adding T=100",
+                "GRU test MSE, adding T=100",
+                "tanh RNN recall, copy memory T=100",
+                "LSTM, forget bias 1 recall, copy memory T=100",
+                "GRU recall, copy memory T=100",
+            ],
+            "T = 50 is not judged, nor the LSTM with bias 0 or the TCN"
+        );
+        let met = |v: Vec<(String, Option<bool>)>| v.into_iter().map(|m| m.1).collect::<Vec<_>>();
+        assert_eq!(met(first), [Some(true), Some(true), Some(true), Some(true), Some(true), Some(false)]);
+        assert_eq!(met(judged(&[1])), [Some(false), Some(true), Some(false), Some(true), Some(true), Some(true)]);
     }
 }

@@ -293,3 +293,41 @@ impl Experiment for C11 {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(depth: f64) -> Depth {
+        Depth { depth, mean_lag: depth / 2.0, far_mass: 0.0, mass: vec![1.0] }
+    }
+
+    /// A net whose seeds reached these depths after training (None: diverged).
+    fn net(cell: Cell, trained: &[Option<f64>]) -> Net {
+        let seeds = trained.iter().enumerate().map(|(s, d)| Seed {
+            seed: s as u64 + 1,
+            at_init: report(3.0),
+            trained: d.map(|d| (report(d), 0.01)),
+        });
+        Net { cell, seeds: seeds.collect() }
+    }
+
+    #[test]
+    fn the_rule_compares_trained_depths_over_the_seeds_asked_for() {
+        let nets = [
+            net(Cell::Rnn, &[Some(5.0), Some(20.0)]),
+            net(Cell::LstmBias0, &[Some(5.0), Some(5.0)]),
+            net(Cell::LstmBias1, &[Some(40.0), Some(40.0)]),
+            net(Cell::Gru, &[Some(90.0), None]),
+            net(Cell::Tcn, &[Some(5.0), Some(5.0)]),
+        ];
+        let judged = |seeds: &[usize]| -> Vec<(f64, Option<bool>)> {
+            judge(&nets, seeds).iter().filter(|m| !m.condition.is_empty()).map(|m| (m.value, m.met)).collect()
+        };
+        assert_eq!(judged(&[0]), [(8.0, Some(true)), (18.0, Some(true))]);
+        assert_eq!(judged(&[0, 1]), [(3.2, Some(false)), (7.2, Some(true))], "the GRU's diverged seed is left out");
+        let second = judged(&[1]);
+        assert_eq!(second[0], (2.0, Some(false)));
+        assert!(second[1].0.is_nan() && second[1].1.is_none(), "the GRU's only seed diverged: nothing to judge");
+    }
+}

@@ -399,3 +399,47 @@ impl Experiment for C12 {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(seed: u64, max_norm: f64, final_mse: f64) -> Hist {
+        let diverged_at = max_norm.is_infinite().then_some(3.0);
+        Hist {
+            seed,
+            norms: vec![(1.0, 2.0), (2.0, max_norm.min(1e30))],
+            losses: vec![(1.0, 0.2), (2.0, final_mse)],
+            max_norm,
+            max_step: 2.0,
+            first_norm: 2.0,
+            max_after_first: max_norm,
+            final_mse,
+            baseline: 0.17,
+            diverged_at,
+        }
+    }
+
+    fn met(d: &Radius, seeds: &[usize]) -> Vec<Option<bool>> {
+        judge(std::slice::from_ref(d), seeds).iter().map(|m| m.met).collect()
+    }
+
+    #[test]
+    fn the_rule_reads_any_subset_of_the_seeds() {
+        let d = Radius {
+            radius: 1.5,
+            runs: [vec![run(1, 1e6, 0.3), run(2, 10.0, 0.3)], vec![run(1, 5.0, 0.05), run(2, 5.0, 0.05)]],
+        };
+        assert_eq!(met(&d, &[0, 1]), [Some(true); 3], "(1e6 + 10) / 2 / 5 >= 100");
+        assert_eq!(met(&d, &[1]), [Some(false), Some(true), Some(true)], "seed 2 alone: 10 / 5 = 2");
+    }
+
+    #[test]
+    fn a_diverged_unclipped_run_is_an_infinite_norm_and_no_final_loss() {
+        let d = Radius { radius: 3.0, runs: [vec![run(1, f64::INFINITY, f64::NAN)], vec![run(1, 5.0, 0.3)]] };
+        let m = judge(std::slice::from_ref(&d), &[0]);
+        assert!(m[0].value.is_infinite() && m[0].met == Some(true));
+        assert_eq!(m[1].met, Some(true), "a final loss that is not finite is worse");
+        assert_eq!(m[2].met, Some(false), "the clipped run ends above the baseline 0.17");
+    }
+}

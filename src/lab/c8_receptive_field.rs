@@ -838,6 +838,44 @@ mod tests {
         assert_eq!((slack(3), slack(8), slack(16)), (1, 2, 4));
     }
 
+    /// Tiny scale's grid (T = 4; dilated and undilated k = 2) with two seeds: in the first every
+    /// net whose field reaches T recalls it, in the second none does; the attention layer
+    /// succeeds in the first only.
+    fn data(g: &Grid) -> Data {
+        let chance = recall_chance(g.alphabet);
+        let rows = families(g)
+            .into_iter()
+            .flat_map(|f| f.levels(4).into_iter().map(move |levels| Row { f, t: 4, levels, acc: Vec::new() }))
+            .map(|r| Row { acc: vec![if r.covers() { 1.0 } else { chance }, chance], ..r })
+            .collect();
+        Data {
+            n_seeds: 2,
+            chance,
+            rows,
+            attention: vec![(4, vec![0.99, 0.5])],
+            curves: Vec::new(),
+            attention_curve: Vec::new(),
+            diverged: Vec::new(),
+            bai: vec![Vec::new(); BAI.len()],
+        }
+    }
+
+    #[test]
+    fn the_rule_reads_any_subset_of_the_seeds() {
+        let g = grid(&Params { scale: Scale::Tiny, seeds: None });
+        let d = data(&g);
+        let judged = |seeds: &[usize]| -> Vec<Option<bool>> {
+            judge(&g, &d, seeds).into_iter().filter(|m| !m.condition.is_empty()).map(|m| m.met).collect()
+        };
+        // coincides, dilated and undilated levels, attention
+        assert_eq!(judged(&[0]), [Some(true); 4]);
+        assert_eq!(judged(&[1]), [Some(false); 4]);
+        let both = judge(&g, &d, &[0, 1]);
+        assert_eq!(both[0].value, (d.rows.len() - halves(&d, &[0]).reach_ok) as f64 / d.rows.len() as f64);
+        assert_eq!(halves(&d, &[0]).short_ok, 0);
+        assert_eq!(halves(&d, &[0]).agree, d.rows.len());
+    }
+
     #[test]
     fn paper_scale_tries_the_undilated_nets_only_up_to_their_lag_limit() {
         let p = Params { scale: Scale::Paper, seeds: Some(1) };

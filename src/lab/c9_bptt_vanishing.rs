@@ -542,3 +542,79 @@ impl Experiment for C9 {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow(slope_per_step: f64, far_to_near: f64) -> TimeSeries {
+        TimeSeries {
+            name: "act.rnn.l0.h".into(),
+            by_distance: vec![1.0, 0.5],
+            count: vec![4, 4],
+            far_to_near,
+            slope_per_step,
+        }
+    }
+
+    /// A seed that starts with (sigma_max, slope) and ends with (sigma_max, far/near), or
+    /// diverged (None).
+    type Given = ((f64, f64), Option<(f64, f64)>);
+
+    fn net(kind: Kind, seeds: &[Given]) -> Net {
+        let seed = |&((sigma_init, slope), trained): &Given| Seed {
+            at_init: flow(slope, 1e-3),
+            sigma_init,
+            trained: trained.map(|(sigma, ratio)| Trained { flow: flow(-0.5, ratio), sigma, mse: 0.1 }),
+        };
+        Net { kind, seeds: seeds.iter().map(seed).collect() }
+    }
+
+    fn data() -> Data {
+        let grid = |i: Init, a, b| net(Kind::Grid(i), &[(a, Some((0.5, 1e-9))), (b, None)]);
+        let cell = |c: Cell, ratio: f64| net(Kind::Cell(c), &[((0.5, -0.5), Some((0.9, ratio))); 2]);
+        Data {
+            grids: [
+                vec![
+                    grid(Init::Spectral(0.1), (0.2, -2.0), (0.2, -2.2)),
+                    grid(Init::Spectral(1.0), (2.0, -0.1), (2.0, -3.0)),
+                ],
+                vec![
+                    grid(Init::Orthogonal(0.5), (0.5, -0.7), (0.5, -0.7)),
+                    grid(Init::Orthogonal(1.2), (1.2, 0.1), (1.2, 0.2)),
+                ],
+            ],
+            cells: vec![
+                cell(Cell::Rnn, 0.0),
+                cell(Cell::LstmBias0, 1e-6),
+                cell(Cell::LstmBias1, 1e-3),
+                cell(Cell::Gru, 1e-2),
+            ],
+        }
+    }
+
+    fn met(d: &Data, seeds: &[usize], name: &str) -> Vec<Option<bool>> {
+        judge(d, seeds).into_iter().filter(|m| m.name.contains(name)).map(|m| m.met).collect()
+    }
+
+    #[test]
+    fn the_rule_reads_any_subset_of_the_seeds() {
+        let d = data();
+        // At init: the two grid nets with sigma_max < 1 and the default RNN; trained (sigma_max
+        // 0.5 and 0.9): the four grid nets of the first seed (the second diverged) and the RNN.
+        assert_eq!(met(&d, &[0, 1], "slope, ").len(), 3 + 5);
+        assert_eq!(met(&d, &[1], "slope, ").len(), 3 + 1, "seed 2's grid nets diverged");
+        assert_eq!(met(&d, &[0], "grid steps"), [Some(true), Some(true)]);
+        assert_eq!(met(&d, &[1], "grid steps"), [Some(false), Some(true)], "-2.2 to -3.0 falls");
+        assert_eq!(met(&d, &[0, 1], "grid steps"), [Some(true), Some(true)], "means: -2.1 to -1.55");
+    }
+
+    #[test]
+    fn gated_nets_must_keep_a_hundred_times_the_rnns_far_to_near_ratio() {
+        let mut d = data();
+        // The RNN's gradient underflowed to 0 at the far end: any gated ratio is infinitely more.
+        assert_eq!(met(&d, &[0], "far/near"), [Some(true), Some(true)]);
+        d.cells[0] = net(Kind::Cell(Cell::Rnn), &[((0.5, -0.5), Some((0.9, 2e-5))); 2]);
+        assert_eq!(met(&d, &[0], "far/near"), [Some(false), Some(true)], "1e-3 / 2e-5 = 50; 1e-2 / 2e-5 = 500");
+    }
+}

@@ -8,7 +8,7 @@ use super::{Claim, Configs, Experiment, Figure, Findings, Measure, Params, Run, 
 use crate::data::seqtasks::{recall_chance, RECALL_ALPHABET};
 use crate::plot::{LinePlot, Series};
 use crate::seq::TcnConfig;
-use crate::stats::{fit_line, mean, min_max};
+use crate::stats::{mean, min_max, slope};
 use crate::sweep::RunRequest;
 
 pub struct C8;
@@ -502,20 +502,7 @@ fn judge(g: &Grid, d: &Data, seeds: &[usize]) -> Vec<Measure> {
     let (mut dilated, mut undilated) = (Vec::new(), Vec::new());
     for f in families(g) {
         let fewest = fewest(g, d, f, seeds);
-        let ok = fewest.iter().filter(|x| x.about_n()).count();
-        let shown: Vec<String> = fewest
-            .iter()
-            .map(|x| format!("{} (n = {}) at T = {}", x.levels.map_or("none".to_string(), |l| l.to_string()), x.n, x.t))
-            .collect();
-        let what = if f.dilated { "about log2 T" } else { "about T/(k-1) convolutions, T/(2(k-1)) levels" };
-        measured.push(
-            Measure::new(
-                format!("{}: lags reached with {what}", f.name()),
-                ok as f64 / fewest.len() as f64,
-                format!("{ok} of {}: fewest successful levels {}", fewest.len(), shown.join(", ")),
-            )
-            .must("every T: n(T) to n(T) + max(1, floor(n/4)) levels", Some(ok == fewest.len())),
-        );
+        measured.push(levels_measure(f, &fewest));
         // Against the formulas: slope 1 for dilated nets against log2 T, 1/2 for undilated ones
         // against T/(k-1) (two convolutions per level).
         for x in &fewest {
@@ -538,7 +525,6 @@ fn judge(g: &Grid, d: &Data, seeds: &[usize]) -> Vec<Measure> {
         )
         .must("> 95%", worst_attention.is_finite().then_some(worst_attention > SUCCESS)),
     );
-    let slope = |pts: &[(f64, f64)]| fit_line(pts).map_or(f64::NAN, |s| s.slope);
     let (sd, su) = (slope(&dilated), slope(&undilated));
     measured.push(Measure::new("dilated: slope of the fewest successful levels against log2 T", sd, num(sd)));
     measured.push(Measure::new(
@@ -547,6 +533,23 @@ fn judge(g: &Grid, d: &Data, seeds: &[usize]) -> Vec<Measure> {
         num(su),
     ));
     measured
+}
+
+/// The rule's levels part for one family: at every lag it is tried at, the fewest levels that
+/// succeed are about n(T).
+fn levels_measure(f: Family, fewest: &[Fewest]) -> Measure {
+    let ok = fewest.iter().filter(|x| x.about_n()).count();
+    let shown: Vec<String> = fewest
+        .iter()
+        .map(|x| format!("{} (n = {}) at T = {}", x.levels.map_or("none".to_string(), |l| l.to_string()), x.n, x.t))
+        .collect();
+    let what = if f.dilated { "about log2 T" } else { "about T/(k-1) convolutions, T/(2(k-1)) levels" };
+    Measure::new(
+        format!("{}: lags reached with {what}", f.name()),
+        ok as f64 / fewest.len() as f64,
+        format!("{ok} of {}: fewest successful levels {}", fewest.len(), shown.join(", ")),
+    )
+    .must("every T: n(T) to n(T) + max(1, floor(n/4)) levels", Some(ok == fewest.len()))
 }
 
 fn yes(b: bool) -> String {

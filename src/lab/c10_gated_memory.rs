@@ -14,7 +14,7 @@ use crate::sweep::RunRequest;
 pub struct C10;
 
 /// How C10's nets are trained.
-pub const RECIPE: &Recipe = &V1;
+const RECIPE: &Recipe = &V1;
 
 /// The run of `cell` on `task` at lag `t` with `seed` (C11 probes the adding ones).
 pub fn run(p: &Params, cell: Cell, task: Task, t: usize, seed: u64) -> RunRequest {

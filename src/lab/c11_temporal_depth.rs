@@ -3,12 +3,12 @@
 //! from), per cell type, before and after training on the adding problem at T = 100 (C10's
 //! runs), and the effective temporal depth: the lag below which 90% of the mass lies.
 
-use super::c10_gated_memory::{self as c10, Cell};
-use super::c9_bptt_vanishing::{cell_run, lag};
+use super::c10_gated_memory as c10;
 use super::fmt::{mean_pm, num, pct};
-use super::runs::json_num as jnum;
-use super::{Claim, Experiment, Figure, Findings, Measure, Params, RunSet, Scale, Table};
+use super::recipes::recurrent::{adding_lag, probed, Cell, Task};
+use super::{Claim, Experiment, Figure, Findings, Measure, Params, Run, RunSet, Scale, Table};
 use crate::plot::{LinePlot, Series};
+use crate::probe::temporal::Temporal;
 use crate::probe::ProbeKind;
 use crate::stats::mean;
 use crate::sweep::RunRequest;
@@ -16,6 +16,12 @@ use crate::sweep::RunRequest;
 pub struct C11;
 
 const CELLS: [Cell; 5] = [Cell::Rnn, Cell::LstmBias0, Cell::LstmBias1, Cell::Gru, Cell::Tcn];
+
+/// C10's run of `cell` on the adding problem with `seed`, probed at initialisation and after
+/// training.
+fn net_runs(p: &Params, cell: Cell, seed: u64) -> [RunRequest; 2] {
+    probed(c10::run(p, cell, Task::Adding, adding_lag(p), seed), ProbeKind::Temporal)
+}
 
 /// One temporal report, as the analysis uses it.
 struct Depth {
@@ -26,15 +32,229 @@ struct Depth {
     mass: Vec<f64>,
 }
 
-fn depth(v: &serde_json::Value) -> Depth {
-    let mass: Vec<f64> = v["mass"].as_array().map(|a| a.iter().map(jnum).collect()).unwrap_or_default();
-    let half = mass.len() / 2;
-    Depth {
-        depth: jnum(&v["effective_depth"]),
-        mean_lag: jnum(&v["mean_lag"]),
-        far_mass: mass.iter().skip(half).sum(),
-        mass,
+fn depth(r: &Run) -> Result<Depth, String> {
+    let t = r.probe::<Temporal>()?;
+    Ok(Depth {
+        depth: t.effective_depth.map_or(f64::NAN, |d| d as f64),
+        mean_lag: t.mean_lag,
+        far_mass: t.mass.iter().skip(t.mass.len() / 2).sum(),
+        mass: t.mass,
+    })
+}
+
+/// One seed of a net.
+struct Seed {
+    seed: u64,
+    at_init: Depth,
+    /// The trained report and the test MSE; None when training diverged.
+    trained: Option<(Depth, f64)>,
+}
+
+/// One net over its seeds.
+struct Net {
+    cell: Cell,
+    seeds: Vec<Seed>,
+}
+
+impl Net {
+    fn at_init(&self) -> Vec<&Depth> {
+        self.seeds.iter().map(|s| &s.at_init).collect()
     }
+
+    /// The trained reports of `seeds` (indices) that did not diverge.
+    fn trained(&self, seeds: &[usize]) -> Vec<&Depth> {
+        seeds.iter().filter_map(|&s| self.seeds[s].trained.as_ref().map(|t| &t.0)).collect()
+    }
+
+    /// The mean effective depth after training over `seeds`.
+    fn depth(&self, seeds: &[usize]) -> f64 {
+        mean(&of(&self.trained(seeds), |d| d.depth))
+    }
+
+    fn mse(&self) -> Vec<f64> {
+        self.seeds.iter().filter_map(|s| s.trained.as_ref().map(|t| t.1)).collect()
+    }
+
+    /// The first seed's report (after training: the first seed that finished).
+    fn first(&self, trained: bool) -> Option<&Depth> {
+        if trained {
+            self.seeds.iter().find_map(|s| s.trained.as_ref().map(|t| &t.0))
+        } else {
+            self.seeds.first().map(|s| &s.at_init)
+        }
+    }
+
+    fn every_seed(&self) -> Vec<usize> {
+        (0..self.seeds.len()).collect()
+    }
+}
+
+fn of(reports: &[&Depth], f: fn(&Depth) -> f64) -> Vec<f64> {
+    reports.iter().map(|d| f(d)).collect()
+}
+
+fn read(p: &Params, runs: &RunSet) -> Result<Vec<Net>, String> {
+    let seed = |cell: Cell, seed: u64| -> Result<Seed, String> {
+        let [init, trained] = net_runs(p, cell, seed);
+        let at_init = depth(&runs.get(&init)?)?;
+        let r = runs.get(&trained)?;
+        let trained = if r.diverged() { None } else { Some((depth(&r)?, r.summary().test_loss.unwrap_or(f64::NAN))) };
+        Ok(Seed { seed, at_init, trained })
+    };
+    CELLS
+        .iter()
+        .map(|&cell| {
+            Ok(Net { cell, seeds: c10::seeds(p).into_iter().map(|s| seed(cell, s)).collect::<Result<_, _>>()? })
+        })
+        .collect()
+}
+
+/// The rule over the runs of `seeds` (indices), and each net's depth beside it.
+fn judge(nets: &[Net], seeds: &[usize]) -> Vec<Measure> {
+    let rnn = nets[0].depth(seeds);
+    let mut measured = Vec::new();
+    for n in nets.iter().filter(|n| matches!(n.cell, Cell::LstmBias1 | Cell::Gru)) {
+        let d = n.depth(seeds);
+        let ratio = d / rnn;
+        measured.push(
+            Measure::new(
+                format!("effective temporal depth after training, {} / tanh RNN", n.cell.name()),
+                ratio,
+                format!("{} ({} / {} steps)", num(ratio), num(d), num(rnn)),
+            )
+            .must(">= 4", ratio.is_finite().then_some(ratio >= 4.0)),
+        );
+    }
+    for n in nets {
+        let d = n.depth(seeds);
+        measured.push(Measure::new(
+            format!("effective temporal depth after training, {}", n.cell.name()),
+            d,
+            format!("{} steps", num(d)),
+        ));
+    }
+    measured
+}
+
+fn table(p: &Params, nets: &[Net]) -> Table {
+    let mut tab = Table::new(
+        format!("Effective temporal depth on the adding problem, T = {}", adding_lag(p)),
+        &["net", "depth at init", "mean lag at init", "depth trained", "mean lag trained", "mass at lags >= T/2, trained", "test MSE"],
+    )
+    .caption(format!("Effective depth: the smallest L such that lags 0..L-1 hold 90% of the gradient mass (at most T = {}); mean lag: the mass-weighted mean; means ± standard deviations over {} seed(s).", adding_lag(p), c10::seeds(p).len()));
+    for n in nets {
+        let (init, trained) = (n.at_init(), n.trained(&n.every_seed()));
+        let pm = |v: &[&Depth], f: fn(&Depth) -> f64| mean_pm(&of(v, f), num);
+        tab.row(vec![
+            n.cell.name().to_string(),
+            pm(&init, |x| x.depth),
+            pm(&init, |x| x.mean_lag),
+            pm(&trained, |x| x.depth),
+            pm(&trained, |x| x.mean_lag),
+            mean_pm(&of(&trained, |x| x.far_mass), pct),
+            mean_pm(&n.mse(), num),
+        ]);
+    }
+    tab
+}
+
+fn figures(p: &Params, nets: &[Net]) -> Vec<Figure> {
+    let mut figures = Vec::new();
+    for (when, trained) in [("after training", true), ("at initialisation", false)] {
+        let mut plot = LinePlot::new(
+            format!("Gradient mass by time lag, {when} (adding, T = {})", adding_lag(p)),
+            "lag (steps between the input and the loss)",
+            "share of the gradient mass (first seed)",
+        )
+        .log_y(true);
+        for (k, n) in nets.iter().enumerate() {
+            if let Some(r) = n.first(trained) {
+                let pts: Vec<(f64, f64)> = r
+                    .mass
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| **m > 0.0 && m.is_finite())
+                    .map(|(l, m)| (l as f64, *m))
+                    .collect();
+                plot = plot.series(Series::new(format!("{} (depth {})", n.cell.name(), num(r.depth)), pts).color(k));
+            }
+        }
+        figures.push(Figure::new(
+            format!("Gradient mass by lag, {when}"),
+            "The temporal probe's mass(lag): the share of the gradient reaching the inputs that comes from lag steps before the loss (log scale; lags whose gradient underflowed to 0 are left out). A flat curve spreads the gradient over the whole sequence; a falling one keeps it near the loss.",
+            plot.to_svg(),
+        ));
+    }
+    let mut cum = LinePlot::new(
+        format!("Cumulative gradient mass after training (adding, T = {})", adding_lag(p)),
+        "lag (steps between the input and the loss)",
+        "share of the mass at lags <= lag (first seed)",
+    )
+    .y_range(0.0, 1.0);
+    for (k, n) in nets.iter().enumerate() {
+        if let Some(r) = n.first(true) {
+            let pts = r
+                .mass
+                .iter()
+                .scan(0.0, |a, m| {
+                    *a += m;
+                    Some(*a)
+                })
+                .enumerate()
+                .map(|(l, c)| (l as f64, c))
+                .collect();
+            cum = cum.series(Series::new(n.cell.name(), pts).color(k));
+        }
+    }
+    let t_last = adding_lag(p) as f64 - 1.0;
+    cum = cum.series(Series::new("90%", vec![(0.0, 0.9), (t_last, 0.9)]).dashed().color(CELLS.len()));
+    figures.push(Figure::new(
+        "Cumulative gradient mass after training",
+        "Where each curve crosses 90% is the net's effective temporal depth.",
+        cum.to_svg(),
+    ));
+    figures
+}
+
+fn notes(p: &Params, nets: &[Net]) -> Vec<String> {
+    let mut notes = vec![
+        "The inputs are the raw features (value, marker) of each step; the gradient at a step is ||dL/dx_t|| per sequence, summed over the sequences of the probe's 4 training batches. A net that solves the adding problem must read one value anywhere in the first half, so its mass reaches lags up to T - 1; one that only predicts the mean has nowhere in particular to look, and its mass stays where the recurrence leaves it (near the loss for a vanishing RNN).".to_string(),
+    ];
+    let unlearned: Vec<String> = nets
+        .iter()
+        .filter(|n| mean(&n.mse()) > 0.1)
+        .map(|n| format!("{} (test MSE {})", n.cell.name(), num(mean(&n.mse()))))
+        .collect();
+    if !unlearned.is_empty() {
+        notes.push(format!("Not learned in training (test MSE above 0.1, against 1/6 for predicting the mean): {}. Their effective depth is that of a net that does not use the marked values, so the comparison with them says what training bought, not what the cell can hold.", unlearned.join(", ")));
+    }
+    let diverged: Vec<String> = nets
+        .iter()
+        .flat_map(|n| {
+            n.seeds.iter().filter(|s| s.trained.is_none()).map(|s| format!("{} seed {}", n.cell.name(), s.seed))
+        })
+        .collect();
+    if !diverged.is_empty() {
+        notes.push(format!("Diverged in training (left out): {}.", diverged.join(", ")));
+    }
+    if p.scale == Scale::Tiny {
+        notes.push("Tiny scale: T = 10, one epoch; nothing is decided.".into());
+    }
+    notes
+}
+
+fn note(p: &Params, nets: &[Net]) -> String {
+    let d = |k: usize| num(nets[k].depth(&nets[k].every_seed()));
+    format!(
+        "After training: effective depth tanh RNN {}, LSTM (bias 0) {}, LSTM (bias 1) {}, GRU {}, TCN {} steps of {}; at initialisation the tanh RNN's is {}.",
+        d(0),
+        d(1),
+        d(2),
+        d(3),
+        d(4),
+        adding_lag(p),
+        num(mean(&of(&nets[0].at_init(), |x| x.depth))),
+    )
 }
 
 pub const CLAIM: Claim = Claim {
@@ -54,166 +274,60 @@ impl Experiment for C11 {
     fn setup(&self, p: &Params) -> String {
         format!(
             "The temporal probe (4 training batches of 64 sequences; mass(lag) = the summed norms ||dL/dx_(T-1-lag)|| of the gradient reaching each sequence's input at lag steps before the last-step loss, normalised to sum 1) on the tanh RNN (PyTorch's default W_hh), LSTMs with forget bias 0 and 1, the GRU and the TCN of C10 on the adding problem at T = {}, at initialisation and after C10's training (the same runs); {} seed(s).",
-            lag(p),
+            adding_lag(p),
             c10::seeds(p).len()
         )
     }
     fn runs(&self, p: &Params) -> Vec<RunRequest> {
-        let mut v = Vec::new();
-        for s in c10::seeds(p) {
-            for c in CELLS {
-                v.push(cell_run(p, c, s, false, ProbeKind::Temporal));
-                v.push(cell_run(p, c, s, true, ProbeKind::Temporal));
-            }
-        }
-        v
+        c10::seeds(p).into_iter().flat_map(|s| CELLS.into_iter().flat_map(move |c| net_runs(p, c, s))).collect()
     }
 
     fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Findings, String> {
-        let seeds = c10::seeds(p);
-        // [cell] -> (init reports, trained reports, test MSE, diverged seeds)
-        let mut at_init: Vec<Vec<Depth>> = Vec::new();
-        let mut trained: Vec<Vec<Depth>> = Vec::new();
-        let mut mse: Vec<Vec<f64>> = Vec::new();
-        let mut diverged = Vec::new();
-        for c in CELLS {
-            let (mut i, mut t, mut m) = (Vec::new(), Vec::new(), Vec::new());
-            for &s in &seeds {
-                let ri = runs.get(&cell_run(p, c, s, false, ProbeKind::Temporal))?;
-                i.push(depth(&ri.probe_json(ProbeKind::Temporal)?));
-                let rt = runs.get(&cell_run(p, c, s, true, ProbeKind::Temporal))?;
-                if rt.diverged() {
-                    diverged.push(format!("{} seed {s}", c.name()));
-                    continue;
-                }
-                t.push(depth(&rt.probe_json(ProbeKind::Temporal)?));
-                m.push(rt.summary().test_loss.unwrap_or(f64::NAN));
-            }
-            at_init.push(i);
-            trained.push(t);
-            mse.push(m);
-        }
-        let avg = |v: &[Depth], f: &dyn Fn(&Depth) -> f64| mean(&v.iter().map(f).collect::<Vec<_>>());
-        let d = |k: usize| avg(&trained[k], &|x| x.depth);
-        let rnn = d(0);
-        let mut measured = Vec::new();
-        for k in [2, 3] {
-            let ratio = d(k) / rnn;
-            measured.push(
-                Measure::new(
-                    format!("effective temporal depth after training, {} / tanh RNN", CELLS[k].name()),
-                    ratio,
-                    format!("{} ({} / {} steps)", num(ratio), num(d(k)), num(rnn)),
-                )
-                .must(">= 4", ratio.is_finite().then_some(ratio >= 4.0)),
-            );
-        }
-        for (k, c) in CELLS.iter().enumerate() {
-            measured.push(Measure::new(
-                format!("effective temporal depth after training, {}", c.name()),
-                d(k),
-                format!("{} steps", num(d(k))),
-            ));
-        }
-        let mut tab = Table::new(
-            format!("Effective temporal depth on the adding problem, T = {}", lag(p)),
-            &["net", "depth at init", "mean lag at init", "depth trained", "mean lag trained", "mass at lags >= T/2, trained", "test MSE"],
-        )
-        .caption(format!("Effective depth: the smallest L such that lags 0..L-1 hold 90% of the gradient mass (at most T = {}); mean lag: the mass-weighted mean; means ± standard deviations over {} seed(s).", lag(p), seeds.len()));
-        for (k, c) in CELLS.iter().enumerate() {
-            let pm = |v: &[Depth], f: &dyn Fn(&Depth) -> f64| mean_pm(&v.iter().map(f).collect::<Vec<_>>(), num);
-            tab.row(vec![
-                c.name().to_string(),
-                pm(&at_init[k], &|x| x.depth),
-                pm(&at_init[k], &|x| x.mean_lag),
-                pm(&trained[k], &|x| x.depth),
-                pm(&trained[k], &|x| x.mean_lag),
-                mean_pm(&trained[k].iter().map(|x| x.far_mass).collect::<Vec<_>>(), pct),
-                mean_pm(&mse[k], num),
-            ]);
-        }
-        let mut figures = Vec::new();
-        for (when, reports) in [("after training", &trained), ("at initialisation", &at_init)] {
-            let mut plot = LinePlot::new(
-                format!("Gradient mass by time lag, {when} (adding, T = {})", lag(p)),
-                "lag (steps between the input and the loss)",
-                "share of the gradient mass (first seed)",
-            )
-            .log_y(true);
-            for (k, c) in CELLS.iter().enumerate() {
-                if let Some(r) = reports[k].first() {
-                    let pts: Vec<(f64, f64)> = r
-                        .mass
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, m)| **m > 0.0 && m.is_finite())
-                        .map(|(l, m)| (l as f64, *m))
-                        .collect();
-                    plot = plot.series(Series::new(format!("{} (depth {})", c.name(), num(r.depth)), pts).color(k));
-                }
-            }
-            figures.push(Figure::new(
-                format!("Gradient mass by lag, {when}"),
-                "The temporal probe's mass(lag): the share of the gradient reaching the inputs that comes from lag steps before the loss (log scale; lags whose gradient underflowed to 0 are left out). A flat curve spreads the gradient over the whole sequence; a falling one keeps it near the loss.",
-                plot.to_svg(),
-            ));
-        }
-        let mut cum = LinePlot::new(
-            format!("Cumulative gradient mass after training (adding, T = {})", lag(p)),
-            "lag (steps between the input and the loss)",
-            "share of the mass at lags <= lag (first seed)",
-        )
-        .y_range(0.0, 1.0);
-        for (k, c) in CELLS.iter().enumerate() {
-            if let Some(r) = trained[k].first() {
-                let pts = r
-                    .mass
-                    .iter()
-                    .scan(0.0, |a, m| {
-                        *a += m;
-                        Some(*a)
-                    })
-                    .enumerate()
-                    .map(|(l, c)| (l as f64, c))
-                    .collect();
-                cum = cum.series(Series::new(c.name(), pts).color(k));
-            }
-        }
-        let t_last = lag(p) as f64 - 1.0;
-        cum = cum.series(Series::new("90%", vec![(0.0, 0.9), (t_last, 0.9)]).dashed().color(CELLS.len()));
-        figures.push(Figure::new(
-            "Cumulative gradient mass after training",
-            "Where each curve crosses 90% is the net's effective temporal depth.",
-            cum.to_svg(),
-        ));
-        let mut notes = vec![
-            "The inputs are the raw features (value, marker) of each step; the gradient at a step is ||dL/dx_t|| per sequence, summed over the sequences of the probe's 4 training batches. A net that solves the adding problem must read one value anywhere in the first half, so its mass reaches lags up to T - 1; one that only predicts the mean has nowhere in particular to look, and its mass stays where the recurrence leaves it (near the loss for a vanishing RNN).".to_string(),
+        let nets = read(p, runs)?;
+        Ok(Findings {
+            tables: vec![table(p, &nets)],
+            figures: figures(p, &nets),
+            measured: judge(&nets, &(0..c10::seeds(p).len()).collect::<Vec<_>>()),
+            note: note(p, &nets),
+            notes: notes(p, &nets),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(depth: f64) -> Depth {
+        Depth { depth, mean_lag: depth / 2.0, far_mass: 0.0, mass: vec![1.0] }
+    }
+
+    /// A net whose seeds reached these depths after training (None: diverged).
+    fn net(cell: Cell, trained: &[Option<f64>]) -> Net {
+        let seeds = trained.iter().enumerate().map(|(s, d)| Seed {
+            seed: s as u64 + 1,
+            at_init: report(3.0),
+            trained: d.map(|d| (report(d), 0.01)),
+        });
+        Net { cell, seeds: seeds.collect() }
+    }
+
+    #[test]
+    fn the_rule_compares_trained_depths_over_the_seeds_asked_for() {
+        let nets = [
+            net(Cell::Rnn, &[Some(5.0), Some(20.0)]),
+            net(Cell::LstmBias0, &[Some(5.0), Some(5.0)]),
+            net(Cell::LstmBias1, &[Some(40.0), Some(40.0)]),
+            net(Cell::Gru, &[Some(90.0), None]),
+            net(Cell::Tcn, &[Some(5.0), Some(5.0)]),
         ];
-        let unlearned: Vec<String> = CELLS
-            .iter()
-            .zip(&mse)
-            .filter(|(_, m)| mean(m) > 0.1)
-            .map(|(c, m)| format!("{} (test MSE {})", c.name(), num(mean(m))))
-            .collect();
-        if !unlearned.is_empty() {
-            notes.push(format!("Not learned in training (test MSE above 0.1, against 1/6 for predicting the mean): {}. Their effective depth is that of a net that does not use the marked values, so the comparison with them says what training bought, not what the cell can hold.", unlearned.join(", ")));
-        }
-        if !diverged.is_empty() {
-            notes.push(format!("Diverged in training (left out): {}.", diverged.join(", ")));
-        }
-        if p.scale == Scale::Tiny {
-            notes.push("Tiny scale: T = 10, one epoch; nothing is decided.".into());
-        }
-        let note = format!(
-            "After training: effective depth tanh RNN {}, LSTM (bias 0) {}, LSTM (bias 1) {}, GRU {}, TCN {} steps of {}; at initialisation the tanh RNN's is {}.",
-            num(rnn),
-            num(d(1)),
-            num(d(2)),
-            num(d(3)),
-            num(d(4)),
-            lag(p),
-            num(avg(&at_init[0], &|x| x.depth)),
-        );
-        Ok(Findings { tables: vec![tab], figures, measured, note, notes })
+        let judged = |seeds: &[usize]| -> Vec<(f64, Option<bool>)> {
+            judge(&nets, seeds).iter().filter(|m| !m.condition.is_empty()).map(|m| (m.value, m.met)).collect()
+        };
+        assert_eq!(judged(&[0]), [(8.0, Some(true)), (18.0, Some(true))]);
+        assert_eq!(judged(&[0, 1]), [(3.2, Some(false)), (7.2, Some(true))], "the GRU's diverged seed is left out");
+        let second = judged(&[1]);
+        assert_eq!(second[0], (2.0, Some(false)));
+        assert!(second[1].0.is_nan() && second[1].1.is_none(), "the GRU's only seed diverged: nothing to judge");
     }
 }

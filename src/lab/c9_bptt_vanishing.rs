@@ -6,28 +6,20 @@
 //! value of W_hh below 1/gamma, gamma = 1 for tanh), with each net's largest singular value
 //! computed from its weights.
 
-use super::c10_gated_memory::{self as c10, Cell, Task};
 use super::fmt::num;
+use super::recipes::recurrent::{adding_lag, probed, Cell, Recipe, Task, V1};
 use super::recurrent::{initial_weight, trained_weight};
-use super::runs::json_num as jnum;
 use super::{Claim, Experiment, Figure, Findings, Measure, Params, Run, RunSet, Scale, Table};
-use crate::config::Config;
 use crate::plot::{HeatMap, LinePlot, Series};
+use crate::probe::gradflow::{SeqGradflow, TimeSeries};
 use crate::probe::ProbeKind;
-use crate::stats::gmean;
-use crate::stats::mean;
+use crate::stats::{gmean, mean};
 use crate::sweep::RunRequest;
 
 pub struct C9;
 
-/// The lag of the adding problem the claim is about.
-pub fn lag(p: &Params) -> usize {
-    if p.scale == Scale::Tiny {
-        10
-    } else {
-        100
-    }
-}
+/// Protocol v1's recurrent nets, C10's first setup: C9 keeps these runs whatever C10 moves on to.
+const RECIPE: &Recipe = &V1;
 
 /// Spectral radii of W_hh. A Gaussian matrix's largest singular value is about twice its
 /// spectral radius, so the radii below about 0.5 give nets that Pascanu et al.'s condition
@@ -86,129 +78,297 @@ fn grids(p: &Params) -> [Vec<Init>; 2] {
     [radii(p).into_iter().map(Init::Spectral).collect(), gains(p).into_iter().map(Init::Orthogonal).collect()]
 }
 
-fn grid_config(p: &Params, init: Init, seed: u64) -> Config {
-    c10::config_with(p, Cell::Rnn, Task::Adding, lag(p), seed, &[init.toml()])
+/// A net of the claim: a tanh RNN of a grid, or one of C10's nets.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Grid(Init),
+    Cell(Cell),
 }
 
-fn grid_run(p: &Params, init: Init, seed: u64, trained: bool) -> RunRequest {
-    let cfg = grid_config(p, init, seed);
-    let label = format!("C9 tanh RNN, {}, seed {seed}", init.name());
-    if trained {
-        RunRequest::train(cfg, label).with_probes(&[ProbeKind::Gradflow])
-    } else {
-        RunRequest::at_init(cfg, &[ProbeKind::Gradflow], format!("{label}, at initialisation"))
+impl Kind {
+    /// Its runs with `seed`: probed at initialisation, and after training on the adding problem.
+    fn runs(self, p: &Params, seed: u64) -> [RunRequest; 2] {
+        let run = match self {
+            Kind::Grid(init) => {
+                let cfg = RECIPE.config(p, Cell::Rnn, Task::Adding, adding_lag(p), seed, &[init.toml()]);
+                RunRequest::train(cfg, format!("C9 tanh RNN, {}, seed {seed}", init.name()))
+            }
+            Kind::Cell(cell) => RECIPE.run(p, cell, Task::Adding, adding_lag(p), seed),
+        };
+        probed(run, ProbeKind::Gradflow)
     }
-}
 
-/// The net of `cell` trained on the adding problem (C10's run) or probed at initialisation.
-pub fn cell_run(p: &Params, cell: Cell, seed: u64, trained: bool, probe: ProbeKind) -> RunRequest {
-    let r = c10::run(p, cell, Task::Adding, lag(p), seed);
-    if trained {
-        r.with_probes(&[probe])
-    } else {
-        RunRequest::at_init(r.config, &[probe], format!("{}, at initialisation", r.label))
+    fn name(self) -> String {
+        match self {
+            Kind::Grid(init) => format!("tanh RNN, {}", init.name()),
+            Kind::Cell(Cell::Rnn) => "tanh RNN, PyTorch's default W_hh".into(),
+            Kind::Cell(c) => c.name().into(),
+        }
     }
-}
 
-/// What one net's gradient does along time: the first layer's hidden state.
-#[derive(Clone, Default)]
-struct Flow {
-    by_distance: Vec<f64>,
-    slope: f64,
-    far_to_near: f64,
-}
-
-fn flow(r: &Run) -> Result<Option<Flow>, String> {
-    if r.diverged() {
-        return Ok(None);
-    }
-    let g = r.probe_json(ProbeKind::Gradflow)?;
-    let s = g["series"]
-        .as_array()
-        .and_then(|v| v.iter().find(|s| s["name"] == "act.rnn.l0.h"))
-        .ok_or_else(|| format!("run {}: gradflow has no series act.rnn.l0.h", r.id))?;
-    let by_distance = s["by_distance"].as_array().map(|v| v.iter().map(jnum).collect()).unwrap_or_default();
-    Ok(Some(Flow { by_distance, slope: jnum(&s["slope_per_step"]), far_to_near: jnum(&s["far_to_near"]) }))
-}
-
-/// One net over seeds: init and trained flows, largest singular values, test MSE.
-#[derive(Default)]
-struct Net {
-    name: String,
     /// A short name for the heat maps' rows.
-    short: String,
+    fn short(self) -> String {
+        match self {
+            Kind::Grid(Init::Spectral(r)) => format!("Gaussian, radius {}", num(r)),
+            Kind::Grid(Init::Orthogonal(g)) => format!("orthogonal, gain {}", num(g)),
+            Kind::Cell(Cell::Rnn) => "tanh RNN, default".into(),
+            Kind::Cell(c) => c.name().into(),
+        }
+    }
+
     /// A vanilla tanh RNN (Pascanu's condition applies to it as stated).
-    rnn: bool,
-    init: Option<Init>,
-    sigma_init: Vec<f64>,
-    sigma_trained: Vec<f64>,
-    at_init: Vec<Flow>,
-    trained: Vec<Flow>,
-    mse: Vec<f64>,
-    diverged: usize,
+    fn rnn(self) -> bool {
+        matches!(self, Kind::Grid(_) | Kind::Cell(Cell::Rnn))
+    }
+}
+
+/// What one seed of a net gave: the first layer's hidden state's gradient along time (at
+/// initialisation and after training) and the largest singular value of its weight_hh.
+struct Seed {
+    at_init: TimeSeries,
+    sigma_init: f64,
+    /// None when training diverged.
+    trained: Option<Trained>,
+}
+
+struct Trained {
+    flow: TimeSeries,
+    sigma: f64,
+    mse: f64,
+}
+
+/// The hidden state's gradient along time, as the gradflow probe measured it.
+fn flow(r: &Run) -> Result<TimeSeries, String> {
+    let series = r.probe::<SeqGradflow>()?.series.into_iter().find(|s| s.name == "act.rnn.l0.h");
+    series.ok_or_else(|| r.error("probes/gradflow.json", "no series `act.rnn.l0.h`"))
+}
+
+fn seed(init: &RunRequest, trained: &RunRequest, runs: &RunSet) -> Result<Seed, String> {
+    let at_init = flow(&runs.get(init)?)?;
+    let sigma_init = initial_weight(&init.config, "rnn.weight_hh_l0")?.sigma_max();
+    let r = runs.get(trained)?;
+    let trained = if r.diverged() {
+        None
+    } else {
+        let sigma = trained_weight(&r, "rnn.weight_hh_l0")?.sigma_max();
+        Some(Trained { flow: flow(&r)?, sigma, mse: r.summary().test_loss.unwrap_or(f64::NAN) })
+    };
+    Ok(Seed { at_init, sigma_init, trained })
+}
+
+/// One net over its seeds.
+struct Net {
+    kind: Kind,
+    seeds: Vec<Seed>,
+}
+
+/// A net's numbers over a set of seeds: means (far-to-near ratios: geometric means), the
+/// trained ones over the seeds whose training did not diverge.
+struct Means {
+    sigma_init: f64,
+    slope_init: f64,
+    ratio_init: f64,
+    /// Whether any of the seeds finished training.
+    trained: bool,
+    sigma_trained: f64,
+    slope_trained: f64,
+    ratio_trained: f64,
+    mse: f64,
 }
 
 impl Net {
-    fn slope_init(&self) -> f64 {
-        mean(&self.at_init.iter().map(|f| f.slope).collect::<Vec<_>>())
+    fn over(&self, seeds: &[usize]) -> Means {
+        let init = |f: &dyn Fn(&Seed) -> f64| seeds.iter().map(|&s| f(&self.seeds[s])).collect::<Vec<f64>>();
+        let trained: Vec<&Trained> = seeds.iter().filter_map(|&s| self.seeds[s].trained.as_ref()).collect();
+        let after = |f: &dyn Fn(&Trained) -> f64| trained.iter().map(|t| f(t)).collect::<Vec<f64>>();
+        Means {
+            sigma_init: mean(&init(&|s| s.sigma_init)),
+            slope_init: mean(&init(&|s| s.at_init.slope_per_step)),
+            ratio_init: gmean(&init(&|s| s.at_init.far_to_near)),
+            trained: !trained.is_empty(),
+            sigma_trained: mean(&after(&|t| t.sigma)),
+            slope_trained: mean(&after(&|t| t.flow.slope_per_step)),
+            ratio_trained: gmean(&after(&|t| t.flow.far_to_near)),
+            mse: mean(&after(&|t| t.mse)),
+        }
     }
-    fn slope_trained(&self) -> f64 {
-        mean(&self.trained.iter().map(|f| f.slope).collect::<Vec<_>>())
+
+    fn all(&self) -> Means {
+        self.over(&(0..self.seeds.len()).collect::<Vec<_>>())
     }
-    fn ratio_init(&self) -> f64 {
-        gmean(&self.at_init.iter().map(|f| f.far_to_near).collect::<Vec<_>>())
-    }
-    fn ratio_trained(&self) -> f64 {
-        gmean(&self.trained.iter().map(|f| f.far_to_near).collect::<Vec<_>>())
-    }
-    fn s_init(&self) -> f64 {
-        mean(&self.sigma_init)
-    }
-    fn s_trained(&self) -> f64 {
-        mean(&self.sigma_trained)
+
+    /// The first seed's gradient along time (after training: the first seed that finished).
+    fn first(&self, trained: bool) -> Option<&TimeSeries> {
+        if trained {
+            self.seeds.iter().find_map(|s| s.trained.as_ref().map(|t| &t.flow))
+        } else {
+            self.seeds.first().map(|s| &s.at_init)
+        }
     }
 }
 
-fn collect(net: &mut Net, init: &RunRequest, trained: &RunRequest, runs: &RunSet) -> Result<(), String> {
-    let ri = runs.get(init)?;
-    net.at_init.extend(flow(&ri)?);
-    net.sigma_init.push(initial_weight(&init.config, "rnn.weight_hh_l0")?.sigma_max());
-    let rt = runs.get(trained)?;
-    if rt.diverged() {
-        net.diverged += 1;
-        return Ok(());
+/// The two grids of tanh RNNs (Gaussian W_hh by spectral radius, orthogonal by gain) and the
+/// nets of `CELLS`.
+struct Data {
+    grids: [Vec<Net>; 2],
+    cells: Vec<Net>,
+}
+
+impl Data {
+    fn cell(&self, c: Cell) -> &Net {
+        self.cells.iter().find(|n| n.kind == Kind::Cell(c)).expect("every cell of CELLS is read")
     }
-    net.trained.extend(flow(&rt)?);
-    net.sigma_trained.push(trained_weight(&rt, "rnn.weight_hh_l0")?.sigma_max());
-    net.mse.push(rt.summary().test_loss.unwrap_or(f64::NAN));
-    Ok(())
+
+    /// The grid nets, then the cells.
+    fn every(&self) -> impl Iterator<Item = &Net> {
+        self.grids.iter().flatten().chain(&self.cells)
+    }
+}
+
+fn read(p: &Params, runs: &RunSet) -> Result<Data, String> {
+    let net = |kind: Kind| -> Result<Net, String> {
+        let seeds = RECIPE.seeds(p).into_iter().map(|s| {
+            let [init, trained] = kind.runs(p, s);
+            seed(&init, &trained, runs)
+        });
+        Ok(Net { kind, seeds: seeds.collect::<Result<_, _>>()? })
+    };
+    let grid = |g: Vec<Init>| g.into_iter().map(|i| net(Kind::Grid(i))).collect::<Result<Vec<_>, _>>();
+    let [gaussian, orthogonal] = grids(p);
+    Ok(Data {
+        grids: [grid(gaussian)?, grid(orthogonal)?],
+        cells: CELLS.into_iter().map(|c| net(Kind::Cell(c))).collect::<Result<_, _>>()?,
+    })
+}
+
+/// The rule over the runs of `seeds` (indices into each net's seeds).
+fn judge(d: &Data, seeds: &[usize]) -> Vec<Measure> {
+    let mut measured = Vec::new();
+    // (1) Every tanh RNN with sigma_max < 1 decays, at initialisation and after training.
+    for n in d.every().filter(|n| n.kind.rnn()) {
+        let m = n.over(seeds);
+        for (when, s, slope, present) in [
+            ("at init", m.sigma_init, m.slope_init, !seeds.is_empty()),
+            ("trained", m.sigma_trained, m.slope_trained, m.trained),
+        ] {
+            if !present || s.is_nan() || s >= 1.0 {
+                continue;
+            }
+            measured.push(
+                Measure::new(
+                    format!("slope, {}, {when} (sigma_max {})", n.kind.short(), num(s)),
+                    slope,
+                    format!("{} per step", num(slope)),
+                )
+                .must("< 0", slope.is_finite().then_some(slope < 0.0)),
+            );
+        }
+    }
+    // (2) At initialisation the slope rises strictly along each grid.
+    for (grid, what) in d.grids.iter().zip(["spectral radius (Gaussian W_hh)", "gain (orthogonal W_hh)"]) {
+        let slopes: Vec<f64> = grid.iter().map(|n| n.over(seeds).slope_init).collect();
+        let rises = slopes.windows(2).filter(|w| w[1] > w[0]).count();
+        let steps = slopes.len().saturating_sub(1);
+        let all_finite = slopes.iter().all(|s| s.is_finite());
+        measured.push(
+            Measure::new(
+                format!("grid steps where the slope at init rises, {what}"),
+                rises as f64,
+                format!("{rises} of {steps}"),
+            )
+            .must(format!("all {steps}"), (all_finite && steps > 0).then_some(rises == steps)),
+        );
+    }
+    // (3) After training, gated nets keep far more of the gradient over T steps.
+    let rnn = d.cell(Cell::Rnn).over(seeds).ratio_trained;
+    for g in [d.cell(Cell::LstmBias1), d.cell(Cell::Gru)] {
+        let gated = g.over(seeds).ratio_trained;
+        let ratio = gated / rnn;
+        measured.push(
+            Measure::new(
+                format!("far/near ratio trained, {} / tanh RNN (default)", g.kind.name()),
+                ratio,
+                format!("{} ({} / {})", num(ratio), num(gated), num(rnn)),
+            )
+            .must(">= 100", (!ratio.is_nan()).then_some(ratio >= 100.0)),
+        );
+    }
+    measured
+}
+
+/// The columns both tables end with: the far-to-near ratio at initialisation and the numbers
+/// after training.
+fn trained_cells(m: &Means) -> [String; 5] {
+    [num(m.ratio_init), num(m.sigma_trained), num(m.slope_trained), num(m.ratio_trained), num(m.mse)]
+}
+
+fn tables(d: &Data, n_seeds: usize) -> Vec<Table> {
+    let implied = |s: f64| if s < 1.0 { "yes" } else { "not determined" }.to_string();
+    let mut grid = Table::new(
+        "Tanh RNNs over the initial W_hh",
+        &[
+            "W_hh at init",
+            "sigma_max at init",
+            "vanishing implied (sigma_max < 1)",
+            "slope at init",
+            "bound ln sigma_max",
+            "far/near at init",
+            "sigma_max trained",
+            "slope trained",
+            "far/near trained",
+            "test MSE",
+        ],
+    )
+    .caption(format!("Slopes: least-squares fits of ln ||dL/dh_t|| per step back in time (nats per step; negative: decaying). Since ||dh_t/dh_(t-1)|| <= sigma_max * max tanh' <= sigma_max, the slope can be no larger than ln sigma_max. far/near = ||dL/dh_0|| / ||dL/dh_(T-1)|| (0: underflowed in f32). Means over {n_seeds} seed(s) (ratios: geometric means). The test MSE of predicting the mean is about 0.167."));
+    for n in d.grids.iter().flatten() {
+        let m = n.all();
+        let init =
+            [n.kind.short(), num(m.sigma_init), implied(m.sigma_init), num(m.slope_init), num(m.sigma_init.ln())];
+        grid.row([init.as_slice(), &trained_cells(&m)].concat());
+    }
+    let mut cells = Table::new(
+        "The default-init RNN and the gated nets",
+        &[
+            "net",
+            "sigma_max(weight_hh) at init",
+            "slope at init",
+            "far/near at init",
+            "sigma_max trained",
+            "slope trained",
+            "far/near trained",
+            "test MSE",
+        ],
+    )
+    .caption("As above, for the hidden state h_t (LSTM: not its cell state). For gated cells weight_hh stacks G gate blocks (G*H x H) and the gates, not W_hh alone, set the Jacobian, so Pascanu's bound does not apply to them as it stands.");
+    for n in &d.cells {
+        let m = n.all();
+        cells.row([[n.kind.name(), num(m.sigma_init), num(m.slope_init)].as_slice(), &trained_cells(&m)].concat());
+    }
+    vec![grid, cells]
 }
 
 /// ||dL/dh_t|| against the distance, over the distances where it did not underflow to 0.
-fn curve(f: &Flow) -> Vec<(f64, f64)> {
+fn curve(f: &TimeSeries) -> Vec<(f64, f64)> {
     f.by_distance.iter().enumerate().map(|(d, v)| (d as f64, *v)).filter(|(_, v)| *v > 0.0 && v.is_finite()).collect()
 }
 
 /// The first seed's ||dL/dh_t|| / ||dL/dh_(T-1)|| of every net, a heat map row each.
-fn heat(nets: &[&Net], trained: bool, when: &str, t: usize) -> String {
-    let rows: Vec<Vec<f64>> = nets
-        .iter()
-        .map(|n| {
-            let f = if trained { n.trained.first() } else { n.at_init.first() };
-            match f {
-                Some(f) => {
-                    let d0 = f.by_distance.first().copied().unwrap_or(f64::NAN);
-                    f.by_distance.iter().map(|v| v / d0).collect()
-                }
-                None => vec![f64::NAN; t],
+fn heat(d: &Data, trained: bool, when: &str, t: usize) -> String {
+    let rows: Vec<Vec<f64>> = d
+        .every()
+        .map(|n| match n.first(trained) {
+            Some(f) => {
+                let d0 = f.by_distance.first().copied().unwrap_or(f64::NAN);
+                f.by_distance.iter().map(|v| v / d0).collect()
             }
+            None => vec![f64::NAN; t],
         })
         .collect();
     HeatMap {
         title: format!("||dL/dh_t|| relative to the loss's step, {when}"),
         x_label: "steps before the last (the loss's step)".into(),
         y_label: String::new(),
-        row_labels: nets.iter().map(|n| n.short.clone()).collect(),
+        row_labels: d.every().map(|n| n.kind.short()).collect(),
         x_start: 0.0,
         x_step: 1.0,
         values: rows,
@@ -217,6 +377,125 @@ fn heat(nets: &[&Net], trained: bool, when: &str, t: usize) -> String {
         ..Default::default()
     }
     .to_svg()
+}
+
+/// Each grid net's slope against its largest singular value, with Pascanu's bound.
+fn decay_plot(d: &Data) -> LinePlot {
+    let pts = |grid: &[Net], trained: bool| -> Vec<(f64, f64)> {
+        grid.iter()
+            .map(|n| n.all())
+            .map(|m| if trained { (m.sigma_trained, m.slope_trained) } else { (m.sigma_init, m.slope_init) })
+            .filter(|q| q.0.is_finite() && q.1.is_finite())
+            .collect()
+    };
+    let xs: Vec<f64> = d
+        .grids
+        .iter()
+        .flatten()
+        .map(|n| n.all())
+        .flat_map(|m| [m.sigma_init, m.sigma_trained])
+        .filter(|x| x.is_finite() && *x > 0.0)
+        .collect();
+    let (xlo, xhi) = (xs.iter().copied().fold(f64::INFINITY, f64::min), xs.iter().copied().fold(0.0, f64::max));
+    let bound: Vec<(f64, f64)> =
+        (0..=40).map(|k| xlo * (xhi / xlo).powf(k as f64 / 40.0)).map(|x| (x, x.ln())).collect();
+    let ys: Vec<f64> =
+        d.grids.iter().flat_map(|g| pts(g, false).into_iter().chain(pts(g, true))).map(|q| q.1).collect();
+    let ylo = ys.iter().copied().fold(0.0, f64::min);
+    let mut sp = LinePlot::new(
+        "Measured decay rate against Pascanu's condition",
+        "largest singular value of W_hh (log scale)",
+        "slope of ln ||dL/dh_t|| (nats per step)",
+    )
+    .log_x(true);
+    if xlo.is_finite() && xhi > xlo {
+        sp = sp.series(Series::new("bound: slope <= ln sigma_max", bound).dashed().color(7)).series(
+            Series::new("sigma_max = 1 (left of it: vanishing implied)", vec![(1.0, ylo), (1.0, 0.0f64.max(xhi.ln()))])
+                .dashed()
+                .color(5),
+        );
+    }
+    for (k, (grid, what)) in d.grids.iter().zip(["Gaussian", "orthogonal"]).enumerate() {
+        sp = sp
+            .series(Series::new(format!("{what} W_hh, at init"), pts(grid, false)).markers().color(2 * k))
+            .series(Series::new(format!("{what} W_hh, trained"), pts(grid, true)).points_only().color(2 * k + 1));
+    }
+    sp
+}
+
+fn figures(p: &Params, d: &Data, n_seeds: usize) -> Vec<Figure> {
+    let mut figs = Vec::new();
+    for (when, trained) in [("at initialisation", false), ("after training", true)] {
+        figs.push(Figure::new(
+            format!("Gradient against distance, every net, {when}"),
+            format!("One row per net (first seed): ||dL/dh_t|| of the first layer's hidden state over the gradflow probe's 4 batches, divided by its value at the loss's step (log colour scale). Vanishing shows as the colour fading from the loss's step (left) towards the first step (right); grey: underflowed to 0 in f32. {}", if trained { "Trained as C10's nets on adding T = 100." } else { "" }),
+            heat(d, trained, when, adding_lag(p)),
+        ));
+    }
+    let mut gp = LinePlot::new(
+        "||dL/dh_t|| of the default-init RNN and the gated nets",
+        "steps before the last (the loss's step)",
+        "||dL/dh_t|| (first seed)",
+    )
+    .log_y(true);
+    for (k, n) in d.cells.iter().enumerate() {
+        if let Some(f) = n.first(false) {
+            gp = gp.series(Series::new(format!("{}, at init", n.kind.short()), curve(f)).dashed().color(k));
+        }
+        if let Some(f) = n.first(true) {
+            gp = gp.series(Series::new(format!("{}, trained", n.kind.short()), curve(f)).color(k));
+        }
+    }
+    figs.push(Figure::new(
+        "Gradient against distance, gated nets",
+        "The gradflow probe's ||dL/dh_t|| for the first layer's hidden state (first seed), dashed at initialisation and solid after training; distances where it underflowed to 0 are left out.",
+        gp.to_svg(),
+    ));
+    figs.push(Figure::new(
+        "Decay rate against the largest singular value",
+        format!("Each tanh RNN's fitted slope of ln ||dL/dh_t|| per step back in time (mean over {n_seeds} seed(s)) against its W_hh's largest singular value, at initialisation (lines through the grid) and after training (points). Pascanu et al.: left of sigma_max = 1 the gradient must vanish; the measured slope must lie below ln sigma_max everywhere."),
+        decay_plot(d).to_svg(),
+    ));
+    figs
+}
+
+/// Where each grid's slopes run, where sigma_max crosses 1, and the trained ratios.
+fn note(p: &Params, d: &Data) -> String {
+    let ends = |g: &[Net]| {
+        let slope = |n: Option<&Net>| n.map_or(f64::NAN, |n| n.all().slope_init);
+        (num(slope(g.first())), num(slope(g.last())))
+    };
+    let ((g0, g1), (o0, o1)) = (ends(&d.grids[0]), ends(&d.grids[1]));
+    let crossing = d.grids[0].iter().find(|n| n.all().sigma_init >= 1.0).map(|n| n.kind);
+    let crossing = match crossing {
+        Some(Kind::Grid(init)) => num(init.value()),
+        _ => "beyond the grid".to_string(),
+    };
+    let (r, g) = (radii(p), gains(p));
+    let ratio = |c: Cell| num(d.cell(c).all().ratio_trained);
+    format!(
+        "At initialisation the Gaussian-W_hh RNNs' slopes run from {g0} (radius {}) to {g1} (radius {}) and the orthogonal ones' from {o0} (gain {}) to {o1} (gain {}); in the Gaussian grid sigma_max first reaches 1 at radius {crossing}. After training the far-to-near ratio is {} for the default-init RNN, {} for the LSTM (bias 1) and {} for the GRU.",
+        num(r[0]),
+        num(*r.last().unwrap()),
+        num(g[0]),
+        num(*g.last().unwrap()),
+        ratio(Cell::Rnn),
+        ratio(Cell::LstmBias1),
+        ratio(Cell::Gru),
+    )
+}
+
+fn notes(d: &Data) -> Vec<String> {
+    let mut notes = vec![
+        "The decay-rate condition is fixed in code as: at initialisation, the fitted slope (mean over seeds) rises strictly from each point of the grid to the next, in each of the two grids (Gaussian W_hh by spectral radius; orthogonal W_hh by gain, where the gain is both the spectral radius and sigma_max); it is judged on the whole grid, including points where Pascanu's condition says nothing.".to_string(),
+        "'The RNN' of the after-training comparison is fixed as the tanh RNN with PyTorch's default W_hh (U(-1/sqrt(H), 1/sqrt(H))), the RNN that C10 compares with the gated nets; the trained grid nets are in the table beside it. Far-to-near ratios are geometric means over seeds, 0 when a seed's gradient underflowed to 0 in f32 at the far end (then a gated net's ratio over it is infinite).".to_string(),
+    ];
+    let diverged: Vec<String> =
+        d.every().filter(|n| n.seeds.iter().any(|s| s.trained.is_none())).map(|n| n.kind.name()).collect();
+    if !diverged.is_empty() {
+        notes.push(format!("Diverged in training (no trained numbers): {}.", diverged.join(", ")));
+    }
+    notes
 }
 
 pub const CLAIM: Claim = Claim {
@@ -236,274 +515,106 @@ impl Experiment for C9 {
     fn setup(&self, p: &Params) -> String {
         let r: Vec<String> = radii(p).iter().map(|r| num(*r)).collect();
         let g: Vec<String> = gains(p).iter().map(|r| num(*r)).collect();
-        let s = c10::seeds(p).len();
+        let s = RECIPE.seeds(p).len();
         format!(
             "The adding problem at T = {}. Tanh RNNs whose W_hh is a standard Gaussian matrix rescaled to spectral radius {} (model.hh_init = spectral; its largest singular value is about twice the radius), or an orthogonal matrix times a gain {} (every singular value equals the gain, so this grid sets sigma_max itself), the tanh RNN with PyTorch's default W_hh, LSTMs with forget bias 0 and 1 and a GRU, all trained exactly as C10's nets at this lag ({}; the default-init RNN, the LSTMs and the GRU are C10's runs). The gradflow probe averages ||dL/dh_t|| of the layer's hidden state over 4 training batches of 64, at initialisation and after training; slope and far-to-near ratio are its fits over the {} distances (a least-squares line through ln ||dL/dh_t|| where it has not underflowed to 0 in f32). Largest singular values by Jacobi SVD of each net's weight_hh (the whole G*H x H matrix for gated cells), at initialisation (built from the config) and from the final checkpoint. {s} seed(s).",
-            lag(p),
+            adding_lag(p),
             r.join(", "),
             g.join(", "),
-            c10::training(p),
-            lag(p)
+            RECIPE.training(p),
+            adding_lag(p)
         )
     }
     fn runs(&self, p: &Params) -> Vec<RunRequest> {
-        let mut v = Vec::new();
-        for s in c10::seeds(p) {
-            for i in grids(p).concat() {
-                v.push(grid_run(p, i, s, false));
-                v.push(grid_run(p, i, s, true));
-            }
-            for c in CELLS {
-                v.push(cell_run(p, c, s, false, ProbeKind::Gradflow));
-                v.push(cell_run(p, c, s, true, ProbeKind::Gradflow));
-            }
-        }
-        v
+        let kinds: Vec<Kind> = grids(p).concat().into_iter().map(Kind::Grid).chain(CELLS.map(Kind::Cell)).collect();
+        RECIPE.seeds(p).into_iter().flat_map(|s| kinds.iter().flat_map(move |k| k.runs(p, s))).collect()
     }
 
     fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Findings, String> {
-        let seeds = c10::seeds(p);
-        let mut families: Vec<Vec<Net>> = Vec::new();
-        for family in grids(p) {
-            let mut nets = Vec::new();
-            for i in family {
-                let short = match i {
-                    Init::Spectral(r) => format!("Gaussian, radius {}", num(r)),
-                    Init::Orthogonal(g) => format!("orthogonal, gain {}", num(g)),
-                };
-                let mut n = Net {
-                    name: format!("tanh RNN, {}", i.name()),
-                    short,
-                    rnn: true,
-                    init: Some(i),
-                    ..Default::default()
-                };
-                for &s in &seeds {
-                    collect(&mut n, &grid_run(p, i, s, false), &grid_run(p, i, s, true), runs)?;
-                }
-                nets.push(n);
-            }
-            families.push(nets);
-        }
-        let mut gated: Vec<Net> = Vec::new();
-        for c in CELLS {
-            let (name, short) = match c {
-                Cell::Rnn => ("tanh RNN, PyTorch's default W_hh".to_string(), "tanh RNN, default".to_string()),
-                _ => (c.name().to_string(), c.name().to_string()),
-            };
-            let mut n = Net { name, short, rnn: c == Cell::Rnn, ..Default::default() };
-            for &s in &seeds {
-                let (i, t) =
-                    (cell_run(p, c, s, false, ProbeKind::Gradflow), cell_run(p, c, s, true, ProbeKind::Gradflow));
-                collect(&mut n, &i, &t, runs)?;
-            }
-            gated.push(n);
-        }
-        let grid: Vec<&Net> = families.iter().flatten().collect();
-        let mut measured = Vec::new();
-        // (1) Every tanh RNN with sigma_max < 1 decays, at initialisation and after training.
-        for n in grid.iter().copied().chain(gated.iter().filter(|n| n.rnn)) {
-            for (when, s, slope, present) in [
-                ("at init", n.s_init(), n.slope_init(), !n.at_init.is_empty()),
-                ("trained", n.s_trained(), n.slope_trained(), !n.trained.is_empty()),
-            ] {
-                if !present || s.is_nan() || s >= 1.0 {
-                    continue;
-                }
-                measured.push(
-                    Measure::new(
-                        format!("slope, {}, {when} (sigma_max {})", n.short, num(s)),
-                        slope,
-                        format!("{} per step", num(slope)),
-                    )
-                    .must("< 0", slope.is_finite().then_some(slope < 0.0)),
-                );
-            }
-        }
-        // (2) At initialisation the slope rises strictly along each grid.
-        let mut monotone = Vec::new();
-        for (family, what) in families.iter().zip(["spectral radius (Gaussian W_hh)", "gain (orthogonal W_hh)"]) {
-            let slopes: Vec<f64> = family.iter().map(Net::slope_init).collect();
-            let rises = slopes.windows(2).filter(|w| w[1] > w[0]).count();
-            let steps = slopes.len().saturating_sub(1);
-            let all_finite = slopes.iter().all(|s| s.is_finite());
-            measured.push(
-                Measure::new(
-                    format!("grid steps where the slope at init rises, {what}"),
-                    rises as f64,
-                    format!("{rises} of {steps}"),
-                )
-                .must(format!("all {steps}"), (all_finite && steps > 0).then_some(rises == steps)),
-            );
-            monotone.push(slopes);
-        }
-        // (3) After training, gated nets keep far more of the gradient over T steps.
-        let rnn = &gated[0];
-        for g in [&gated[2], &gated[3]] {
-            let ratio = g.ratio_trained() / rnn.ratio_trained();
-            measured.push(
-                Measure::new(
-                    format!("far/near ratio trained, {} / tanh RNN (default)", g.name),
-                    ratio,
-                    format!("{} ({} / {})", num(ratio), num(g.ratio_trained()), num(rnn.ratio_trained())),
-                )
-                .must(">= 100", (!ratio.is_nan()).then_some(ratio >= 100.0)),
-            );
-        }
+        let n_seeds = RECIPE.seeds(p).len();
+        let data = read(p, runs)?;
+        Ok(Findings {
+            tables: tables(&data, n_seeds),
+            figures: figures(p, &data, n_seeds),
+            measured: judge(&data, &(0..n_seeds).collect::<Vec<_>>()),
+            note: note(p, &data),
+            notes: notes(&data),
+        })
+    }
+}
 
-        let implied = |s: f64| if s < 1.0 { "yes" } else { "not determined" }.to_string();
-        let mut t_grid = Table::new(
-            "Tanh RNNs over the initial W_hh",
-            &[
-                "W_hh at init",
-                "sigma_max at init",
-                "vanishing implied (sigma_max < 1)",
-                "slope at init",
-                "bound ln sigma_max",
-                "far/near at init",
-                "sigma_max trained",
-                "slope trained",
-                "far/near trained",
-                "test MSE",
-            ],
-        )
-        .caption(format!("Slopes: least-squares fits of ln ||dL/dh_t|| per step back in time (nats per step; negative: decaying). Since ||dh_t/dh_(t-1)|| <= sigma_max * max tanh' <= sigma_max, the slope can be no larger than ln sigma_max. far/near = ||dL/dh_0|| / ||dL/dh_(T-1)|| (0: underflowed in f32). Means over {} seed(s) (ratios: geometric means). The test MSE of predicting the mean is about 0.167.", seeds.len()));
-        for n in &grid {
-            t_grid.row(vec![
-                n.short.clone(),
-                num(n.s_init()),
-                implied(n.s_init()),
-                num(n.slope_init()),
-                num(n.s_init().ln()),
-                num(n.ratio_init()),
-                num(n.s_trained()),
-                num(n.slope_trained()),
-                num(n.ratio_trained()),
-                num(mean(&n.mse)),
-            ]);
-        }
-        let mut t_gated = Table::new(
-            "The default-init RNN and the gated nets",
-            &[
-                "net",
-                "sigma_max(weight_hh) at init",
-                "slope at init",
-                "far/near at init",
-                "sigma_max trained",
-                "slope trained",
-                "far/near trained",
-                "test MSE",
-            ],
-        )
-        .caption("As above, for the hidden state h_t (LSTM: not its cell state). For gated cells weight_hh stacks G gate blocks (G*H x H) and the gates, not W_hh alone, set the Jacobian, so Pascanu's bound does not apply to them as it stands.");
-        for n in &gated {
-            t_gated.row(vec![
-                n.name.clone(),
-                num(n.s_init()),
-                num(n.slope_init()),
-                num(n.ratio_init()),
-                num(n.s_trained()),
-                num(n.slope_trained()),
-                num(n.ratio_trained()),
-                num(mean(&n.mse)),
-            ]);
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-        let mut figs = Vec::new();
-        let every: Vec<&Net> = grid.iter().copied().chain(&gated).collect();
-        for (when, trained) in [("at initialisation", false), ("after training", true)] {
-            figs.push(Figure::new(
-                format!("Gradient against distance, every net, {when}"),
-                format!("One row per net (first seed): ||dL/dh_t|| of the first layer's hidden state over the gradflow probe's 4 batches, divided by its value at the loss's step (log colour scale). Vanishing shows as the colour fading from the loss's step (left) towards the first step (right); grey: underflowed to 0 in f32. {}", if trained { "Trained as C10's nets on adding T = 100." } else { "" }),
-                heat(&every, trained, when, lag(p)),
-            ));
+    fn flow(slope_per_step: f64, far_to_near: f64) -> TimeSeries {
+        TimeSeries {
+            name: "act.rnn.l0.h".into(),
+            by_distance: vec![1.0, 0.5],
+            count: vec![4, 4],
+            far_to_near,
+            slope_per_step,
         }
-        let mut gp = LinePlot::new(
-            "||dL/dh_t|| of the default-init RNN and the gated nets",
-            "steps before the last (the loss's step)",
-            "||dL/dh_t|| (first seed)",
-        )
-        .log_y(true);
-        for (k, n) in gated.iter().enumerate() {
-            if let Some(f) = n.at_init.first() {
-                gp = gp.series(Series::new(format!("{}, at init", n.short), curve(f)).dashed().color(k));
-            }
-            if let Some(f) = n.trained.first() {
-                gp = gp.series(Series::new(format!("{}, trained", n.short), curve(f)).color(k));
-            }
-        }
-        figs.push(Figure::new(
-            "Gradient against distance, gated nets",
-            "The gradflow probe's ||dL/dh_t|| for the first layer's hidden state (first seed), dashed at initialisation and solid after training; distances where it underflowed to 0 are left out.",
-            gp.to_svg(),
-        ));
-        // The sufficient condition beside the measured decay.
-        let pts = |fam: &[Net], trained: bool| -> Vec<(f64, f64)> {
-            fam.iter()
-                .map(|n| if trained { (n.s_trained(), n.slope_trained()) } else { (n.s_init(), n.slope_init()) })
-                .filter(|q| q.0.is_finite() && q.1.is_finite())
-                .collect()
+    }
+
+    /// A seed that starts with (sigma_max, slope) and ends with (sigma_max, far/near), or
+    /// diverged (None).
+    type Given = ((f64, f64), Option<(f64, f64)>);
+
+    fn net(kind: Kind, seeds: &[Given]) -> Net {
+        let seed = |&((sigma_init, slope), trained): &Given| Seed {
+            at_init: flow(slope, 1e-3),
+            sigma_init,
+            trained: trained.map(|(sigma, ratio)| Trained { flow: flow(-0.5, ratio), sigma, mse: 0.1 }),
         };
-        let xs: Vec<f64> =
-            grid.iter().flat_map(|n| [n.s_init(), n.s_trained()]).filter(|x| x.is_finite() && *x > 0.0).collect();
-        let (xlo, xhi) = (xs.iter().copied().fold(f64::INFINITY, f64::min), xs.iter().copied().fold(0.0, f64::max));
-        let bound: Vec<(f64, f64)> =
-            (0..=40).map(|k| xlo * (xhi / xlo).powf(k as f64 / 40.0)).map(|x| (x, x.ln())).collect();
-        let ys: Vec<f64> =
-            families.iter().flat_map(|f| pts(f, false).into_iter().chain(pts(f, true))).map(|q| q.1).collect();
-        let ylo = ys.iter().copied().fold(0.0, f64::min);
-        let mut sp = LinePlot::new(
-            "Measured decay rate against Pascanu's condition",
-            "largest singular value of W_hh (log scale)",
-            "slope of ln ||dL/dh_t|| (nats per step)",
-        )
-        .log_x(true);
-        if xlo.is_finite() && xhi > xlo {
-            sp = sp.series(Series::new("bound: slope <= ln sigma_max", bound).dashed().color(7)).series(
-                Series::new(
-                    "sigma_max = 1 (left of it: vanishing implied)",
-                    vec![(1.0, ylo), (1.0, 0.0f64.max(xhi.ln()))],
-                )
-                .dashed()
-                .color(5),
-            );
-        }
-        for (k, (fam, what)) in families.iter().zip(["Gaussian", "orthogonal"]).enumerate() {
-            sp = sp
-                .series(Series::new(format!("{what} W_hh, at init"), pts(fam, false)).markers().color(2 * k))
-                .series(Series::new(format!("{what} W_hh, trained"), pts(fam, true)).points_only().color(2 * k + 1));
-        }
-        figs.push(Figure::new(
-            "Decay rate against the largest singular value",
-            format!("Each tanh RNN's fitted slope of ln ||dL/dh_t|| per step back in time (mean over {} seed(s)) against its W_hh's largest singular value, at initialisation (lines through the grid) and after training (points). Pascanu et al.: left of sigma_max = 1 the gradient must vanish; the measured slope must lie below ln sigma_max everywhere.", seeds.len()),
-            sp.to_svg(),
-        ));
+        Net { kind, seeds: seeds.iter().map(seed).collect() }
+    }
 
-        let crossing = families[0].iter().find(|n| n.s_init() >= 1.0).and_then(|n| n.init).map(Init::value);
-        let mut notes = vec![
-            "The decay-rate condition is fixed in code as: at initialisation, the fitted slope (mean over seeds) rises strictly from each point of the grid to the next, in each of the two grids (Gaussian W_hh by spectral radius; orthogonal W_hh by gain, where the gain is both the spectral radius and sigma_max); it is judged on the whole grid, including points where Pascanu's condition says nothing.".to_string(),
-            "'The RNN' of the after-training comparison is fixed as the tanh RNN with PyTorch's default W_hh (U(-1/sqrt(H), 1/sqrt(H))), the RNN that C10 compares with the gated nets; the trained grid nets are in the table beside it. Far-to-near ratios are geometric means over seeds, 0 when a seed's gradient underflowed to 0 in f32 at the far end (then a gated net's ratio over it is infinite).".to_string(),
-        ];
-        let d: Vec<String> = every.iter().filter(|n| n.diverged > 0).map(|n| n.name.clone()).collect();
-        if !d.is_empty() {
-            notes.push(format!("Diverged in training (no trained numbers): {}.", d.join(", ")));
+    fn data() -> Data {
+        let grid = |i: Init, a, b| net(Kind::Grid(i), &[(a, Some((0.5, 1e-9))), (b, None)]);
+        let cell = |c: Cell, ratio: f64| net(Kind::Cell(c), &[((0.5, -0.5), Some((0.9, ratio))); 2]);
+        Data {
+            grids: [
+                vec![
+                    grid(Init::Spectral(0.1), (0.2, -2.0), (0.2, -2.2)),
+                    grid(Init::Spectral(1.0), (2.0, -0.1), (2.0, -3.0)),
+                ],
+                vec![
+                    grid(Init::Orthogonal(0.5), (0.5, -0.7), (0.5, -0.7)),
+                    grid(Init::Orthogonal(1.2), (1.2, 0.1), (1.2, 0.2)),
+                ],
+            ],
+            cells: vec![
+                cell(Cell::Rnn, 0.0),
+                cell(Cell::LstmBias0, 1e-6),
+                cell(Cell::LstmBias1, 1e-3),
+                cell(Cell::Gru, 1e-2),
+            ],
         }
-        let r = radii(p);
-        let note = format!(
-            "At initialisation the Gaussian-W_hh RNNs' slopes run from {} (radius {}) to {} (radius {}) and the orthogonal ones' from {} (gain {}) to {} (gain {}); in the Gaussian grid sigma_max first reaches 1 at radius {}. After training the far-to-near ratio is {} for the default-init RNN, {} for the LSTM (bias 1) and {} for the GRU.",
-            num(monotone[0].first().copied().unwrap_or(f64::NAN)),
-            num(r[0]),
-            num(monotone[0].last().copied().unwrap_or(f64::NAN)),
-            num(*r.last().unwrap()),
-            num(monotone[1].first().copied().unwrap_or(f64::NAN)),
-            num(gains(p)[0]),
-            num(monotone[1].last().copied().unwrap_or(f64::NAN)),
-            num(*gains(p).last().unwrap()),
-            crossing.map_or("beyond the grid".to_string(), num),
-            num(rnn.ratio_trained()),
-            num(gated[2].ratio_trained()),
-            num(gated[3].ratio_trained()),
-        );
-        Ok(Findings { tables: vec![t_grid, t_gated], figures: figs, measured, note, notes })
+    }
+
+    fn met(d: &Data, seeds: &[usize], name: &str) -> Vec<Option<bool>> {
+        judge(d, seeds).into_iter().filter(|m| m.name.contains(name)).map(|m| m.met).collect()
+    }
+
+    #[test]
+    fn the_rule_reads_any_subset_of_the_seeds() {
+        let d = data();
+        // At init: the two grid nets with sigma_max < 1 and the default RNN; trained (sigma_max
+        // 0.5 and 0.9): the four grid nets of the first seed (the second diverged) and the RNN.
+        assert_eq!(met(&d, &[0, 1], "slope, ").len(), 3 + 5);
+        assert_eq!(met(&d, &[1], "slope, ").len(), 3 + 1, "seed 2's grid nets diverged");
+        assert_eq!(met(&d, &[0], "grid steps"), [Some(true), Some(true)]);
+        assert_eq!(met(&d, &[1], "grid steps"), [Some(false), Some(true)], "-2.2 to -3.0 falls");
+        assert_eq!(met(&d, &[0, 1], "grid steps"), [Some(true), Some(true)], "means: -2.1 to -1.55");
+    }
+
+    #[test]
+    fn gated_nets_must_keep_a_hundred_times_the_rnns_far_to_near_ratio() {
+        let mut d = data();
+        // The RNN's gradient underflowed to 0 at the far end: any gated ratio is infinitely more.
+        assert_eq!(met(&d, &[0], "far/near"), [Some(true), Some(true)]);
+        d.cells[0] = net(Kind::Cell(Cell::Rnn), &[((0.5, -0.5), Some((0.9, 2e-5))); 2]);
+        assert_eq!(met(&d, &[0], "far/near"), [Some(false), Some(true)], "1e-3 / 2e-5 = 50; 1e-2 / 2e-5 = 500");
     }
 }

@@ -1,5 +1,6 @@
-//! What C9, C11 and C12 read off recurrent nets besides their probes: the recurrent weights (as
-//! built from a config, or as a run's checkpoint holds them) and their largest singular value.
+//! What the sequence claims read off recurrent nets besides their probes: the recurrent weights
+//! (as built from a config, or as a run's checkpoint holds them) and their largest singular
+//! value, and the adding problem's mean-prediction baseline.
 
 use super::Run;
 use crate::config::{load_data, Config, Data};
@@ -52,6 +53,13 @@ pub fn trained_weight(run: &Run, name: &str) -> Result<Weight, String> {
         _ => return Err(format!("{}: `{name}` has shape {shape:?}, not a matrix", file.display())),
     };
     Ok(Weight { rows, cols, values: values.into_iter().map(|v| v as f64).collect() })
+}
+
+/// The test MSE of predicting the training targets' mean (the adding problem's 1/6) as the run's
+/// last evaluation logged it; NaN for a run never evaluated (one that diverged first).
+pub fn mean_baseline(run: &Run) -> Result<f64, String> {
+    let evaluated = run.evaluated("test_mean_baseline_mse")?;
+    Ok(evaluated.iter().rev().map(|e| e.1).find(|v| v.is_finite()).unwrap_or(f64::NAN))
 }
 
 #[cfg(test)]

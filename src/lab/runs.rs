@@ -135,6 +135,19 @@ impl Run {
         })
     }
 
+    /// The epoch records that carry a test evaluation (those with `test_loss`: every
+    /// `train.eval_every` epochs and the last), each with the number `key`.
+    pub fn evaluated(&self, key: &str) -> Result<Vec<(Record, f64)>, String> {
+        self.epochs()?
+            .into_iter()
+            .filter(|r| r.get("test_loss").is_some())
+            .map(|r| {
+                let v = self.need(&r, key)?;
+                Ok((r, v))
+            })
+            .collect()
+    }
+
     /// The number `key` of the last epoch record.
     pub fn last(&self, key: &str) -> Result<f64, String> {
         let r = self.epochs()?.pop().ok_or_else(|| self.error("metrics.jsonl", "no epoch record"))?;

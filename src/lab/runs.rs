@@ -8,8 +8,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use serde_json::Value;
-
 use crate::probe::Report;
 use crate::sweep::{final_summary, probe_file, progress_of, run_dir, Progress, RunRequest};
 use crate::train::{Record, Summary};
@@ -160,31 +158,4 @@ impl Run {
         let bytes = std::fs::read(self.dir.join(&file)).map_err(|e| self.error(&file, e))?;
         crate::read::from_slice(&bytes).map_err(|e| self.error(&file, e))
     }
-}
-
-/// Untyped reads, while the claims move to the typed ones above.
-impl Run {
-    pub fn records_json(&self, kind: &str) -> Vec<Value> {
-        std::fs::read_to_string(self.dir.join("metrics.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|r| r["kind"] == kind)
-            .collect()
-    }
-
-    pub fn last_or_nan(&self, key: &str) -> f64 {
-        json_num(&self.records_json("epoch").pop().unwrap_or(Value::Null)[key])
-    }
-
-    pub fn probe_json(&self, kind: crate::probe::ProbeKind) -> Result<Value, String> {
-        let p = self.dir.join("probes").join(probe_file(kind));
-        let bytes = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", p.display()))
-    }
-}
-
-/// A JSON number, NaN for null or anything else.
-pub fn json_num(v: &Value) -> f64 {
-    v.as_f64().unwrap_or(f64::NAN)
 }

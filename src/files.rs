@@ -84,6 +84,26 @@ pub fn remove_temporaries(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Delete the temporaries in `dir` whose writing process has ended: for folders that several
+/// processes may write at once (a suite folder), where another writer's temporary must be
+/// left alone.
+pub fn remove_stale_temporaries(dir: &Path) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !is_temporary(&name) {
+            continue;
+        }
+        let pid = name.trim_end_matches(".tmp").rsplit('.').next().and_then(|p| p.parse::<i32>().ok());
+        // SAFETY: kill with signal 0 only asks whether the process exists.
+        let alive = pid.is_some_and(|p| p as u32 == std::process::id() || unsafe { libc::kill(p, 0) } == 0);
+        if !alive && e.file_type()?.is_file() {
+            std::fs::remove_file(e.path())?;
+        }
+    }
+    Ok(())
+}
+
 /// Flush a folder's entries (new names, renames) to disk.
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(if dir.as_os_str().is_empty() { Path::new(".") } else { dir })?.sync_all()

@@ -9,6 +9,18 @@ use clap::{Parser, Subcommand};
 use depthlab::config::Config;
 use depthlab::train::{self, RunOptions};
 
+// What the command prints: a closed stdout or stderr (`depthlab ... | head -1`) must never stop
+// the work or turn a finished command into a crash, so write errors are ignored.
+macro_rules! out_line {
+    ($($a:tt)*) => {{ use std::io::Write as _; let _ = writeln!(std::io::stdout(), $($a)*); }};
+}
+macro_rules! out_text {
+    ($($a:tt)*) => {{ use std::io::Write as _; let _ = write!(std::io::stdout(), $($a)*); }};
+}
+macro_rules! err_line {
+    ($($a:tt)*) => {{ use std::io::Write as _; let _ = writeln!(std::io::stderr(), $($a)*); }};
+}
+
 #[derive(Parser)]
 #[command(
     name = "depthlab",
@@ -269,7 +281,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             if !quiet {
                 let acc = |a: Option<f64>| a.map(|a| format!(", accuracy {a:.4}")).unwrap_or_default();
-                println!(
+                out_line!(
                     "{}: {} after {} steps; train loss {:.4}{}; test loss {}{}",
                     dir.display(),
                     summary.status,
@@ -280,7 +292,7 @@ fn run(cli: Cli) -> Result<()> {
                     acc(summary.test_accuracy)
                 );
                 for w in &summary.warnings {
-                    eprintln!("warning: {w}");
+                    err_line!("warning: {w}");
                 }
             }
             Ok(())
@@ -293,7 +305,7 @@ fn run(cli: Cli) -> Result<()> {
                 .map_err(anyhow::Error::msg)?;
             let args = depthlab::grads::GradsArgs { config, sets, weights, input, target, head_targets, out };
             let (loss, n) = depthlab::grads::run(&args).map_err(anyhow::Error::msg)?;
-            println!("{}: loss {loss:.6}, {n} tensors", args.out.display());
+            out_line!("{}: loss {loss:.6}, {n} tensors", args.out.display());
             Ok(())
         }
         Command::Probe { input, what, out, batches, data_dir, quiet, threads } => {
@@ -303,13 +315,13 @@ fn run(cli: Cli) -> Result<()> {
             let r = depthlab::probe::run(&input, &opts)?;
             if !quiet {
                 for (k, s) in &r.ran {
-                    println!("{}: {:.3} s", k.name(), s);
+                    out_line!("{}: {:.3} s", k.name(), s);
                 }
                 if let Some(d) = &r.diagnosis {
-                    print!("{}", d.text());
+                    out_text!("{}", d.text());
                 }
                 let n = r.files.len();
-                println!("wrote {n} file{} to {}", if n == 1 { "" } else { "s" }, r.out.display());
+                out_line!("wrote {n} file{} to {}", if n == 1 { "" } else { "s" }, r.out.display());
             }
             Ok(())
         }
@@ -319,27 +331,27 @@ fn run(cli: Cli) -> Result<()> {
             let engine = flags.engine()?;
             if let Some(sample) = measure_cost {
                 let quiet = flags.quiet;
-                print!(
+                out_text!(
                     "{}",
                     pipeline::measure_cost(&r, &engine, sample, |m| if !quiet {
-                        eprintln!("{m}")
+                        err_line!("{m}")
                     })?
                 );
                 return Ok(());
             }
             match pipeline::reproduce(&r, &engine, flags.plan)? {
-                Reproduced::Planned(text) => print!("{text}"),
+                Reproduced::Planned(text) => out_text!("{text}"),
                 Reproduced::ShardDone { message, .. } => {
                     if !flags.quiet {
-                        println!("{message}");
+                        out_line!("{message}");
                     }
                 }
                 Reproduced::Reported { lines, files } => {
                     if !flags.quiet {
                         for l in lines {
-                            println!("{l}");
+                            out_line!("{l}");
                         }
-                        println!("report: {}", files[0].display());
+                        out_line!("report: {}", files[0].display());
                     }
                 }
             }
@@ -348,15 +360,15 @@ fn run(cli: Cli) -> Result<()> {
         Command::Report { dir, claims } => {
             let (sections, files) = depthlab::report::report(&dir, &claims).map_err(anyhow::Error::msg)?;
             for l in depthlab::report::summary_lines(&sections) {
-                println!("{l}");
+                out_line!("{l}");
             }
-            println!("report: {}", files[0].display());
+            out_line!("report: {}", files[0].display());
             Ok(())
         }
         Command::Sweep { action: Some(SweepAction::Collect { dir, metric, by }), .. } => {
             let mb = metric.as_deref().zip(by.as_deref());
             let (t, files) = depthlab::sweep::collect::write(&dir, mb).map_err(anyhow::Error::msg)?;
-            println!(
+            out_line!(
                 "{} runs; wrote {}",
                 t.rows.len(),
                 files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
@@ -369,10 +381,10 @@ fn run(cli: Cli) -> Result<()> {
             };
             let sweep = depthlab::sweep::spec::Sweep::load(&file)?;
             match depthlab::sweep::run_sweep(&sweep, flags.out.as_deref(), &flags.engine()?, flags.plan)? {
-                depthlab::sweep::Swept::Planned(text) => print!("{text}"),
+                depthlab::sweep::Swept::Planned(text) => out_text!("{text}"),
                 depthlab::sweep::Swept::Ran { out, report: r } => {
                     if !flags.quiet {
-                        println!(
+                        out_line!(
                             "{}: {} runs done now, {} were done already ({}); collect with `depthlab sweep collect {}`",
                             out.display(),
                             r.ran,
@@ -387,7 +399,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Worker { args } => {
             let (job, data_dir) = depthlab::sweep::worker::Job::parse(&args).map_err(anyhow::Error::msg)?;
-            job.run(data_dir, Some(stop_on_signals()?))?;
+            job.run(data_dir, Some(stop_flag(false)?))?;
             Ok(())
         }
         Command::Bench { workload, steps, warmup, threads, batch, t, probes, json, peak_gflops } => {
@@ -406,19 +418,19 @@ fn run(cli: Cli) -> Result<()> {
                 vec![depthlab::bench::run(&workload, &opts).map_err(anyhow::Error::msg)?]
             };
             if !json {
-                println!("{}", depthlab::bench::table_header());
+                out_line!("{}", depthlab::bench::table_header());
             }
             for r in &results {
                 if json {
-                    println!("{}", serde_json::to_string(r)?);
+                    out_line!("{}", serde_json::to_string(r)?);
                 } else {
-                    println!("{}", depthlab::bench::table_row(r));
+                    out_line!("{}", depthlab::bench::table_row(r));
                 }
             }
             if !json {
                 if let Some(r) = results.first() {
                     let load = r.loadavg_1m.map_or("-".into(), |l| format!("{l:.2}"));
-                    println!(
+                    out_line!(
                         "peak: {:.1} GFLOP/s, the best of 5 single-thread f32 GEMMs {n} x {n} x {n}; load average {load}; {}",
                         r.peak_gflops,
                         r.cpu,
@@ -462,14 +474,23 @@ fn bench_all(opts: &depthlab::bench::BenchOptions) -> Result<Vec<depthlab::bench
 }
 
 /// SIGINT and SIGTERM ask a run to stop at the end of its step, with a checkpoint; a second
-/// one ends the process at once.
+/// one ends the process at once (a person pressing Ctrl-C twice).
 fn stop_on_signals() -> Result<depthlab::train::StopFlag> {
+    stop_flag(true)
+}
+
+/// As `stop_on_signals`, with `second_exits` false for a worker: a cluster's SIGTERM reaches
+/// the engine and its workers together, and the engine passes one on, so a worker's second
+/// signal is that copy, and it must still finish its checkpoint.
+fn stop_flag(second_exits: bool) -> Result<depthlab::train::StopFlag> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let flag = depthlab::train::StopFlag::default();
     let asked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for sig in [SIGINT, SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, asked.clone())?;
-        signal_hook::flag::register(sig, asked.clone())?;
+        if second_exits {
+            signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, asked.clone())?;
+            signal_hook::flag::register(sig, asked.clone())?;
+        }
         let f = flag.clone();
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
         unsafe {
@@ -519,13 +540,13 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            err_line!("error: {e}");
             // Each cause once: messages that already quote their source do not repeat it.
             let mut said = e.to_string();
             for cause in e.chain().skip(1) {
                 let c = cause.to_string();
                 if !said.contains(&c) {
-                    eprintln!("  caused by: {c}");
+                    err_line!("  caused by: {c}");
                     said = c;
                 }
             }

@@ -381,6 +381,9 @@ pub fn run(input: &Path, opts: &ProbeOptions) -> Result<ProbeRun, ProbeError> {
             ProbeError::Io(e.message)
         }
     })?;
+    // Held: whatever temporaries are here, an interrupted writer left.
+    crate::files::remove_temporaries(&dir)
+        .map_err(|e| ProbeError::Io(format!("cannot clean {}: {e}", dir.display())))?;
     let cfg_file = if input.is_dir() { input.join("config.toml") } else { input.to_path_buf() };
     let config = std::fs::read(&cfg_file).map_err(|e| ProbeError::Io(format!("{}: {e}", cfg_file.display())))?;
     let mut w =

@@ -93,6 +93,8 @@ struct VerdictEntry<'a> {
 
 /// Write OUT/report.html and OUT/verdicts.json; their paths.
 pub fn write(out: &Path, header: &Header, sections: &[Section]) -> Result<Vec<PathBuf>, String> {
+    // What a killed report left (its own temporaries), not another engine's writing now.
+    crate::files::remove_stale_temporaries(out).map_err(|e| format!("cannot clean {}: {e}", out.display()))?;
     let html_path = out.join("report.html");
     write_atomic(&html_path, html::page(header, sections).as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", html_path.display()))?;
@@ -116,16 +118,40 @@ pub fn write(out: &Path, header: &Header, sections: &[Section]) -> Result<Vec<Pa
     Ok(vec![html_path, json_path])
 }
 
-/// `depthlab report OUT`: analyse the suite in OUT and write its report. Errs (after writing
-/// what it can) when runs are missing, listing them.
+/// `depthlab report OUT [CLAIM ...]`: analyse the suite in OUT and write its report, which
+/// always covers every claim the folder's suite has (and any asked for besides). Errs (after
+/// writing what it can) when a claim asked for (default: every one) has runs missing or
+/// damaged, or cannot be analysed, naming each; else the sections of the claims asked for.
 pub fn report(out: &Path, claims: &[String]) -> Result<(Vec<Section>, Vec<PathBuf>), String> {
+    report_until(out, claims, None)
+}
+
+/// `report`, checking `stop` between claims: a stop request ends it with "stopped" (the
+/// caller turns that into the signal's exit).
+pub fn report_until(
+    out: &Path,
+    claims: &[String],
+    stop: Option<&crate::train::StopFlag>,
+) -> Result<(Vec<Section>, Vec<PathBuf>), String> {
     let mut suite = Suite::load(out)?;
+    let asked: Vec<String> = crate::lab::select(claims)?.iter().map(|e| e.id().to_string()).collect();
     if !claims.is_empty() {
-        suite.claims = crate::lab::select(claims)?.iter().map(|e| e.id().to_string()).collect();
+        for c in &asked {
+            if !suite.claims.contains(c) {
+                suite.claims.push(c.clone());
+            }
+        }
+        suite.claims = crate::lab::select(&suite.claims)?.iter().map(|e| e.id().to_string()).collect();
     }
     let p = suite.params();
     let runs = RunSet::new(out);
-    let sections: Vec<Section> = suite.experiments()?.into_iter().map(|e| section(e, &p, &runs)).collect();
+    let mut sections = Vec::new();
+    for e in suite.experiments()? {
+        if stop.is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst) != 0) {
+            return Err("stopped".into());
+        }
+        sections.push(section(e, &p, &runs));
+    }
     let inv = suite::invocations(out);
     let wall: f64 = inv.iter().map(|i| i.wall_s).sum();
     let run_s: f64 = suite
@@ -140,23 +166,32 @@ pub fn report(out: &Path, claims: &[String]) -> Result<(Vec<Section>, Vec<PathBu
         scale: suite.scale.name().to_string(),
         seeds: suite.seeds.map_or("each claim's default".into(), |s| s.to_string()),
         wall: format!(
-            "{} wall time over {} invocation{}; the runs' own training time {}",
+            "{} wall time over {}; the runs' own training time {}",
             crate::sweep::cost::fmt_duration(wall),
-            inv.len(),
-            if inv.len() == 1 { "" } else { "s" },
+            crate::sweep::plural(inv.len(), "invocation"),
             crate::sweep::cost::fmt_duration(run_s)
         ),
     };
     let files = write(out, &header, &sections)?;
+    let sections: Vec<Section> = sections.into_iter().filter(|s| asked.iter().any(|c| c == s.claim.id)).collect();
+    match problems(&sections, &files[0]) {
+        Some(e) => Err(e),
+        None => Ok((sections, files)),
+    }
+}
+
+/// What keeps `sections` from being a whole report: runs missing or damaged, then analyses
+/// that failed, each named.
+fn problems(sections: &[Section], html: &Path) -> Option<String> {
     let missing: Vec<String> = sections
         .iter()
         .flat_map(|s| s.missing.iter().map(move |(_, why)| format!("  {}: {why}", s.claim.id)))
         .collect();
     if !missing.is_empty() {
-        return Err(format!(
+        return Some(format!(
             "{} missing or damaged (the report covers the claims whose runs are all there and whole: {}):\n{}",
             if missing.len() == 1 { "1 run is".to_string() } else { format!("{} runs are", missing.len()) },
-            files[0].display(),
+            html.display(),
             missing.join("\n")
         ));
     }
@@ -165,16 +200,14 @@ pub fn report(out: &Path, claims: &[String]) -> Result<(Vec<Section>, Vec<PathBu
         .iter()
         .filter_map(|s| s.analysis.as_ref().err().map(|e| format!("  {} {}: {e}", s.claim.id, s.claim.slug)))
         .collect();
-    if !failed.is_empty() {
-        return Err(format!(
-            "{} claim{} could not be analysed (the report shows the others: {}):\n{}",
-            failed.len(),
-            if failed.len() == 1 { "" } else { "s" },
-            files[0].display(),
+    (!failed.is_empty()).then(|| {
+        format!(
+            "{} could not be analysed (the report shows the others: {}):\n{}",
+            crate::sweep::plural(failed.len(), "claim"),
+            html.display(),
             failed.join("\n")
-        ));
-    }
-    Ok((sections, files))
+        )
+    })
 }
 
 /// The summary line of each claim, for the terminal.

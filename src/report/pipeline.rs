@@ -32,6 +32,14 @@ pub enum Reproduced {
 
 impl Reproduce {
     pub fn suite(&self) -> Result<Suite, String> {
+        use crate::sweep::spec::MAX_SEEDS;
+        match self.seeds {
+            Some(0) => return Err("--seeds must be at least 1".into()),
+            Some(n) if n > MAX_SEEDS => {
+                return Err(format!("--seeds {n}: at most {MAX_SEEDS} seeds (each is a run of every configuration)"))
+            }
+            _ => {}
+        }
         let experiments = lab::select(&self.claims)?;
         Ok(Suite {
             claims: experiments.iter().map(|e| e.id().to_string()).collect(),
@@ -54,6 +62,7 @@ pub fn reproduce(r: &Reproduce, engine: &Engine, plan: bool) -> Result<Reproduce
     if plan {
         return Ok(Reproduced::Planned(describe(&suite, &out)? + &engine.describe(&out, &tasks)));
     }
+    // Merged with the claims of any other engine on this folder.
     suite.save(&out)?;
     let started = std::time::Instant::now();
     let ran = engine.run(&out, &tasks);
@@ -63,8 +72,19 @@ pub fn reproduce(r: &Reproduce, engine: &Engine, plan: bool) -> Result<Reproduce
         ran: ran.as_ref().map_or(0, |r| r.ran),
         wall_s: started.elapsed().as_secs_f64(),
     };
-    suite::record_invocation(&out, &inv)?;
-    ran?;
+    // What the runs did comes first; a timing that cannot be written (a full disk) is said
+    // beside it, never instead of it.
+    let timed = suite::record_invocation(&out, &inv);
+    match (ran, timed) {
+        (Err(EngineError::Failed { failed, total }), Err(t)) => {
+            let mut failed = failed;
+            failed.push(("the timing of this invocation".into(), t));
+            return Err(EngineError::Failed { failed, total });
+        }
+        (Err(e), _) => return Err(e),
+        (Ok(_), Err(t)) => return Err(t.into()),
+        (Ok(_), Ok(())) => {}
+    }
     if let Some(s) = engine.shard {
         let message = format!(
             "{}: shard {s} done; once every shard is, write the report with `depthlab report {}`",
@@ -73,8 +93,22 @@ pub fn reproduce(r: &Reproduce, engine: &Engine, plan: bool) -> Result<Reproduce
         );
         return Ok(Reproduced::ShardDone { out, message });
     }
-    let (sections, files) = super::report(&out, &suite.claims)?;
+    stopped(engine)?;
+    // The report covers every claim in the folder; this invocation answers for its own.
+    let mine = r.suite()?.claims;
+    let written = super::report_until(&out, &mine, engine.stop.as_ref());
+    stopped(engine)?;
+    let (sections, files) = written?;
     Ok(Reproduced::Reported { lines: super::summary_lines(&sections), files })
+}
+
+/// A stop request that came after the runs (during the report) ends the command as one that
+/// came during them: promptly, with the signal's exit status.
+fn stopped(engine: &Engine) -> Result<(), EngineError> {
+    match engine.stop.as_ref().map_or(0, |f| f.load(std::sync::atomic::Ordering::SeqCst)) {
+        0 => Ok(()),
+        signal => Err(crate::sweep::exec::Stopped { signal }.into()),
+    }
 }
 
 /// The lines `--plan` starts with: the scale, the report's path and each claim's runs.

@@ -48,15 +48,27 @@ impl Suite {
         let bytes = std::fs::read(&p).map_err(|e| {
             format!("{}: {e}; is {} a folder written by `depthlab reproduce`?", p.display(), out.display())
         })?;
-        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", p.display()))
+        serde_json::from_slice(&bytes).map_err(|e| {
+            format!(
+                "{}: {e}; if it is damaged, remove it: `depthlab reproduce` writes it again (the runs are kept)",
+                p.display()
+            )
+        })
     }
 
-    /// Record the suite in `out`. A folder may hold one suite: another scale or other seeds
-    /// would mix runs of two suites in one report.
-    pub fn save(&self, out: &Path) -> Result<(), String> {
+    /// Record the suite in `out`, merged with the one there (under the suite's lock, so that
+    /// engines sharing the folder never lose each other's claims); the merged suite. A folder
+    /// may hold one suite: another scale or other seeds would mix runs of two suites in one
+    /// report.
+    pub fn save(&self, out: &Path) -> Result<Suite, String> {
+        if out.exists() && !out.is_dir() {
+            return Err(format!("--out {}: a file, not a folder for the suite", out.display()));
+        }
         std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+        let _lock = lock(out)?;
         let mut suite = self.clone();
-        if let Ok(old) = Suite::load(out) {
+        if Suite::path(out).exists() {
+            let old = Suite::load(out)?;
             if (old.scale, old.seeds) != (self.scale, self.seeds) {
                 return Err(format!(
                     "{} holds a suite at scale {} with {} seeds; use another --out for scale {} with {} seeds",
@@ -77,7 +89,8 @@ impl Suite {
             suite.claims = ids.iter().map(|e| e.id().to_string()).collect();
         }
         let text = serde_json::to_string_pretty(&suite).expect("json") + "\n";
-        write_atomic(&Suite::path(out), text.as_bytes()).map_err(|e| format!("cannot write suite.json: {e}"))
+        write_atomic(&Suite::path(out), text.as_bytes()).map_err(|e| format!("cannot write suite.json: {e}"))?;
+        Ok(suite)
     }
 }
 
@@ -90,7 +103,22 @@ pub struct Invocation {
     pub wall_s: f64,
 }
 
+/// The suite folder's lock, held while its manifests are read and written (blocking: the
+/// other engine holds it for milliseconds).
+fn lock(out: &Path) -> Result<std::fs::File, String> {
+    let p = out.join(".suite.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&p)
+        .map_err(|e| format!("cannot open {}: {e}", p.display()))?;
+    f.lock().map_err(|e| format!("cannot lock {}: {e}", p.display()))?;
+    Ok(f)
+}
+
 pub fn record_invocation(out: &Path, inv: &Invocation) -> Result<(), String> {
+    let _lock = lock(out)?;
     let p = out.join("timing.jsonl");
     let mut text = std::fs::read_to_string(&p).unwrap_or_default();
     text += &(serde_json::to_string(inv).expect("json") + "\n");

@@ -162,6 +162,18 @@ pub fn plot(t: &Table, metric: &str, by: &str) -> Result<String, String> {
         .into_iter()
         .filter(|c| c != by && c != "seed" && !c.starts_with("last_epoch.") && is_config_key(c))
         .collect();
+    // A plot needs numbers on both axes: a key of words (model.arch) is a line, not an axis.
+    for (key, flag) in [(by, "--by"), (metric, "--metric")] {
+        if !t.rows.iter().any(|r| r.get(key).is_some_and(Value::is_number)) {
+            let values: BTreeSet<String> =
+                t.rows.iter().filter_map(|r| r.get(key)).map(|v| csv_cell(Some(v))).collect();
+            let values: Vec<String> = values.into_iter().take(6).collect();
+            return Err(format!(
+                "{flag} {key}: no run has a number there (values: {}); {flag} takes a numeric column, and keys of words become the plot's lines",
+                if values.is_empty() { "none".to_string() } else { values.join(", ") }
+            ));
+        }
+    }
     let mut groups: BTreeMap<String, BTreeMap<String, (f64, Vec<f64>)>> = BTreeMap::new();
     for r in &t.rows {
         let (Some(x), Some(y)) = (r.get(by).and_then(|v| v.as_f64()), r.get(metric).and_then(|v| v.as_f64())) else {
@@ -178,11 +190,8 @@ pub fn plot(t: &Table, metric: &str, by: &str) -> Result<String, String> {
         let band: Vec<(f64, f64, f64)> = pts
             .values()
             .map(|(x, ys)| {
-                (
-                    *x,
-                    ys.iter().copied().fold(f64::INFINITY, f64::min),
-                    ys.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-                )
+                let (lo, hi) = crate::stats::min_max(ys);
+                (*x, lo, hi)
             })
             .collect();
         p = p.series(crate::plot::Series::new(name, mean).markers().band(band));
@@ -197,6 +206,7 @@ fn is_config_key(c: &str) -> bool {
 /// Write DIR/table.csv, DIR/table.jsonl and (with `metric` and `by`) DIR/<metric>_by_<by>.svg.
 pub fn write(dir: &Path, metric_by: Option<(&str, &str)>) -> Result<(Table, Vec<PathBuf>), String> {
     let t = collect(dir)?;
+    crate::files::remove_stale_temporaries(dir).map_err(|e| format!("cannot clean {}: {e}", dir.display()))?;
     let mut files = Vec::new();
     for (name, text) in [("table.csv", t.to_csv()), ("table.jsonl", t.to_jsonl())] {
         let p = dir.join(name);

@@ -381,7 +381,11 @@ impl Display {
             Some((m, _, _)) => {
                 let _ = m.println(msg);
             }
-            None => eprintln!("{msg}"),
+            // A closed stderr must not stop the runs.
+            None => {
+                use std::io::Write as _;
+                let _ = writeln!(std::io::stderr(), "{msg}");
+            }
         }
     }
 

@@ -9,6 +9,9 @@ pub struct Shard {
     pub count: usize,
 }
 
+/// Shares a plan may be cut into: more than its runs could ever use is a typo.
+pub const MAX_SHARDS: usize = super::spec::MAX_RUNS;
+
 impl FromStr for Shard {
     type Err = String;
     fn from_str(s: &str) -> Result<Shard, String> {
@@ -18,6 +21,9 @@ impl FromStr for Shard {
             (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
         if count == 0 || index >= count {
             return Err(bad());
+        }
+        if count > MAX_SHARDS {
+            return Err(format!("`{s}`: at most {MAX_SHARDS} shards (no plan has more runs than that)"));
         }
         Ok(Shard { index, count })
     }
@@ -55,6 +61,7 @@ mod tests {
         for bad in ["4/4", "1/0", "x/2", "3", "-1/2"] {
             assert!(bad.parse::<Shard>().unwrap_err().contains("I/N"), "{bad}");
         }
+        assert!("0/4000000000".parse::<Shard>().unwrap_err().contains("at most 100000 shards"));
     }
 
     #[test]

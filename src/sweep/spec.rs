@@ -49,6 +49,12 @@ pub struct Sweep {
     pub varying: Vec<String>,
 }
 
+/// Seeds per configuration a sweep or suite may ask for: more is a typo (each is a run).
+pub const MAX_SEEDS: usize = 1000;
+/// Runs one plan may hold: every run is a process and a folder; a grid larger than this is
+/// refused before it is expanded.
+pub const MAX_RUNS: usize = 100_000;
+
 fn invalid(path: &Path, msg: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { path: path.display().to_string(), msg: msg.into() }
 }
@@ -76,7 +82,16 @@ impl Sweep {
         };
         let seeds: Vec<u64> = match &f.seeds {
             None => Vec::new(),
+            Some(toml::Value::Integer(n)) if *n as u64 > MAX_SEEDS as u64 => {
+                return Err(invalid(
+                    path,
+                    format!("seeds = {n}: at most {MAX_SEEDS} seeds (each is a run of every configuration)"),
+                ))
+            }
             Some(toml::Value::Integer(n)) if *n >= 1 => (1..=*n as u64).collect(),
+            Some(toml::Value::Array(a)) if a.len() > MAX_SEEDS => {
+                return Err(invalid(path, format!("seeds: {} seeds listed, at most {MAX_SEEDS}", a.len())))
+            }
             Some(toml::Value::Array(a)) if !a.is_empty() => a
                 .iter()
                 .map(|v| v.as_integer().filter(|i| *i >= 0).map(|i| i as u64))
@@ -97,6 +112,26 @@ impl Sweep {
                 toml::Value::Array(a) if !a.is_empty() => axes.push((k.clone(), a.clone())),
                 _ => return Err(invalid(path, format!("axes.\"{k}\": expected a non-empty list of values"))),
             }
+        }
+        if f.seeds.is_some() && (axes.iter().any(|(k, _)| k == "seed") || f.set.contains_key("seed")) {
+            return Err(invalid(
+                path,
+                "seed is set both by `seeds` and by an axis or [set] \"seed\": give the seeds in one place",
+            ));
+        }
+        let runs_asked =
+            axes.iter().try_fold(seeds.len().max(1), |n, (_, v)| n.checked_mul(v.len())).filter(|n| *n <= MAX_RUNS);
+        if runs_asked.is_none() {
+            let sizes: Vec<String> = axes.iter().map(|(k, v)| format!("{} {k}", v.len())).collect();
+            return Err(invalid(
+                path,
+                format!(
+                    "the grid ({} x {} seed{}) is more than {MAX_RUNS} runs: split it into several sweeps",
+                    sizes.join(" x "),
+                    seeds.len().max(1),
+                    if seeds.len() > 1 { "s" } else { "" }
+                ),
+            ));
         }
         // Every combination of the axes, the last axis varying fastest, then each seed.
         let mut combos: Vec<Vec<(String, toml::Value)>> = vec![Vec::new()];
@@ -124,8 +159,25 @@ impl Sweep {
                 runs.push(RunRequest::train(config, label.join(" ")).with_probes(&probes));
             }
         }
+        for &k in &probes {
+            let refused: Vec<&RunRequest> = runs.iter().filter(|r| k.applies(&r.config.model).is_err()).collect();
+            if let Some(first) = refused.first() {
+                let why = k.applies(&first.config.model).unwrap_err();
+                return Err(invalid(
+                    path,
+                    format!(
+                        "probes: `{}` does not apply to {} of the sweep's {} runs (the first: {}): {why}; probe those runs separately",
+                        k.name(),
+                        refused.len(),
+                        runs.len(),
+                        first.label
+                    ),
+                ));
+            }
+        }
         let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("sweep").to_string();
-        let out = f.out.map(|o| here.join(o)).unwrap_or_else(|| Path::new("sweeps").join(&name));
+        // Paths in or implied by the sweep file are relative to it, as `base` is.
+        let out = here.join(f.out.unwrap_or_else(|| Path::new("sweeps").join(&name)));
         let mut varying: Vec<String> = axes.iter().map(|a| a.0.clone()).collect();
         if seeds.len() > 1 {
             varying.push("seed".into());
@@ -137,6 +189,7 @@ impl Sweep {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     const BASE: &str = "seed = 7\n[data]\nname = \"mnist1d\"\n[model]\narch = \"plain\"\ndepth = 2\nwidth = 8\n[optim]\nlr = 0.1\noptimizer = { kind = \"sgd\" }\n[train]\nepochs = 1\n";
 
@@ -160,7 +213,7 @@ mod tests {
         assert_eq!(labels[0], "model.arch=\"plain\" model.depth=1 seed=1");
         assert_eq!(s.runs[7].config.model.depth, 3);
         assert_eq!(s.runs[7].config.seed, 2);
-        assert_eq!(s.out, Path::new("sweeps/s"));
+        assert!(s.out.ends_with("sweeps/s") && s.out.starts_with(std::env::temp_dir()), "beside the file: {:?}", s.out);
     }
 
     #[test]
@@ -177,5 +230,38 @@ mod tests {
         assert!(e.contains("nope.toml"), "{e}");
         let e = sweep("bse = \"base.toml\"\n").unwrap_err().to_string();
         assert!(e.contains("bse"), "{e}");
+    }
+
+    #[test]
+    fn sizes_are_bounded_before_anything_is_expanded() {
+        let e = sweep("base = \"base.toml\"\nseeds = 9223372036854775807\n").unwrap_err().to_string();
+        assert!(e.contains("at most 1000 seeds"), "{e}");
+        let e = sweep("base = \"base.toml\"\nseeds = 10000000\n").unwrap_err().to_string();
+        assert!(e.contains("at most 1000 seeds"), "{e}");
+        let axis: String = format!("[{}]", (1..=100).map(|i| i.to_string()).collect::<Vec<_>>().join(", "));
+        let t = Instant::now();
+        let e = sweep(&format!(
+            "base = \"base.toml\"\n[axes]\n\"model.depth\" = {axis}\n\"model.width\" = {axis}\n\"seed\" = {axis}\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("more than 100000 runs") && e.contains("100 model.depth"), "{e}");
+        assert!(t.elapsed().as_secs_f64() < 5.0, "refused before the grid is built");
+    }
+
+    #[test]
+    fn a_seed_axis_and_seeds_together_are_refused() {
+        let e = sweep("base = \"base.toml\"\nseeds = 2\n[axes]\nseed = [1, 2, 3, 4]\n").unwrap_err().to_string();
+        assert!(e.contains("seed is set both by `seeds` and by an axis"), "{e}");
+        let s = sweep("base = \"base.toml\"\n[axes]\nseed = [1, 2, 3, 4]\n").unwrap();
+        assert_eq!(s.runs.len(), 4, "an axis alone sets the seeds");
+    }
+
+    #[test]
+    fn a_probe_that_does_not_apply_to_every_run_is_refused_at_load() {
+        let e = sweep("base = \"base.toml\"\nprobes = [\"gradflow\", \"gates\"]\n[axes]\n\"model.arch\" = [\"plain\", \"highway\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`gates` does not apply to 1 of the sweep's 2 runs") && e.contains("plain"), "{e}");
     }
 }

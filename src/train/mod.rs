@@ -21,7 +21,7 @@ mod metrics;
 mod net;
 mod record;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
@@ -326,7 +326,11 @@ pub fn resume(dir: &Path, opts: &RunOptions) -> Result<Summary, TrainError> {
                 folder::read_checkpoint(dir).map_err(TrainError::Setup)?
             else {
                 if !opts.quiet {
-                    eprintln!("{}: no checkpoint yet; starting the run over from its config.toml", dir.display());
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "{}: no checkpoint yet; starting the run over from its config.toml",
+                        dir.display()
+                    );
                 }
                 folder.reset().map_err(TrainError::Io)?;
                 return start(cfg, data, model, optim, folder, opts);
@@ -394,7 +398,8 @@ fn run<B, M: Net<B>>(
         } else if let Some(b) = &bar {
             b.println(msg);
         } else {
-            eprintln!("{msg}");
+            // A closed stderr must not stop a run.
+            let _ = writeln!(std::io::stderr(), "{msg}");
         }
     };
     let nparams = model.num_params();

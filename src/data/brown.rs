@@ -196,7 +196,7 @@ pub fn base_tag(full: &str) -> &str {
 }
 
 /// Whether a member's file name is a corpus file: `c`, a letter `a`–`r`, two digits.
-fn is_corpus_name(name: &str) -> bool {
+pub(crate) fn is_corpus_name(name: &str) -> bool {
     let b = name.as_bytes();
     b.len() == 4 && b[0] == b'c' && (b'a'..=b'r').contains(&b[1]) && b[2].is_ascii_digit() && b[3].is_ascii_digit()
 }

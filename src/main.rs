@@ -38,6 +38,10 @@ enum Command {
         /// Folder holding data files (MNIST); default $DEPTHLAB_DATA, ./data, ../shared/data.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Never download: a data set the run needs that is not there is an error saying what to
+        /// run to get it (also DEPTHLAB_NO_DOWNLOAD=1; docs/data.md).
+        #[arg(long)]
+        no_download: bool,
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
@@ -179,7 +183,8 @@ enum Command {
         #[arg(long, hide = true)]
         peak_gflops: Option<f64>,
     },
-    /// Data sets: `depthlab data fetch mnist|fashion-mnist [--dir DIR]` downloads and verifies one.
+    /// Data sets: `depthlab data fetch mnist|fashion-mnist|brown|austen [--dir DIR]` downloads and
+    /// verifies them (docs/data.md).
     Data(depthlab::data::cli::DataArgs),
 }
 
@@ -217,12 +222,31 @@ struct EngineArgs {
     /// Folder holding data files (MNIST, Brown, text); default $DEPTHLAB_DATA, ./data, ../shared/data.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Never download: data sets the runs need that are not there are one error before any run
+    /// starts, saying what to run to get them (also DEPTHLAB_NO_DOWNLOAD=1; docs/data.md).
+    #[arg(long)]
+    no_download: bool,
+    /// Find or fetch the data sets the runs need, then stop (before a job array whose nodes are
+    /// offline: examples/slurm).
+    #[arg(long, conflicts_with = "no_download")]
+    fetch_only: bool,
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
 }
 
 impl EngineArgs {
+    /// Find or fetch the data sets the runs of `configs` need, before any folder is made;
+    /// whether to go on (not with --fetch-only).
+    fn require_data<'a>(&self, configs: impl IntoIterator<Item = &'a Config>) -> Result<bool> {
+        use depthlab::data::require::{require, Policy};
+        let ready = require(configs, &Policy::new(self.data_dir.as_deref(), self.no_download, self.quiet)?)?;
+        if self.fetch_only && !self.quiet {
+            print!("{ready}");
+        }
+        Ok(!self.fetch_only)
+    }
+
     fn jobs(&self) -> usize {
         self.jobs.unwrap_or_else(depthlab::tensor::par::all_cores).max(1)
     }
@@ -253,6 +277,11 @@ impl EngineArgs {
     }
 }
 
+/// The configs of the tasks not done yet under `out`: finished runs need no data.
+fn pending<'a>(out: &'a Path, tasks: &'a [&depthlab::sweep::Task]) -> impl Iterator<Item = &'a Config> {
+    tasks.iter().filter(move |t| !depthlab::sweep::progress(out, t).is_done()).map(|t| &t.config)
+}
+
 fn default_out(config: &Path) -> PathBuf {
     let stem = config.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
     let base = Path::new("runs").join(stem);
@@ -264,16 +293,22 @@ fn default_out(config: &Path) -> PathBuf {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Train { config, sets, out, resume, data_dir, quiet, max_memory, stop_after, threads } => {
+        Command::Train { config, sets, out, resume, data_dir, no_download, quiet, max_memory, stop_after, threads } => {
             let threads = threads.map(|t| t as usize);
+            let policy = depthlab::data::require::Policy::new(data_dir.as_deref(), no_download, quiet)?;
             let opts = RunOptions { data_dir, stop_after, quiet, stop: Some(stop_on_signals()?), max_memory, threads };
             let (summary, dir) = if let Some(dir) = resume {
+                // (A folder without a config is resume's to explain.)
+                if let Ok(cfg) = Config::load(&dir.join(train::folder::CONFIG), &[]) {
+                    depthlab::data::require::require([&cfg], &policy)?;
+                }
                 (train::resume(&dir, &opts)?, dir)
             } else {
                 let Some(path) = config else {
                     bail!("give a config file (depthlab train CONFIG.toml) or --resume RUN_DIR")
                 };
                 let cfg = Config::load(&path, &sets)?;
+                depthlab::data::require::require([&cfg], &policy)?;
                 let dir = out.unwrap_or_else(|| default_out(&path));
                 (train::train(&cfg, &dir, &opts)?, dir)
             };
@@ -336,6 +371,9 @@ fn run(cli: Cli) -> Result<()> {
                     .iter()
                     .map(|t| (requests.iter().find(|(_, r)| r.id() == t.id).map_or("?", |(c, _)| *c), t))
                     .collect();
+                if !engine.require_data(tasks.iter().map(|(_, t)| &t.config))? {
+                    return Ok(());
+                }
                 let exe = std::env::current_exe()?;
                 let costs = report::cost::measure(&exe, &tasks, sample, engine.data_dir.as_deref(), |m| {
                     if !engine.quiet {
@@ -376,6 +414,9 @@ fn run(cli: Cli) -> Result<()> {
                     }
                 }
                 engine.run(&out, &tasks)?;
+                return Ok(());
+            }
+            if !engine.require_data(pending(&out, &tasks))? {
                 return Ok(());
             }
             suite.save(&out).map_err(anyhow::Error::msg)?;
@@ -433,6 +474,9 @@ fn run(cli: Cli) -> Result<()> {
             let out = engine.out.clone().unwrap_or(sweep.out.clone());
             let plan = depthlab::sweep::Plan::new(sweep.runs);
             let tasks = plan.shard(engine.shard);
+            if !engine.plan && !engine.require_data(pending(&out, &tasks))? {
+                return Ok(());
+            }
             if let Some(r) = engine.run(&out, &tasks)? {
                 if !engine.quiet {
                     println!(

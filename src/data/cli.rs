@@ -50,7 +50,7 @@ impl DataArgs {
                     }
                 });
                 let dir = dir.unwrap_or_else(fetch::default_dir);
-                let mirrors = (!mirrors.is_empty()).then_some(mirrors);
+                let mirrors = (!mirrors.is_empty()).then(|| mirrors.into_iter().map(fetch::Mirror::Files).collect());
                 let opts = FetchOptions { dir: dir.clone(), mirrors, progress: Progress::auto(quiet) };
                 for set in sets {
                     let report = fetch::fetch(set, &opts)?;

@@ -272,8 +272,9 @@ pub fn require<'a>(configs: impl IntoIterator<Item = &'a Config>, policy: &Polic
 }
 
 /// The policy's data-folder mirrors as mirrors of this set's files.
-fn mirrors_for(set: FetchSet, policy: &Policy) -> Option<Vec<String>> {
-    policy.mirrors.as_ref().map(|m| m.iter().map(|base| format!("{base}{}/", set.folder())).collect())
+fn mirrors_for(set: FetchSet, policy: &Policy) -> Option<Vec<fetch::Mirror>> {
+    let files = |base: &String| fetch::Mirror::Files(format!("{base}{}/", set.folder()));
+    policy.mirrors.as_ref().map(|m| m.iter().map(files).collect())
 }
 
 /// `fetch`, waiting for another process that is fetching into the same folder to finish first
@@ -349,9 +350,10 @@ mod tests {
         let e = p(None, Some("/srv/mirror")).unwrap_err().to_string();
         assert!(e.starts_with("DEPTHLAB_MIRROR=/srv/mirror: ") && e.contains("http://"), "{e}");
         let with = Policy { mirrors: Some(m), ..p(None, None).unwrap() };
+        let files = |u: &str| fetch::Mirror::Files(u.into());
         assert_eq!(
             mirrors_for(FetchSet::Austen, &with).unwrap(),
-            ["http://127.0.0.1:8000/text/", "https://m.org/data/text/"]
+            [files("http://127.0.0.1:8000/text/"), files("https://m.org/data/text/")]
         );
     }
 

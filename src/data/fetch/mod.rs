@@ -38,9 +38,8 @@ use verify::Verdict;
 pub struct FetchOptions {
     /// The data folder: the files go into its subfolder for the set (`mnist/`, `brown/`, ...).
     pub dir: PathBuf,
-    /// Base URLs of folders holding the set's files under their names, tried in order instead of
-    /// the set's own sources (a local mirror, tests).
-    pub mirrors: Option<Vec<String>>,
+    /// Sources tried in order instead of the set's own (a local mirror, tests).
+    pub mirrors: Option<Vec<Mirror>>,
     pub progress: Progress,
 }
 
@@ -79,16 +78,18 @@ pub struct FetchReport {
     pub files: Vec<Fetched>,
 }
 
-/// A source with its URL as given: the catalog's, or a mirror of files passed in.
+/// A source with its URL as given: the catalog's [`Source`], or one passed in.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Mirror {
+pub enum Mirror {
+    /// The base URL of a folder holding the set's files under their names.
     Files(String),
+    /// The URL of an archive the set's files are made from.
     Archive { url: String, unpack: Unpack },
 }
 
-/// The set's sources, or the given mirrors of files: base URLs with a trailing slash, so that
-/// file names append; only http and https.
-fn mirror_list(set: FetchSet, custom: Option<&[String]>) -> Result<Vec<Mirror>, FetchError> {
+/// The set's sources, or the given mirrors checked: http and https URLs only, and base URLs of
+/// folders with a trailing slash, so that file names append.
+fn mirror_list(set: FetchSet, custom: Option<&[Mirror]>) -> Result<Vec<Mirror>, FetchError> {
     let Some(custom) = custom.filter(|m| !m.is_empty()) else {
         return Ok(set
             .sources()
@@ -99,25 +100,40 @@ fn mirror_list(set: FetchSet, custom: Option<&[String]>) -> Result<Vec<Mirror>, 
             })
             .collect());
     };
-    custom.iter().map(|m| check_mirror_url(m).map(Mirror::Files)).collect()
+    custom
+        .iter()
+        .map(|m| match m {
+            Mirror::Files(base) => check_mirror_url(base).map(Mirror::Files),
+            Mirror::Archive { url, unpack } => {
+                check_url(url, "give the http:// or https:// URL of the archive")?;
+                Ok(Mirror::Archive { url: url.clone(), unpack: *unpack })
+            }
+        })
+        .collect()
 }
 
 /// `url` as the base URL of a folder of files (with a trailing slash), or why it cannot be one.
 pub fn check_mirror_url(url: &str) -> Result<String, FetchError> {
+    check_url(url, "give an http:// or https:// URL of the folder holding the files")?;
+    Ok(if url.ends_with('/') { url.to_string() } else { format!("{url}/") })
+}
+
+fn check_url(url: &str, expected: &str) -> Result<(), FetchError> {
     let bad = |why: &str| FetchError::BadMirror { url: url.to_string(), why: why.into() };
     let uri: ureq::http::Uri = url.parse().map_err(|_| bad("not a URL"))?;
     match uri.scheme_str() {
-        Some("http" | "https") if uri.host().is_some() => {}
-        _ => return Err(bad("give an http:// or https:// URL of the folder holding the files")),
+        Some("http" | "https") if uri.host().is_some() => Ok(()),
+        _ => Err(bad(expected)),
     }
-    Ok(if url.ends_with('/') { url.to_string() } else { format!("{url}/") })
 }
 
 /// Download (or find) the files of `set` under `opts.dir`.
 pub fn fetch(set: FetchSet, opts: &FetchOptions) -> Result<FetchReport, FetchError> {
     let mirrors = mirror_list(set, opts.mirrors.as_deref())?;
     let folder = opts.dir.join(set.folder());
-    let new_dirs: Vec<PathBuf> = [&folder, &opts.dir].into_iter().filter(|d| !d.exists()).cloned().collect();
+    // The folders this fetch creates, deepest first.
+    let new_dirs: Vec<PathBuf> =
+        folder.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).map(Path::to_path_buf).collect();
     std::fs::create_dir_all(&folder).map_err(|e| FetchError::io("create the folder", &folder, e))?;
     // Two fetches into one folder would write the same parts.
     let lock = crate::files::FolderLock::acquire(&folder).map_err(FetchError::Busy)?;
@@ -350,15 +366,21 @@ mod tests {
 
     #[test]
     fn mirrors_get_a_slash_and_must_be_http() {
-        let m = mirror_list(FetchSet::Mnist, Some(&["http://127.0.0.1:9/a".into(), "https://x.org/b/".into()]));
+        let zip = Mirror::Archive { url: "http://h/brown.zip".into(), unpack: Unpack::Corpus };
+        let given =
+            [Mirror::Files("http://127.0.0.1:9/a".into()), Mirror::Files("https://x.org/b/".into()), zip.clone()];
+        let m = mirror_list(FetchSet::Mnist, Some(&given));
         assert_eq!(
             m.unwrap(),
-            [Mirror::Files("http://127.0.0.1:9/a/".into()), Mirror::Files("https://x.org/b/".into())]
+            [Mirror::Files("http://127.0.0.1:9/a/".into()), Mirror::Files("https://x.org/b/".into()), zip]
         );
         assert_eq!(mirror_list(FetchSet::FashionMnist, Some(&[])).unwrap().len(), 3);
         for bad in ["ftp://x.org/", "/tmp/mirror", "not a url"] {
-            let e = mirror_list(FetchSet::Mnist, Some(&[bad.into()])).unwrap_err().to_string();
+            let e = mirror_list(FetchSet::Mnist, Some(&[Mirror::Files(bad.into())])).unwrap_err().to_string();
             assert!(e.contains(bad) && e.contains("URL"), "{e}");
+            let archive = Mirror::Archive { url: bad.into(), unpack: Unpack::Members };
+            let e = mirror_list(FetchSet::Mnist, Some(&[archive])).unwrap_err().to_string();
+            assert!(e.contains(bad) && e.contains("URL of the archive"), "{e}");
         }
     }
 

@@ -35,7 +35,8 @@ enum Command {
         /// Continue the run in this folder from its last checkpoint.
         #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "sets", "out"])]
         resume: Option<PathBuf>,
-        /// Folder holding data files (MNIST); default $DEPTHLAB_DATA, ./data, ../shared/data.
+        /// Folder holding data files (MNIST, Brown, text); default $DEPTHLAB_DATA, else ./data,
+        /// ../shared/data and the user cache (docs/data.md).
         #[arg(long)]
         data_dir: Option<PathBuf>,
         /// Never download: a data set the run needs that is not there is an error saying what to
@@ -98,7 +99,8 @@ enum Command {
         /// Training batches to average gradients and gates over.
         #[arg(long, default_value_t = 4)]
         batches: usize,
-        /// Folder holding data files (MNIST); default $DEPTHLAB_DATA, ./data, ../shared/data.
+        /// Folder holding data files (MNIST, Brown, text); default $DEPTHLAB_DATA, else ./data,
+        /// ../shared/data and the user cache (docs/data.md).
         #[arg(long)]
         data_dir: Option<PathBuf>,
         /// Print nothing but errors.
@@ -219,7 +221,8 @@ struct EngineArgs {
     /// List the runs, what is done and an estimate of the time left; run nothing.
     #[arg(long)]
     plan: bool,
-    /// Folder holding data files (MNIST, Brown, text); default $DEPTHLAB_DATA, ./data, ../shared/data.
+    /// Folder holding data files (MNIST, Brown, text); default $DEPTHLAB_DATA, else ./data,
+    /// ../shared/data and the user cache (docs/data.md).
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Never download: data sets the runs need that are not there are one error before any run

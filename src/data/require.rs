@@ -181,7 +181,7 @@ impl fmt::Display for Missing {
             Why::Offline(by) => write!(f, ", and downloading is off ({by}): get it with `{}`", self.command),
             Why::FetchFailed { into, error } => write!(
                 f,
-                ", and fetching it into {} failed (`{}` tries again, resuming): {error}",
+                ", and fetching it into {} failed (run `{}` to try again): {error}",
                 into.display(),
                 self.command
             ),

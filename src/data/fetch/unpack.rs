@@ -15,8 +15,7 @@ use crate::data::{brown, idx};
 pub struct Made {
     /// The set's file it stands for.
     pub file: &'static SetFile,
-    /// The name it is saved under in the set's folder: the file's, or for an IDX member that
-    /// is not gzipped, that name without `.gz` (another spelling the reader accepts).
+    /// The name it is saved under in the set's folder.
     pub name: String,
     pub bytes: Vec<u8>,
     /// Where in the archive it came from, for messages.
@@ -56,7 +55,9 @@ pub fn unpack(how: Unpack, raw: &[u8], files: &[&'static SetFile]) -> Result<Vec
     }
 }
 
-/// An IDX file of the archive under any of the reader's spellings, in whatever folder.
+/// An IDX file of the archive under any of the reader's spellings, in whatever folder; gzipped
+/// when it is not, so that a data folder always holds the names the mirrors of files use (and
+/// can serve as one).
 fn idx_member(raw: &[u8], file: &'static SetFile) -> Result<Made, String> {
     let Some((stem, kind)) = file.idx else {
         return Err(format!("{} is not an IDX file", file.name));
@@ -64,9 +65,13 @@ fn idx_member(raw: &[u8], file: &'static SetFile) -> Result<Made, String> {
     let names = idx::spellings(stem, kind);
     let found = members(raw, &|n| names.iter().any(|s| s == n))?;
     let m = found.into_iter().next().ok_or_else(|| format!("the archive holds no {stem}-{kind} (nor .gz)"))?;
-    let gz = m.bytes.starts_with(&[0x1f, 0x8b]);
-    let name = if gz { file.name.to_string() } else { format!("{stem}-{kind}") };
-    Ok(Made { file, name, bytes: m.bytes, from: m.path })
+    let bytes = if m.bytes.starts_with(&[0x1f, 0x8b]) {
+        m.bytes
+    } else {
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&m.bytes).and_then(|()| z.finish()).map_err(|e| e.to_string())?
+    };
+    Ok(Made { file, name: file.name.into(), bytes, from: m.path })
 }
 
 /// `cats.txt` and the corpus files of an archive, by name; each name once.
@@ -134,13 +139,15 @@ mod tests {
             names,
             [
                 "train-images-idx3-ubyte.gz",
-                "train-labels-idx1-ubyte",
+                "train-labels-idx1-ubyte.gz",
                 "t10k-images-idx3-ubyte.gz",
-                "t10k-labels-idx1-ubyte"
+                "t10k-labels-idx1-ubyte.gz"
             ]
         );
         assert_eq!(made[0].from, "MNIST/train-images.idx3-ubyte.gz");
-        assert_eq!(made[1].bytes, b"plain");
+        assert_eq!(made[0].bytes, gz, "a gzipped member as it is");
+        assert!(made[1].bytes.starts_with(&[0x1f, 0x8b]), "a plain one gzipped");
+        assert_eq!(crate::data::idx::gunzip_if_gz(&made[1].bytes, "t".as_ref()).unwrap().as_ref(), b"plain");
         let e = unpack(Unpack::Members, &tar_gz(&[("a", b"")]), &refs(FetchSet::Mnist)).unwrap_err();
         assert!(e.contains("no train-images-idx3-ubyte"), "{e}");
     }

@@ -128,6 +128,13 @@ fn a_sweep_fetches_its_data_once_then_runs_and_the_next_reuses_them() {
     }
     assert_eq!(finished(&p.path().join("o1")), 2, "{}", r.stderr);
 
+    // Runs finished need no data: the same sweep again, offline and with an empty cache, is done.
+    let empty = p.path().join("empty-cache");
+    let r =
+        p.run(&[&m], &[("DEPTHLAB_NO_DOWNLOAD", "1"), ("XDG_CACHE_HOME", empty.to_str().unwrap())], &["sweep", &s1]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.stdout.contains("0 runs done now, 2 were done already"), "{}", r.stdout);
+
     // The next suite finds them in the cache: no request, no line.
     let s2 = p.mnist_sweep("s2.toml", &[3], "o2");
     let r = p.run(&[&m], &[], &["sweep", &s2, "--jobs", "1"]);
@@ -348,4 +355,30 @@ fn the_kubernetes_fetch_job_fetches_what_the_suite_needs() {
 
     let suite = std::fs::read_to_string(dir.join("indexed-job.yaml")).unwrap();
     assert!(suite.contains("name: DEPTHLAB_NO_DOWNLOAD\n              value: \"1\""), "{suite}");
+}
+
+/// The command a refusal names is the one that gets the data where the runs look, on a machine
+/// with the same settings (here offline for runs, with a mirror for fetches).
+#[test]
+fn the_command_a_refusal_names_gets_the_data() {
+    let files = need_data!();
+    let m = Mirror::start(files, false);
+    let p = Place::new();
+    let s = p.mnist_sweep("s.toml", &[1], "o");
+    let offline = [("DEPTHLAB_NO_DOWNLOAD", "1")];
+    // (Each into its own folder: runs finished need no data.)
+    for (data_dir, out) in [(None, "o1"), (Some("mine"), "o2")] {
+        let mut args = vec!["sweep", s.as_str(), "--jobs", "1", "--out", out];
+        args.extend(data_dir.map(|d| ["--data-dir", d]).into_iter().flatten());
+        let r = p.run(&[&m], &offline, &args);
+        assert_eq!(r.code, Some(1), "{}", r.stderr);
+        let command = r.stderr.split('`').nth(1).unwrap();
+        let words: Vec<&str> = command.split_whitespace().collect();
+        assert_eq!(&words[..4], ["depthlab", "data", "fetch", "mnist"], "{command}");
+        let r = p.run(&[&m], &offline, &words[1..]);
+        assert_eq!(r.code, Some(0), "{command}: {}", r.stderr);
+        let r = p.run(&[&m], &offline, &args);
+        assert_eq!(r.code, Some(0), "after `{command}`: {}", r.stderr);
+    }
+    assert_eq!(m.seen().len(), 8, "MNIST twice: into the cache, then into mine/");
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use super::fetch::{self, FetchError, FetchOptions, FetchSet, Progress};
+use super::require::{self, Policy, RequireError};
 
 #[derive(clap::Args, Debug)]
 pub struct DataArgs {
@@ -28,7 +29,8 @@ enum DataCommand {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
         /// Base URL of a mirror holding the sets' files under their names, to use instead of
-        /// the usual sources (repeatable, tried in order).
+        /// the usual sources (repeatable, tried in order). DEPTHLAB_MIRROR names mirrors laid out
+        /// like a data folder instead (docs/data.md).
         #[arg(long = "mirror", value_name = "URL", hide = true)]
         mirrors: Vec<String>,
         /// Print nothing but errors.
@@ -37,8 +39,17 @@ enum DataCommand {
     },
 }
 
+/// Why `depthlab data` failed.
+#[derive(thiserror::Error, Debug)]
+pub enum DataCliError {
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Setting(#[from] RequireError),
+}
+
 impl DataArgs {
-    pub fn run(self) -> Result<(), FetchError> {
+    pub fn run(self) -> Result<(), DataCliError> {
         match self.command {
             DataCommand::Fetch { mut sets, dir, mirrors, quiet } => {
                 // In the order given, each once.
@@ -50,9 +61,13 @@ impl DataArgs {
                     }
                 });
                 let dir = dir.unwrap_or_else(fetch::default_dir);
-                let mirrors = (!mirrors.is_empty()).then(|| mirrors.into_iter().map(fetch::Mirror::Files).collect());
-                let opts = FetchOptions { dir: dir.clone(), mirrors, progress: Progress::auto(quiet) };
+                let given: Option<Vec<fetch::Mirror>> =
+                    (!mirrors.is_empty()).then(|| mirrors.into_iter().map(fetch::Mirror::Files).collect());
+                // DEPTHLAB_MIRROR, as train and reproduce read it (downloading is asked for here).
+                let env = Policy::new(None, false, quiet)?;
                 for set in sets {
+                    let mirrors = given.clone().or_else(|| require::mirrors_for(set, &env));
+                    let opts = FetchOptions { dir: dir.clone(), mirrors, progress: Progress::auto(quiet) };
                     let report = fetch::fetch(set, &opts)?;
                     if !quiet {
                         let new = report.files.iter().filter(|f| f.outcome.downloaded()).count();

@@ -272,7 +272,7 @@ pub fn require<'a>(configs: impl IntoIterator<Item = &'a Config>, policy: &Polic
 }
 
 /// The policy's data-folder mirrors as mirrors of this set's files.
-fn mirrors_for(set: FetchSet, policy: &Policy) -> Option<Vec<fetch::Mirror>> {
+pub(crate) fn mirrors_for(set: FetchSet, policy: &Policy) -> Option<Vec<fetch::Mirror>> {
     let files = |base: &String| fetch::Mirror::Files(format!("{base}{}/", set.folder()));
     policy.mirrors.as_ref().map(|m| m.iter().map(files).collect())
 }

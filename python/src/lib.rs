@@ -207,6 +207,14 @@ fn supervise(
     }
 }
 
+/// Find or fetch the data sets the runs of `configs` need, before anything starts (downloads
+/// are off with DEPTHLAB_NO_DOWNLOAD=1; docs/data.md).
+fn require_data<'a>(configs: impl IntoIterator<Item = &'a Config>, data_dir: Option<&Path>, quiet: bool) -> PyResult<()> {
+    use depthlab::data::require::{require, Policy};
+    let err = |e: depthlab::data::require::RequireError| DataError::new_err(e.to_string());
+    require(configs, &Policy::new(data_dir, false, quiet).map_err(err)?).map(drop).map_err(err)
+}
+
 fn options(threads: Option<usize>, data_dir: Option<PathBuf>, quiet: bool) -> RunOptions {
     RunOptions { threads, data_dir, quiet, ..Default::default() }
 }
@@ -239,6 +247,8 @@ fn train(
     let opts = options(threads, data_dir, quiet);
     supervise(py, poll_s, on_poll, move |stop| {
         let opts = RunOptions { stop: Some(stop), ..opts };
+        let resumed = || Config::load(&out.join(depthlab::train::folder::CONFIG), &[]).ok();
+        require_data(cfg.clone().or_else(resumed).iter(), opts.data_dir.as_deref(), opts.quiet)?;
         let s = match cfg {
             Some(cfg) => depthlab::train::train(&cfg, &out, &opts),
             None => depthlab::train::resume(&out, &opts),
@@ -430,6 +440,8 @@ fn sweep(
     supervise(py, poll_s, None, move |stop| {
         let plan = depthlab::sweep::Plan::new(spec.runs);
         let tasks = plan.shard(None);
+        let pending = tasks.iter().filter(|t| !depthlab::sweep::progress(&out, t).is_done());
+        require_data(pending.map(|t| &t.config), data_dir.as_deref(), quiet)?;
         let opts =
             depthlab::sweep::exec::ExecOptions { out: out.clone(), jobs, data_dir, quiet, exe, stop: Some(stop) };
         let r = depthlab::sweep::exec::run(&tasks, &opts);
@@ -475,6 +487,8 @@ fn reproduce(
     supervise(py, poll_s, None, move |stop| {
         let plan = suite.plan().map_err(Error::new_err)?;
         let tasks = plan.shard(None);
+        let pending = tasks.iter().filter(|t| !depthlab::sweep::progress(&out, t).is_done());
+        require_data(pending.map(|t| &t.config), data_dir.as_deref(), quiet)?;
         suite.save(&out).map_err(Error::new_err)?;
         let started = std::time::Instant::now();
         let opts =

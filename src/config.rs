@@ -576,8 +576,8 @@ pub fn recall_len(t: usize, len: Option<usize>) -> usize {
     len.unwrap_or(t.saturating_mul(2))
 }
 
-/// Where data files are looked for: `--data-dir`, else `$DEPTHLAB_DATA`, else ./data and
-/// ../shared/data.
+/// Where data files are looked for: `--data-dir`, else `$DEPTHLAB_DATA`, else ./data,
+/// ../shared/data and the user cache (`data::search`).
 pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<Data, data::DataError> {
     let subset = |mut s: Split, tr: Option<usize>, te: Option<usize>| {
         if let Some(n) = tr {

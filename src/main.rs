@@ -47,9 +47,14 @@ enum Command {
         /// Continue the run in this folder from its last checkpoint.
         #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "sets", "out"])]
         resume: Option<PathBuf>,
-        /// Folder holding data files (MNIST); default $DEPTHLAB_DATA, ./data, ../shared/data.
+        /// Folder holding data files (MNIST, Brown, text); default $DEPTHLAB_DATA, else ./data,
+        /// ../shared/data and the user cache (docs/data.md).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Never download: a data set the run needs that is not there is an error saying what to
+        /// run to get it (also DEPTHLAB_NO_DOWNLOAD=1; docs/data.md).
+        #[arg(long)]
+        no_download: bool,
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
@@ -106,7 +111,8 @@ enum Command {
         /// Training batches to average gradients and gates over.
         #[arg(long, default_value_t = 4)]
         batches: usize,
-        /// Folder holding data files (MNIST); default $DEPTHLAB_DATA, ./data, ../shared/data.
+        /// Folder holding data files (MNIST, Brown, text); default $DEPTHLAB_DATA, else ./data,
+        /// ../shared/data and the user cache (docs/data.md).
         #[arg(long)]
         data_dir: Option<PathBuf>,
         /// Print nothing but errors.
@@ -191,7 +197,8 @@ enum Command {
         #[arg(long, hide = true)]
         peak_gflops: Option<f64>,
     },
-    /// Data sets: `depthlab data fetch mnist|fashion-mnist [--dir DIR]` downloads and verifies one.
+    /// Data sets: `depthlab data fetch mnist|fashion-mnist|brown|austen [--dir DIR]` downloads and
+    /// verifies them (docs/data.md).
     Data(depthlab::data::cli::DataArgs),
     /// What the run engine starts once per job (sweep::worker): `worker train RUN_DIR` or
     /// `worker probe INPUT --what A,B --out DIR`.
@@ -233,9 +240,18 @@ struct EngineArgs {
     /// List the runs, what is done and an estimate of the time left; run nothing.
     #[arg(long)]
     plan: bool,
-    /// Folder holding data files (MNIST, Brown, text); default $DEPTHLAB_DATA, ./data, ../shared/data.
+    /// Folder holding data files (MNIST, Brown, text); default $DEPTHLAB_DATA, else ./data,
+    /// ../shared/data and the user cache (docs/data.md).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Never download: data sets the runs need that are not there are one error before any run
+    /// starts, saying what to run to get them (also DEPTHLAB_NO_DOWNLOAD=1; docs/data.md).
+    #[arg(long)]
+    no_download: bool,
+    /// Find or fetch the data sets the runs need, then stop (before a job array whose nodes are
+    /// offline: examples/slurm).
+    #[arg(long, conflicts_with = "no_download")]
+    fetch_only: bool,
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
@@ -251,6 +267,8 @@ impl EngineArgs {
             quiet: self.quiet,
             exe: std::env::current_exe()?,
             stop: Some(stop_on_signals()?),
+            data: depthlab::data::require::Policy::new(self.data_dir.as_deref(), self.no_download, self.quiet)?,
+            fetch_only: self.fetch_only,
         })
     }
 }
@@ -266,16 +284,22 @@ fn default_out(config: &Path) -> PathBuf {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Train { config, sets, out, resume, data_dir, quiet, max_memory, stop_after, threads } => {
+        Command::Train { config, sets, out, resume, data_dir, no_download, quiet, max_memory, stop_after, threads } => {
             let threads = threads.map(|t| t as usize);
+            let policy = depthlab::data::require::Policy::new(data_dir.as_deref(), no_download, quiet)?;
             let opts = RunOptions { data_dir, stop_after, quiet, stop: Some(stop_on_signals()?), max_memory, threads };
             let (summary, dir) = if let Some(dir) = resume {
+                // (A folder without a config is resume's to explain.)
+                if let Ok(cfg) = Config::load(&dir.join(train::folder::CONFIG), &[]) {
+                    depthlab::data::require::require([&cfg], &policy)?;
+                }
                 (train::resume(&dir, &opts)?, dir)
             } else {
                 let Some(path) = config else {
                     bail!("give a config file (depthlab train CONFIG.toml) or --resume RUN_DIR")
                 };
                 let cfg = Config::load(&path, &sets)?;
+                depthlab::data::require::require([&cfg], &policy)?;
                 let dir = out.unwrap_or_else(|| default_out(&path));
                 (train::train(&cfg, &dir, &opts)?, dir)
             };
@@ -341,6 +365,11 @@ fn run(cli: Cli) -> Result<()> {
             }
             match pipeline::reproduce(&r, &engine, flags.plan)? {
                 Reproduced::Planned(text) => out_text!("{text}"),
+                Reproduced::Fetched(text) => {
+                    if !flags.quiet {
+                        out_text!("{text}")
+                    }
+                }
                 Reproduced::ShardDone { message, .. } => {
                     if !flags.quiet {
                         out_line!("{message}");
@@ -382,6 +411,11 @@ fn run(cli: Cli) -> Result<()> {
             let sweep = depthlab::sweep::spec::Sweep::load(&file)?;
             match depthlab::sweep::run_sweep(&sweep, flags.out.as_deref(), &flags.engine()?, flags.plan)? {
                 depthlab::sweep::Swept::Planned(text) => out_text!("{text}"),
+                depthlab::sweep::Swept::Fetched(text) => {
+                    if !flags.quiet {
+                        out_text!("{text}")
+                    }
+                }
                 depthlab::sweep::Swept::Ran { out, report: r } => {
                     if !flags.quiet {
                         out_line!(

@@ -518,26 +518,31 @@ fn divergence_exits_non_zero_naming_step_and_layer() {
 // ---- data files ----
 
 #[test]
-fn mnist_not_found_says_where_it_looked_and_how_to_provide_it() {
+fn mnist_not_found_says_where_it_looked_and_how_to_get_it() {
     let tmp = tempfile::tempdir().unwrap();
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
+    let e = empty.display().to_string();
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/mnist-plain.toml");
-    let r = depthlab(tmp.path(), &["train", config, "--data-dir", empty.to_str().unwrap()]);
-    r.failed().stderr_has(&["MNIST", "--data-dir", "DEPTHLAB_DATA", "looked in", "train-images"]);
-    assert!(r.stderr.contains(&empty.join("train-images-idx3-ubyte").display().to_string()), "{}", r.stderr);
+    let r = depthlab(tmp.path(), &["train", config, "--data-dir", &e, "--no-download"]);
+    r.refused()
+        .stderr_has(&[&format!("MNIST (11 MB) is not in {e}"), &format!("`depthlab data fetch mnist --dir {e}`")]);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     assert_eq!(entries(tmp.path()), ["empty"], "a run folder was left behind");
+    assert_eq!(entries(&empty), Vec::<String>::new());
 
-    // $DEPTHLAB_DATA is where it looks without --data-dir.
+    // $DEPTHLAB_DATA is where it looks without --data-dir, and where `data fetch` puts it.
     let out = Command::new(env!("CARGO_BIN_EXE_depthlab"))
         .args(["train", config, "--out", "run"])
         .current_dir(tmp.path())
         .env("DEPTHLAB_DATA", &empty)
+        .env("DEPTHLAB_NO_DOWNLOAD", "1")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(stderr.contains(&empty.join("train-images-idx3-ubyte").display().to_string()), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("is not in {e}, and downloading is off (DEPTHLAB_NO_DOWNLOAD=1)")), "{stderr}");
+    assert!(stderr.contains("`depthlab data fetch mnist`"), "{stderr}");
     assert_eq!(entries(tmp.path()), ["empty"]);
 }
 

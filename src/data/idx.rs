@@ -1,10 +1,8 @@
 //! IDX files (MNIST, Fashion-MNIST): `u8` images `[n, rows, cols]` and `u8` labels `[n]`, plain or
 //! gzipped (detected by the gzip magic bytes `1f 8b`, whatever the file is called).
 //!
-//! Where the files are looked for, in order, stopping at the first source that is given:
-//! 1. a `--data-dir` value,
-//! 2. the environment variable [`DATA_ENV`] (`DEPTHLAB_DATA`),
-//! 3. `./data` and `../shared/data` relative to the current directory.
+//! The files are looked for in the data folders of [`super::search`] (`--data-dir`, else
+//! `$DEPTHLAB_DATA`, else `./data`, `../shared/data` and the user cache).
 //!
 //! Each of those folders may hold the four MNIST files directly or in a `mnist/` subfolder.
 
@@ -19,8 +17,7 @@ use crate::tensor::Mat;
 pub const MAGIC_IMAGES_U8: u32 = 0x0000_0803;
 /// The IDX magic number of a file of `u8` labels `[n]`.
 pub const MAGIC_LABELS_U8: u32 = 0x0000_0801;
-/// The environment variable naming a data folder.
-pub const DATA_ENV: &str = "DEPTHLAB_DATA";
+pub use super::search::{data_dir, DATA_ENV};
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
@@ -220,7 +217,7 @@ fn idx_labels_prefix(raw: &[u8], origin: &Path, limit: Option<usize>) -> Result<
 
 /// The names one IDX file goes by: `train-images-idx3-ubyte`, `train-images.idx3-ubyte`, each
 /// plain or `.gz`.
-fn spellings(stem: &str, kind: &str) -> [String; 4] {
+pub(crate) fn spellings(stem: &str, kind: &str) -> [String; 4] {
     [format!("{stem}-{kind}"), format!("{stem}-{kind}.gz"), format!("{stem}.{kind}"), format!("{stem}.{kind}.gz")]
 }
 
@@ -241,9 +238,10 @@ pub(crate) fn find_file(dir: &Path, stem: &str, kind: &str) -> Result<PathBuf, V
 
 fn how_to_provide() -> String {
     format!(
-        "set --data-dir or {DATA_ENV} to a folder holding the four MNIST IDX files \
-         (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; \
-         the spellings with a dot before idx, and gzipped .gz files, are accepted), or to a folder with them in mnist/"
+        "`depthlab data fetch mnist` downloads it; or set --data-dir or {DATA_ENV} to a folder holding the four \
+         MNIST IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, \
+         t10k-labels-idx1-ubyte; the spellings with a dot before idx, and gzipped .gz files, are accepted), or to a \
+         folder with them in mnist/"
     )
 }
 
@@ -295,24 +293,6 @@ pub fn load_mnist_subset(dir: &Path, train: Option<usize>, test: Option<usize>) 
     Ok(Split { train, test })
 }
 
-/// The data folders to search, in order: the `--data-dir` value alone if given; else
-/// `$DEPTHLAB_DATA` alone if set and non-empty; else `./data` and `../shared/data` under the
-/// current directory.
-pub fn data_dir(cli: Option<&Path>) -> Vec<PathBuf> {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    data_dir_from(cli, std::env::var_os(DATA_ENV).map(PathBuf::from), &cwd)
-}
-
-fn data_dir_from(cli: Option<&Path>, env: Option<PathBuf>, cwd: &Path) -> Vec<PathBuf> {
-    if let Some(d) = cli {
-        return vec![d.to_path_buf()];
-    }
-    if let Some(d) = env.filter(|d| !d.as_os_str().is_empty()) {
-        return vec![d];
-    }
-    vec![cwd.join("data"), cwd.join("..").join("shared").join("data")]
-}
-
 /// Load MNIST from the first of [`data_dir`]`(cli_dir)` that holds it. A file that is found but
 /// broken is reported at once; if none is found, the error lists every path tried and says how
 /// to provide the data.
@@ -342,18 +322,24 @@ fn load_mnist_in(dirs: &[PathBuf], train: Option<usize>, test: Option<usize>) ->
     Err(DataError::NotFound { looked_in, hint: format!("MNIST not found in {places}; {}", how_to_provide()) })
 }
 
+/// Where Fashion-MNIST is looked for, given the data folders: their `fashion-mnist/` and
+/// `fashion_mnist/` subfolders, then Debian's package's folder.
+pub(crate) fn fashion_mnist_dirs(data_dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> =
+        data_dirs.iter().flat_map(|d| [d.join("fashion-mnist"), d.join("fashion_mnist")]).collect();
+    dirs.push(PathBuf::from(DEBIAN_FASHION_MNIST));
+    dirs
+}
+
+/// Where Debian's package dataset-fashion-mnist puts the files.
+pub const DEBIAN_FASHION_MNIST: &str = "/usr/share/datasets/fashion-mnist";
+
 /// Load Fashion-MNIST (same IDX format): from `<dir>/fashion-mnist` or `<dir>/fashion_mnist` of
 /// each data folder, then from Debian's `dataset-fashion-mnist` package
 /// (/usr/share/datasets/fashion-mnist).
 pub fn load_fashion_mnist_from(cli_dir: Option<&Path>) -> Result<Split, DataError> {
-    let mut dirs = Vec::new();
-    for d in data_dir(cli_dir) {
-        dirs.push(d.join("fashion-mnist"));
-        dirs.push(d.join("fashion_mnist"));
-    }
-    dirs.push(PathBuf::from("/usr/share/datasets/fashion-mnist"));
     let mut looked_in = Vec::new();
-    for d in &dirs {
+    for d in &fashion_mnist_dirs(&data_dir(cli_dir)) {
         match load_mnist(d) {
             Ok(s) => return Ok(s),
             Err(DataError::NotFound { looked_in: tried, .. }) => looked_in.extend(tried),
@@ -362,8 +348,9 @@ pub fn load_fashion_mnist_from(cli_dir: Option<&Path>) -> Result<Split, DataErro
     }
     Err(DataError::NotFound {
         looked_in,
-        hint: "Fashion-MNIST not found; install it with `apt-get install dataset-fashion-mnist`, or put its four IDX files \
-               (optionally gzipped) in <data dir>/fashion-mnist and pass --data-dir or set DEPTHLAB_DATA"
+        hint: "Fashion-MNIST not found; `depthlab data fetch fashion-mnist` downloads it (or `apt-get install \
+               dataset-fashion-mnist`); or put its four IDX files (optionally gzipped) in <data dir>/fashion-mnist and \
+               pass --data-dir or set DEPTHLAB_DATA"
             .into(),
     })
 }
@@ -556,19 +543,6 @@ mod tests {
         write_mnist(&good, true, false, 5, 5);
         let s = err_string(load_mnist_in(&[bad, good], None, None));
         assert!(s.contains("wrong magic") && s.contains("train-images-idx3-ubyte"), "{s}");
-    }
-
-    #[test]
-    fn search_order() {
-        let cwd = Path::new("/w");
-        let cli = Path::new("/cli");
-        assert_eq!(data_dir_from(Some(cli), Some("/env".into()), cwd), vec![PathBuf::from("/cli")]);
-        assert_eq!(data_dir_from(None, Some("/env".into()), cwd), vec![PathBuf::from("/env")]);
-        assert_eq!(
-            data_dir_from(None, Some("".into()), cwd),
-            vec![PathBuf::from("/w/data"), PathBuf::from("/w/../shared/data")]
-        );
-        assert_eq!(data_dir_from(None, None, cwd).len(), 2);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Data sets: generated in-process from a seed (MNIST-1D, synthetic tasks) or read from files
-//! (IDX for MNIST / Fashion-MNIST).
+//! (IDX for MNIST / Fashion-MNIST, the Brown corpus, text) found in the data folders of
+//! [`search`], and fetched there from their public sources ([`fetch`], [`require`]).
 
 use crate::tensor::Mat;
 
@@ -9,6 +10,8 @@ mod error;
 pub mod fetch;
 pub mod idx;
 pub mod mnist1d;
+pub mod require;
+pub mod search;
 pub mod seq;
 pub mod seqtasks;
 pub mod synthetic;

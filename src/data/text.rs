@@ -3,8 +3,8 @@
 //! windows of tokens whose targets are the next characters.
 //!
 //! The default text is Jane Austen's six novels, `<data dir>/text/austen.txt.gz` (about 4.0 MB),
-//! found with the same rules as MNIST ([`super::idx::data_dir`]: `--data-dir`, then
-//! `$DEPTHLAB_DATA`, then `./data` and `../shared/data`).
+//! found with the same rules as MNIST ([`super::search`]: `--data-dir`, then `$DEPTHLAB_DATA`,
+//! then `./data`, `../shared/data` and the user cache).
 
 use std::f64::consts::LN_2;
 use std::path::{Path, PathBuf};
@@ -54,8 +54,9 @@ pub fn default_text_path(cli_dir: Option<&Path>) -> Result<PathBuf, DataError> {
         None => Err(DataError::NotFound {
             looked_in: tried,
             hint: format!(
-                "the default text ({DEFAULT_TEXT}, Jane Austen's novels) was not found; put a UTF-8 text file \
-                 (optionally gzipped) at <data dir>/{DEFAULT_TEXT} and pass --data-dir or set DEPTHLAB_DATA"
+                "the default text ({DEFAULT_TEXT}, Jane Austen's novels) was not found; `depthlab data fetch \
+                 austen` downloads it; or put a UTF-8 text file (optionally gzipped) at <data dir>/{DEFAULT_TEXT} and \
+                 pass --data-dir or set DEPTHLAB_DATA"
             ),
         }),
     }

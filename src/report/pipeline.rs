@@ -24,6 +24,8 @@ pub struct Reproduce {
 pub enum Reproduced {
     /// `--plan`: the plan, nothing run.
     Planned(String),
+    /// `--fetch-only`: where each data set the runs need is.
+    Fetched(String),
     /// One shard's runs are done; the report waits for the others.
     ShardDone { out: PathBuf, message: String },
     /// Every run is done and the report written: its summary lines and files.
@@ -61,6 +63,9 @@ pub fn reproduce(r: &Reproduce, engine: &Engine, plan: bool) -> Result<Reproduce
     let tasks = planned.shard(engine.shard, &out);
     if plan {
         return Ok(Reproduced::Planned(describe(&suite, &out)? + &engine.describe(&out, &tasks)));
+    }
+    if let Some(text) = engine.prepare(&out, &tasks)? {
+        return Ok(Reproduced::Fetched(text));
     }
     // Merged with the claims of any other engine on this folder.
     suite.save(&out)?;
@@ -143,6 +148,9 @@ pub fn measure_cost(
         .iter()
         .map(|t| (requests.iter().find(|(_, r)| r.id() == t.id).map_or("?", |(c, _)| *c), t))
         .collect();
+    if let Some(text) = engine.require(tasks.iter().map(|(_, t)| &t.config))? {
+        return Ok(text);
+    }
     let costs = cost::measure(&engine.exe, &tasks, sample, engine.data_dir.as_deref(), Some(&r.out()), progress)?;
     let mut text = format!(
         "claim  runs of its own  training steps  core-hours ({} scale, measured over {sample} steps a run)\n",

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use super::exec::{self, ExecOptions, ExecReport, Stopped};
-use super::{Shard, Task};
+use super::{progress, Shard, Task};
+use crate::data::require::{require, Policy};
 use crate::train::StopFlag;
 
 /// More worker processes than this is a typo, not a machine (each is one single-threaded run).
@@ -21,6 +22,11 @@ pub struct Engine {
     /// The program the workers run (`depthlab`, or the Python package's worker).
     pub exe: PathBuf,
     pub stop: Option<StopFlag>,
+    /// Where the runs' data are looked for, and whether a missing set may be fetched.
+    pub data: Policy,
+    /// Find or fetch the data the runs need, then stop (before a job array whose nodes are
+    /// offline).
+    pub fetch_only: bool,
 }
 
 /// The engine stopped early or runs failed.
@@ -82,6 +88,21 @@ impl Engine {
             return Err(EngineError::Failed { failed: r.failed.clone(), total: r.ran + r.failed.len() });
         }
         Ok(r)
+    }
+
+    /// Find or fetch the data sets that the tasks not done yet need, before any folder is made;
+    /// with `fetch_only`, what was found, and the caller stops.
+    pub fn prepare(&self, out: &Path, tasks: &[&Task]) -> Result<Option<String>, EngineError> {
+        self.require(tasks.iter().filter(|t| !progress(out, t).is_done()).map(|t| &t.config))
+    }
+
+    /// As `prepare`, for the runs of `configs`.
+    pub fn require<'a>(
+        &self,
+        configs: impl IntoIterator<Item = &'a crate::config::Config>,
+    ) -> Result<Option<String>, EngineError> {
+        let ready = require(configs, &self.data).map_err(|e| EngineError::Input(e.to_string()))?;
+        Ok(self.fetch_only.then(|| ready.to_string()))
     }
 
     /// `--plan`: each task with its state and estimated time.

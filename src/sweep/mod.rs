@@ -152,6 +152,8 @@ impl Plan {
 pub enum Swept {
     /// `--plan`: the plan, nothing run.
     Planned(String),
+    /// `--fetch-only`: where each data set the runs need is.
+    Fetched(String),
     /// The runs of this invocation (or shard) are done.
     Ran { out: PathBuf, report: exec::ExecReport },
 }
@@ -164,6 +166,9 @@ pub fn run_sweep(sweep: &spec::Sweep, out: Option<&Path>, engine: &Engine, plan:
     let tasks = plan_of.shard(engine.shard, &out);
     if plan {
         return Ok(Swept::Planned(engine.describe(&out, &tasks)));
+    }
+    if let Some(text) = engine.prepare(&out, &tasks)? {
+        return Ok(Swept::Fetched(text));
     }
     let report = engine.run(&out, &tasks)?;
     Ok(Swept::Ran { out, report })

@@ -1,5 +1,7 @@
 //! What the user sees while files download: a bar on a terminal, one line per event otherwise
-//! (logs, CI), nothing with `--quiet`. Everything goes to stderr so stdout keeps only the result.
+//! (logs, CI), nothing with `--quiet`; or, under a command that says in one line what it fetches
+//! (`train`, `reproduce`), only the bar. Everything goes to stderr so stdout keeps only the
+//! result.
 
 use std::io::IsTerminal;
 
@@ -10,6 +12,8 @@ pub enum Progress {
     Quiet,
     Lines,
     Bar,
+    /// A bar while a file downloads, and no lines: the caller says what was fetched.
+    BarOnly,
 }
 
 impl Progress {
@@ -39,7 +43,7 @@ impl Reporter {
     /// A line that stays: in Lines mode, or above the bar.
     pub fn line(&self, msg: &str) {
         match (self.mode, &self.bar) {
-            (Progress::Quiet, _) => {}
+            (Progress::Quiet | Progress::BarOnly, _) => {}
             (_, Some(bar)) => bar.println(msg),
             (_, None) => eprintln!("{msg}"),
         }
@@ -51,7 +55,7 @@ impl Reporter {
         match self.mode {
             Progress::Quiet => {}
             Progress::Lines => eprintln!("downloading {url}{resume}"),
-            Progress::Bar => {
+            Progress::Bar | Progress::BarOnly => {
                 let bar = match total {
                     Some(t) => ProgressBar::new(t),
                     None => ProgressBar::new_spinner(),

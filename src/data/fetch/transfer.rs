@@ -44,13 +44,17 @@ impl From<FetchError> for Failure {
 }
 
 /// Proxies from the environment (HTTPS_PROXY, NO_PROXY, ...) except for a mirror on this
-/// machine, which a proxy elsewhere cannot reach.
+/// machine, which a proxy elsewhere cannot reach. Certificates are checked against the
+/// system's trust store, as curl and pip check them: a site whose proxy inspects TLS installs
+/// its certificate there.
 fn agent_for(uri: &Uri) -> ureq::Agent {
     let local = matches!(uri.host(), Some("localhost" | "127.0.0.1" | "[::1]" | "::1"));
     let proxy = if local { None } else { ureq::Proxy::try_from_env() };
+    let tls = ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::PlatformVerifier).build();
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .proxy(proxy)
+        .tls_config(tls)
         .timeout_connect(Some(TIMEOUT))
         .timeout_per_read(Some(TIMEOUT))
         .user_agent(concat!("depthlab/", env!("CARGO_PKG_VERSION")))

@@ -191,7 +191,8 @@ fn trained_lesion(tmp: &Path, arch: &str, init: &str) -> (f64, Value) {
     let r = depthlab::probe::run(&dir, &po).unwrap();
     assert_eq!(
         r.files,
-        [dir.join("probes/lesion.json"), dir.join("probes/lesion.svg"), dir.join("probes/lesion_random.svg")]
+        // Figures first, the report last: a report on disk means its figures are too.
+        [dir.join("probes/lesion.svg"), dir.join("probes/lesion_random.svg"), dir.join("probes/lesion.json")]
     );
     assert!(r.trained);
     assert_eq!(r.out, dir.join("probes"));
@@ -434,19 +435,25 @@ fn command_on_a_highway_config() {
         [
             ".lock",
             "diagnosis.json",
+            "diagnosis.sha256",
             "gates.json",
+            "gates.sha256",
             "gates.svg",
             "gates_bias.svg",
             "gradflow.json",
+            "gradflow.sha256",
             "gradflow.svg",
             "gradflow_params.svg",
             "jacobian.json",
+            "jacobian.sha256",
             "jacobian.svg",
             "jacobian_hist.svg",
             "lesion.json",
+            "lesion.sha256",
             "lesion.svg",
             "lesion_random.svg",
             "paths.json",
+            "paths.sha256",
             "paths.svg",
             "paths_mass.svg"
         ]
@@ -479,7 +486,16 @@ fn command_on_a_plain_config_with_what_and_out() {
     let dir = tmp.path().join("o");
     assert_eq!(
         files(&dir),
-        [".lock", "gradflow.json", "gradflow.svg", "gradflow_params.svg", "meanfield.json", "meanfield.svg"]
+        [
+            ".lock",
+            "gradflow.json",
+            "gradflow.sha256",
+            "gradflow.svg",
+            "gradflow_params.svg",
+            "meanfield.json",
+            "meanfield.sha256",
+            "meanfield.svg"
+        ]
     );
     check_svgs(&dir);
     let m = json(&dir.join("meanfield.json"));

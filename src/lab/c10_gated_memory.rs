@@ -6,7 +6,7 @@
 use super::fmt::{mean_pm, num, pct};
 use super::recipes::recurrent::{adding_lag, Cell, Recipe, Task, V1};
 use super::recurrent::mean_baseline;
-use super::{Claim, Experiment, Figure, Findings, Measure, Params, Run, RunSet, Scale, Table};
+use super::{Claim, Experiment, Figure, Findings, Measure, Params, Protocol, Run, RunSet, Scale, Table};
 use crate::plot::{LinePlot, Series};
 use crate::stats::mean;
 use crate::sweep::RunRequest;
@@ -312,6 +312,8 @@ pub const CLAIM: Claim = Claim {
     anchor: "Hochreiter & Schmidhuber 1997 (the adding problem; predicting the mean gives MSE 1/6 = 0.167). npow/schmidhuber-problems: adding T=100, hidden 8, 8000 iterations: LSTM MSE 0.0007, RNN 0.0706. Jozefowicz et al., ICML 2015: a forget-gate bias of 1 closes most of the LSTM-GRU gap. Bai, Kolter, Koltun 2018, Table 1: adding T=600 MSE TCN 5.8e-5, GRU 5.3e-5, LSTM 0.164, RNN 0.177; copy memory T=1000 loss TCN 3.5e-5, GRU 0.0197, LSTM 0.0204, RNN 0.0202; sequential MNIST accuracy TCN 99.0, GRU 96.2, LSTM 87.2, RNN 21.5. This repository (README, adding T=100, 10,000 sequences, 20 epochs, batch 64, Adam 3e-3, clip 1): LSTM(64) 0.00017, GRU(64) 0.00009, tanh RNN 0.173; copy T=50, GRU(128): 99.9% recall after 20 epochs, 97.7% after 8.",
     rule: "Holds if at every T >= 100 the LSTM with forget bias 1 and the GRU reach adding test MSE below 0.01 and copy-memory test recall above 90%, while the tanh RNN stays above 0.1 MSE and below 50% recall (means over seeds; a run that diverged counts as not having learned).",
     data: &["the adding problem (generated from the seed)", "copy memory (generated from the seed)", "MNIST pixel by pixel (paper scale)"],
+    anchor_headline: "npow: adding T=100, LSTM MSE 0.0007 vs RNN 0.0706 (targets on [-1, 1])",
+    protocol: Protocol::V1,
 };
 
 impl Experiment for C10 {
@@ -350,6 +352,7 @@ impl Experiment for C10 {
             measured: judge(p, &data, &all),
             note: note(p, &data),
             notes: notes(p, &data),
+            ..Default::default()
         })
     }
 }

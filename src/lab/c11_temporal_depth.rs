@@ -6,7 +6,7 @@
 use super::c10_gated_memory as c10;
 use super::fmt::{mean_pm, num, pct};
 use super::recipes::recurrent::{adding_lag, probed, Cell, Task};
-use super::{Claim, Experiment, Figure, Findings, Measure, Params, Run, RunSet, Scale, Table};
+use super::{Claim, Experiment, Figure, Findings, Measure, Params, Protocol, Run, RunSet, Scale, Table};
 use crate::plot::{LinePlot, Series};
 use crate::probe::temporal::Temporal;
 use crate::probe::ProbeKind;
@@ -265,6 +265,8 @@ pub const CLAIM: Claim = Claim {
     anchor: "No published number: the temporal analogue of Veit, Wilber & Belongie 2016 (C6), where a trained residual net's gradient comes from paths of 5-17 of its 54 blocks. On the adding problem the target depends on one value in the first half of the sequence and one in the second, so a net that solves it must take gradient from lags up to T - 1.",
     rule: "Holds (gates buy temporal depth) if after training on the adding problem at T = 100 the effective temporal depth (the smallest L such that lags 0..L-1 hold 90% of the gradient mass reaching the inputs) of the LSTM (forget bias 1) and of the GRU is each at least 4 times that of the tanh RNN (means over seeds).",
     data: &["the adding problem (generated from the seed)"],
+    anchor_headline: "(no published number: the temporal analogue of Veit's path lengths)",
+    protocol: Protocol::V1,
 };
 
 impl Experiment for C11 {
@@ -290,6 +292,7 @@ impl Experiment for C11 {
             measured: judge(&nets, &(0..c10::seeds(p).len()).collect::<Vec<_>>()),
             note: note(p, &nets),
             notes: notes(p, &nets),
+            ..Default::default()
         })
     }
 }

@@ -6,7 +6,7 @@
 
 use super::fmt::num;
 use super::recurrent::mean_baseline;
-use super::{Claim, Configs, Experiment, Figure, Findings, Measure, Params, Run, RunSet, Scale, Table};
+use super::{Claim, Configs, Experiment, Figure, Findings, Measure, Params, Protocol, Run, RunSet, Scale, Table};
 use crate::plot::{LinePlot, Series};
 use crate::stats::mean;
 use crate::sweep::RunRequest;
@@ -377,6 +377,8 @@ pub const CLAIM: Claim = Claim {
     anchor: "Pascanu, Mikolov, Bengio, ICML 2013: with a largest singular value of W_hh above 1/gamma gradients can explode; clipping g to tau g / ||g|| when ||g|| > tau keeps SGD from being thrown off by the resulting cliffs in the loss surface.",
     rule: "Holds if, at every initial spectral radius, without clipping the largest gradient norm (mean over seeds of each run's largest per-step norm before clipping; infinite for a run that diverged) is at least 100 times that of the clipped runs and the final test MSE is worse (mean over seeds) or not finite, while the clipped runs end below the mean-prediction baseline on their test sets.",
     data: &["the adding problem (generated from the seed)"],
+    anchor_headline: "Pascanu et al.: clipping at tau lets SGD train where it would explode",
+    protocol: Protocol::V1,
 };
 
 impl Experiment for C12 {
@@ -413,6 +415,7 @@ impl Experiment for C12 {
             measured: judge(&data, &(0..n_seeds).collect::<Vec<_>>()),
             note: format!("Gradient norms before clipping; clipping at tau = {TAU}. The runs' numbers are in the tables; the rule applies to the means over seeds at each radius."),
             notes: notes(&data),
+            ..Default::default()
         })
     }
 }

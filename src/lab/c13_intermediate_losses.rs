@@ -7,7 +7,9 @@
 use super::figure::over_seeds;
 use super::fmt::{mean_pm, num, pct};
 use super::recipes::mnist;
-use super::{Claim, Configs, Experiment, Figure, Findings, Measure, Outcome, Params, Run, RunSet, Scale, Table};
+use super::{
+    Claim, Configs, Experiment, Figure, Findings, Measure, Outcome, Params, Protocol, Run, RunSet, Scale, Table,
+};
 use crate::plot::{BarGroup, BarPlot, LinePlot, Series};
 use crate::probe::aux_share::{AuxShare, ShareLayer};
 use crate::probe::ProbeKind;
@@ -556,6 +558,8 @@ pub const CLAIM: Claim = Claim {
     anchor: "Lee et al., AISTATS 2015 (deeply-supervised nets: a companion loss at hidden layers speeds and improves training); GoogLeNet (Szegedy et al. 2015: two auxiliary heads, loss weight 0.3); Søgaard & Goldberg, ACL 2016: 3 BiLSTM layers, POS supervised at layer 1 and chunking at layer 3 beats both at the top and chunking alone.",
     rule: "(a) holds if with heads the final training loss (the main head's, on the whole training subset, mean over seeds) is at most half of that without, and the heads supply most of the gradient in the lowest third of the layers: at initialisation their combined aux_share, averaged over the layers of the lowest third, exceeds 1/2. (b) holds if low supervision beats both alternatives on full-tag test accuracy by more than twice the seed spread (the larger sample standard deviation over seeds of the two arms compared); within it, inconclusive; short of it by more than twice, did not hold. The claim holds when (a) and (b) both do.",
     data: &["MNIST (IDX files; a subset at quick scale)", "Brown corpus (data/brown; a subset at quick scale)"],
+    anchor_headline: "Sogaard & Goldberg: low supervision (POS at layer 1) beats both at the top",
+    protocol: Protocol::V1,
 };
 
 impl Experiment for C13 {
@@ -604,6 +608,7 @@ impl Experiment for C13 {
             measured: judge(&d, &all_a, &all_b),
             note: note(&d, &ra, &rb),
             notes: notes(&d, &ra),
+            ..Default::default()
         })
     }
 }

@@ -6,7 +6,7 @@
 //! of the construction's shape are trained from random init beside them.
 
 use super::fmt::{list, num, pct};
-use super::{Claim, Configs, Experiment, Figure, Findings, Measure, Params, Run, RunSet, Scale, Table};
+use super::{Claim, Configs, Experiment, Figure, Findings, Measure, Params, Protocol, Run, RunSet, Scale, Table};
 use crate::plot::{HeatMap, LinePlot, Series};
 use crate::stats::{fit_line, mean, std, Line};
 use crate::sweep::RunRequest;
@@ -494,6 +494,8 @@ pub const CLAIM: Claim = Claim {
     anchor: "Telgarsky (arXiv:1509.08101; COLT 2016): 2^k points on [0,1] with alternating labels; the tent map m(x) = 2relu(x) - 4relu(x - 1/2) composed k times (2 ReLU units a layer, k layers) classifies them with zero error; a net with one hidden layer of m ReLU units is piecewise linear with at most m + 1 pieces, so it cannot classify more than about m + 2 alternating points.",
     rule: "Holds if the construction has zero error for every k, its parameter count grows linearly in k, and the shallow nets' smallest zero-error width grows at least as 2^(0.8 k) (least-squares slope of log2 width against k >= 0.8). A width counts as reaching zero error if any of its restarts classifies every point after training. A k where no width tried reaches zero error is censored: it enters the fit at twice the widest width tried (a lower bound); with censored k the rule holds only if at least 3 k are measured, every censored k lies above the mean k (so the fitted slope is a lower bound on the true one) and that slope is >= 0.8, and is inconclusive otherwise.",
     data: &["Telgarsky's alternating points (data sawtooth, generated in-process)"],
+    anchor_headline: "Telgarsky: depth k, 6k + 4 parameters, zero error; one hidden layer needs >= 2^k - 2 units",
+    protocol: Protocol::V1,
 };
 
 impl Experiment for C1 {
@@ -543,6 +545,7 @@ impl Experiment for C1 {
                 "Censoring (fixed before any run): the rule needs a smallest zero-error width for every k; where no width tried reaches zero error, the true smallest width (for this training) is larger than the widest tried, so that k enters the fit at twice the widest, a lower bound. Raising a point that lies to the right of the mean k can only raise a least-squares slope, so if every censored k lies above the mean k the fitted slope is a lower bound on the true one and a slope >= 0.8 holds; otherwise, or with fewer than 3 k measured, the outcome is inconclusive.".into(),
                 "The rule's third condition is nearly implied by the counting bound (m >= 2^k - 2 for zero error, slope about 1 wherever training succeeds near it); a sharper rule would also ask that the construction's parameter count be exponentially below the shallow nets' (it is, by construction: 6k + 4 against 4(2^k - 2) + 2) and that the smallest trained width stay within a constant factor of 2^k.".into(),
             ],
+            ..Default::default()
         })
     }
 }

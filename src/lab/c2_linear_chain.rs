@@ -6,7 +6,7 @@
 //! trained: everything is computed in `analyze`.
 
 use super::fmt::{list, num};
-use super::{Claim, Experiment, Figure, Findings, Measure, Params, RunSet, Scale, Table};
+use super::{Claim, Experiment, Figure, Findings, Measure, Params, Protocol, RunSet, Scale, Table};
 use crate::data::{Dataset, Targets};
 use crate::nn::{LossKind, Model, ModelConfig, Target};
 use crate::plot::{LinePlot, Series};
@@ -404,6 +404,8 @@ pub const CLAIM: Claim = Claim {
     anchor: "Exact for linear chains: dL/dx = w^L dL/dh_L for a scalar chain of L units of weight w; an orthogonal matrix scaled by g multiplies every vector's norm by exactly g, so ln ||dL/dh_l|| falls by ln g per layer towards the input (Saxe, McClelland, Ganguli 2014 use such scaled orthogonal chains); a Gaussian matrix of variance g^2/n does so only on average, with fluctuations of order 1/sqrt(n) per layer.",
     rule: "Holds if every scalar chain (w in {0.9, 1, 1.1}, L up to 100) matches w^L within 1e-5 relative, and every orthogonal chain's (width 64) slope of ln ||dL/dh_l|| per layer matches ln g within 2% (at g = 1, where ln g = 0, within 2% of ln 1.1 = 0.0019 nats per layer); Gaussian chains are reported beside them, not judged.",
     data: &["None: a single input (scalar chains) or one Gaussian input and target (matrix chains)"],
+    anchor_headline: "the product of the weights: w^L exactly",
+    protocol: Protocol::V1,
 };
 
 impl Experiment for C2 {
@@ -442,6 +444,7 @@ impl Experiment for C2 {
                 "The rule's 2% relative tolerance is empty at g = 1 (ln g = 0): there it is read as 2% of ln 1.1 = 0.0019 nats per layer, the absolute tolerance at g = 1.1. Fixed in the code (slope_tolerance) before any number was computed.".into(),
                 "dL/dx is read as dL/dh_0, the gradient at the stem's output: the stem is set to the identity (weight 1, bias 0), and the engine skips the product with the stem's weights that only dL/d(input) would need.".into(),
             ],
+            ..Default::default()
         })
     }
 }

@@ -5,7 +5,7 @@
 use super::figure::over_seeds;
 use super::fmt::{mean_pm, num, pct};
 use super::recipes::mnist;
-use super::{Claim, Experiment, Figure, Findings, Measure, Params, RunSet, Scale, Table};
+use super::{Claim, Experiment, Figure, Findings, Measure, Params, Protocol, RunSet, Scale, Table};
 use crate::plot::{LinePlot, Series};
 use crate::stats::{fit_line, mean};
 use crate::sweep::RunRequest;
@@ -204,6 +204,8 @@ pub const CLAIM: Claim = Claim {
     anchor: "Srivastava, Greff, Schmidhuber, NIPS 2015, Fig. 1 (MNIST, 50 units per highway layer, 71 per plain layer, depth 10/20/50/100, SGD with momentum, gate bias -1 to -3): plain nets get worse with depth; 50- and 100-layer highway nets train as well as shallow ones; at 100 layers highway is more than 2 orders of magnitude better in training loss. CPU reference (npow/schmidhuber-problems: 6k MNIST subset, tanh, Adam 5e-3, clip 5, batch 128, 12 epochs, gate bias -2): test accuracy highway .903/.913/.910/.926/.905 at depth 5/10/20/30/50, plain .857/.292/.098/.124/.124.",
     rule: "Holds if at depth 100 highway's final training loss is at most 1/10 of plain's, highway at depth 100 is within 2x of its depth-10 loss, and plain at depth 100 is at least 10x its depth-10 loss (means over seeds).",
     data: &["MNIST (IDX files; a subset at quick scale)"],
+    anchor_headline: "Srivastava et al. Fig. 1: at 100 layers highway > 100x better than plain in training loss",
+    protocol: Protocol::V1,
 };
 
 impl Experiment for C4 {
@@ -238,6 +240,7 @@ impl Experiment for C4 {
             measured: judge(&data, &data.all()),
             note: note(&data),
             notes: vec![],
+            ..Default::default()
         })
     }
 }

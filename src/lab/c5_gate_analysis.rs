@@ -5,7 +5,7 @@
 use super::c4_highway_vs_plain as c4;
 use super::figure::over_seeds;
 use super::fmt::{mean_pm, num, pct};
-use super::{Claim, Experiment, Figure, Findings, Measure, Params, RunSet, Scale, Table};
+use super::{Claim, Experiment, Figure, Findings, Measure, Params, Protocol, RunSet, Scale, Table};
 use crate::plot::{LinePlot, Series};
 use crate::probe::gates::{HighwayGates, HighwayLayer};
 use crate::probe::lesion::Lesion;
@@ -178,6 +178,8 @@ pub const CLAIM: Claim = Claim {
     anchor: "Srivastava et al., NIPS 2015, Fig. 2 and 4: transform-gate biases mostly fall during training; with one layer's transform gate forced shut (T = 0), MNIST nets lose almost nothing for layers 15-45 (about 60% of layers idle).",
     rule: "Holds if at least half of the layers' mean gate bias fell during training and at least 40% of the layers are idle (lesioning one raises test error by under 1 point); fractions are means over seeds.",
     data: &["MNIST (C4's runs)"],
+    anchor_headline: "Srivastava et al.: biases mostly fall; about 60% of layers idle (15-45 of 50)",
+    protocol: Protocol::V1,
 };
 
 impl Experiment for C5 {
@@ -207,6 +209,7 @@ impl Experiment for C5 {
             measured: judge(&data, &(0..data.len()).collect::<Vec<_>>()),
             note,
             notes: vec![],
+            ..Default::default()
         })
     }
 }

@@ -6,7 +6,7 @@
 use super::figure::over_seeds;
 use super::fmt::{num, pct};
 use super::recipes::mnist;
-use super::{Claim, Configs, Experiment, Figure, Findings, Measure, Params, Run, RunSet, Scale, Table};
+use super::{Claim, Configs, Experiment, Figure, Findings, Measure, Params, Protocol, Run, RunSet, Scale, Table};
 use crate::plot::{LinePlot, Series};
 use crate::probe::lesion::Lesion;
 use crate::probe::paths::{shortest_interval, PathLength, Paths};
@@ -569,6 +569,8 @@ pub const CLAIM: Claim = Claim {
     anchor: "Veit, Wilber, Belongie, NIPS 2016 (ResNet-110 on CIFAR-10, n = 54 blocks): 95% of paths have 19-35 blocks, but the gradient comes from paths of 5-17 blocks (0.45% of all paths); deleting one block barely changes test error, while deleting a layer of a 15-layer VGG net drops it to chance; error rises smoothly with the number of deleted blocks.",
     rule: "Holds if the range holding 90% of the gradient mass lies entirely below the median path length, deleting one residual block costs under 2 points of test accuracy on average while deleting one plain layer costs more than 20, and residual accuracy falls monotonically (within noise) with k. Fixed here before any run: the gradient mass per path length is averaged over seeds and its shortest 90% interval must end below n/2; a deletion's cost is the accuracy without it minus the accuracy with it on the lesion probe's test examples, averaged over blocks and seeds; a(k), the accuracy with k random blocks deleted (k = 0..n), is averaged over seeds and draws, and 'monotonically within noise' means no rise a(k+1) - a(k) exceeds 2 standard errors of the difference, each a(k)'s standard error being the larger of the binomial sqrt(a(1-a)/(M N)) (M evaluations of N examples) and the spread over evaluations sd/sqrt(M). Lesion conditions are judged only for nets that trained (test accuracy at least 90%).",
     data: &["MNIST (IDX files; all of it)"],
+    anchor_headline: "Veit et al.: gradient from paths of 5-17 blocks of 54; one block deleted barely matters",
+    protocol: Protocol::V1,
 };
 
 impl Experiment for C6 {
@@ -605,6 +607,7 @@ impl Experiment for C6 {
             measured: judge(&data, &all),
             note: note(&r),
             notes: notes(&data, &r),
+            ..Default::default()
         })
     }
 }

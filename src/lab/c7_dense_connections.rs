@@ -5,7 +5,7 @@
 
 use super::fmt::{mean_pm, num, pct};
 use super::recipes::mnist;
-use super::{Claim, Configs, Experiment, Figure, Findings, Measure, Params, RunSet, Scale, Table};
+use super::{Claim, Configs, Experiment, Figure, Findings, Measure, Params, Protocol, RunSet, Scale, Table};
 use crate::plot::{LinePlot, Series};
 use crate::stats::{mean, min_max, std};
 use crate::sweep::RunRequest;
@@ -418,6 +418,8 @@ pub const CLAIM: Claim = Claim {
     anchor: "Huang et al., CVPR 2017: DenseNet-BC (L = 100, k = 12, 0.8M parameters) has 4.51% error on CIFAR-10+ against 4.62% for the pre-activation ResNet-1001 (10.2M parameters): the same accuracy with under a tenth of the parameters.",
     rule: "Holds if dense reaches the best residual accuracy with at most 2/3 of its parameters. Fixed here before any run: 'dense' is the concatenating DenseNet-style stack (dense_to_output is measured the same way and shown, not judged); the best residual configuration is the one of highest mean test accuracy over seeds among every budget and depth; dense reaches it with the dense configuration of fewest parameters whose mean test accuracy is at least that; the rule compares the two exact parameter counts. No dense configuration reaching it: did not hold.",
     data: &["MNIST (IDX files; a subset of the training images at quick scale)"],
+    anchor_headline: "Huang et al.: DenseNet-BC matches ResNet-1001 with under 1/10 of the parameters",
+    protocol: Protocol::V1,
 };
 
 impl Experiment for C7 {
@@ -460,6 +462,7 @@ impl Experiment for C7 {
             measured: judge(&cells, &(0..seeds(p).len()).collect::<Vec<_>>()),
             note,
             notes,
+            ..Default::default()
         })
     }
 }

@@ -4,7 +4,7 @@
 //! for one causal attention layer; at paper scale also Bai, Kolter & Koltun's three benchmarks.
 
 use super::fmt::{mean_pm, num, pct};
-use super::{Claim, Configs, Experiment, Figure, Findings, Measure, Params, Run, RunSet, Scale, Table};
+use super::{Claim, Configs, Experiment, Figure, Findings, Measure, Params, Protocol, Run, RunSet, Scale, Table};
 use crate::data::seqtasks::{recall_chance, RECALL_ALPHABET};
 use crate::plot::{LinePlot, Series};
 use crate::seq::TcnConfig;
@@ -750,6 +750,8 @@ pub const CLAIM: Claim = Claim {
     anchor: "Bai, Kolter, Koltun 2018, Table 1: adding T=600 MSE TCN 5.8e-5, GRU 5.3e-5, LSTM 0.164, RNN 0.177; copy memory T=1000 loss TCN 3.5e-5, GRU 0.0197, LSTM 0.0204, RNN 0.0202; sequential MNIST accuracy TCN 99.0, GRU 96.2, LSTM 87.2, RNN 21.5. Per-level history (k-1)d, d = 2^i: a dilated TCN's receptive field grows exponentially with its levels, an undilated one's linearly.",
     rule: "Holds if TCN success (test accuracy over 95%) coincides with receptive field >= T in at least 90% of configurations, dilated nets reach a given T with about log2 T levels while undilated ones need about T/(k-1), and one attention layer succeeds at every T. Fixed before running: the receptive field reaches lag T when it spans T + 1 steps (the output at step s must see step s - T); 'reach T with about n levels' means that the fewest levels that succeed at T are at least the fewest whose receptive field reaches T, n(T), and at most max(1, floor(n/4)) more; n(T) is this engine's (two convolutions per level, Bai's residual block): for kernel 2 and T a power of 2 it is exactly log2 T with dilation, and T/(2(k-1)) without: the rule's T/(k-1) convolutions.",
     data: &["lag-T recall (generated from the seed)", "paper scale: adding, copy memory (generated), MNIST (IDX files)"],
+    anchor_headline: "Bai et al.: TCNs with a receptive field >= T solve lag-T tasks (e.g. copy T=1000 loss 3.5e-5)",
+    protocol: Protocol::V1,
 };
 
 impl Experiment for C8 {
@@ -811,6 +813,7 @@ impl Experiment for C8 {
             measured: judge(&g, &d, &d.every_seed()),
             note: note(&d),
             notes: notes(&d),
+            ..Default::default()
         })
     }
 }

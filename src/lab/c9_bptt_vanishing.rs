@@ -9,7 +9,7 @@
 use super::fmt::num;
 use super::recipes::recurrent::{adding_lag, probed, Cell, Recipe, Task, V1};
 use super::recurrent::{initial_weight, trained_weight};
-use super::{Claim, Experiment, Figure, Findings, Measure, Params, Run, RunSet, Scale, Table};
+use super::{Claim, Experiment, Figure, Findings, Measure, Params, Protocol, Run, RunSet, Scale, Table};
 use crate::plot::{HeatMap, LinePlot, Series};
 use crate::probe::gradflow::{SeqGradflow, TimeSeries};
 use crate::probe::ProbeKind;
@@ -506,6 +506,8 @@ pub const CLAIM: Claim = Claim {
     anchor: "Pascanu, Mikolov, Bengio, ICML 2013: for a tanh RNN (gamma = 1 bounds tanh'), a largest singular value of W_hh below 1/gamma suffices for the gradient to vanish exponentially in the distance; above it, gradients can explode (a necessary condition only).",
     rule: "Holds if every tanh RNN whose W_hh has largest singular value below 1 (computed from the weights, at initialisation and after training) has an exponentially decaying gradient (a negative least-squares slope of ln ||dL/dh_t|| against the distance from the loss), the decay rate grows as the radius falls (at initialisation, within each grid (Gaussian W_hh by spectral radius, orthogonal W_hh by gain), the fitted slope rises strictly from each grid point to the next), and after training the far-to-near gradient ratio (||dL/dh_0|| / ||dL/dh_{T-1}||) of the LSTM (forget bias 1) and of the GRU each exceeds that of the tanh RNN with PyTorch's default W_hh (C10's RNN) by a factor of 100.",
     data: &["the adding problem (generated from the seed)"],
+    anchor_headline: "Pascanu et al.: largest singular value of W_hh < 1 suffices for vanishing",
+    protocol: Protocol::V1,
 };
 
 impl Experiment for C9 {
@@ -539,6 +541,7 @@ impl Experiment for C9 {
             measured: judge(&data, &(0..n_seeds).collect::<Vec<_>>()),
             note: note(p, &data),
             notes: notes(&data),
+            ..Default::default()
         })
     }
 }

@@ -2,6 +2,7 @@
 //! its configs as one base text with the few keys each scale changes.
 
 use super::Scale;
+
 use crate::config::Config;
 
 /// A claim's fixed facts: what the report and verdicts.json say about it whatever the runs.
@@ -21,6 +22,72 @@ pub struct Claim {
     pub rule: &'static str,
     /// The data sets it uses.
     pub data: &'static [&'static str],
+    /// The anchor's number for the summary's one line, beside the measured one.
+    pub anchor_headline: &'static str,
+    /// The protocol (CLAIMS.md) its rule and setup are of, and what v2 changed and why.
+    pub protocol: Protocol,
+}
+
+/// Which protocol of CLAIMS.md a claim follows.
+#[derive(Clone, Copy, Debug)]
+pub struct Protocol {
+    pub version: u32,
+    /// What protocol v2 changed in the claim and why (CLAIMS.md's v2 entry, in words); empty
+    /// where v2 changed nothing.
+    pub changed: &'static str,
+}
+
+impl Protocol {
+    /// A claim v2 does not change: v1's rule and setup, with v2's seeds and agreement rule.
+    pub const UNCHANGED: Protocol = Protocol { version: 2, changed: "" };
+    /// Protocol v1 (kept while a claim's v2 is not built).
+    pub const V1: Protocol = Protocol { version: 1, changed: "" };
+}
+
+impl Claim {
+    /// Empty facts, for tests that need a claim.
+    pub const TEMPLATE: Claim = Claim {
+        id: "",
+        slug: "",
+        title: "",
+        quote: "",
+        anchor: "",
+        rule: "",
+        data: &[],
+        anchor_headline: "",
+        protocol: Protocol::V1,
+    };
+}
+
+/// What protocol v1 measured for a claim: recorded once (history/v1.json, from the quick suite
+/// at b278039), never rerun.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+pub struct V1Record {
+    pub id: String,
+    pub outcome: String,
+    pub rule: String,
+    pub judged: Vec<V1Measure>,
+}
+
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+pub struct V1Measure {
+    pub name: String,
+    pub shown: String,
+    pub condition: String,
+    pub met: Option<bool>,
+}
+
+#[derive(serde::Deserialize)]
+struct V1File {
+    measured_at: String,
+    claims: Vec<V1Record>,
+}
+
+/// Protocol v1's record of claim `id`, and where it was measured.
+pub fn v1_record(id: &str) -> Option<(V1Record, String)> {
+    let f: V1File = serde_json::from_str(include_str!("history/v1.json")).expect("history/v1.json is ours and valid");
+    let at = f.measured_at;
+    f.claims.into_iter().find(|c| c.id == id).map(|c| (c, at))
 }
 
 /// A claim's configs: `base` (TOML) with `--set`-style overrides per scale (a whole section can
@@ -56,6 +123,15 @@ pub fn config(base: &str, sets: &[String]) -> Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_claim_has_its_v1_record() {
+        for e in super::super::all() {
+            let (r, at) = v1_record(e.id()).unwrap_or_else(|| panic!("{}: no v1 record", e.id()));
+            assert!(["held", "did not hold", "inconclusive"].contains(&r.outcome.as_str()), "{}", r.outcome);
+            assert!(!r.rule.is_empty() && !r.judged.is_empty() && at.contains("b278039"));
+        }
+    }
 
     const C: Configs = Configs {
         base: "[data]\nname = \"mnist\"\ntrain_subset = 600\n[model]\narch = \"plain\"\ndepth = 3\nwidth = 8\n[optim]\nlr = 0.1\noptimizer = { kind = \"sgd\" }\n[train]\nepochs = 2\n",

@@ -28,10 +28,10 @@ mod c9_bptt_vanishing;
 use serde::Serialize;
 
 use crate::sweep::RunRequest;
-pub use claim::{config, Claim, Configs};
+pub use claim::{config, v1_record, Claim, Configs, Protocol, V1Record};
 pub use figure::{Figure, Table};
 pub use runs::{Run, RunSet};
-pub use verdict::{Measure, Outcome, Verdict};
+pub use verdict::{Measure, Outcome, SeedOutcome, Verdict};
 
 /// How big the experiments are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
@@ -85,13 +85,30 @@ impl Params {
 pub struct Findings {
     pub tables: Vec<Table>,
     pub figures: Vec<Figure>,
-    /// The numbers the verdict rests on, each with the rule's condition on it where the rule
-    /// judges it.
+    /// The numbers the verdict rests on (the rule applied to the seed means), each with the
+    /// rule's condition on it where the rule judges it.
     pub measured: Vec<Measure>,
+    /// The rule applied to each seed's runs alone, by seed (protocol v2); empty where the
+    /// claim's runs are not random.
+    pub per_seed: Vec<(u64, Vec<Measure>)>,
     /// The verdict's words beside its numbers: what they mean, set against the anchor.
     pub note: String,
+    /// For a claim that does not hold: the control that shows the setup could have shown the
+    /// effect, with its number.
+    pub control: String,
+    /// For a claim that is inconclusive: what would decide it.
+    pub decide: String,
     /// What a reader should know: deviations from the published setup, caveats.
     pub notes: Vec<String>,
+}
+
+/// The rule `judge` applied to all of `seeds` together and to each alone, as protocol v2 asks:
+/// (the measures of the means, each seed's measures). `judge` takes indices into `seeds`.
+pub fn by_seed(seeds: &[u64], judge: impl Fn(&[usize]) -> Vec<Measure>) -> (Vec<Measure>, Vec<(u64, Vec<Measure>)>) {
+    let all: Vec<usize> = (0..seeds.len()).collect();
+    let each =
+        if seeds.len() > 1 { seeds.iter().enumerate().map(|(i, &s)| (s, judge(&[i]))).collect() } else { Vec::new() };
+    (judge(&all), each)
 }
 
 /// What the report shows of a claim: its findings and the verdict they give.
@@ -126,12 +143,8 @@ impl dyn Experiment {
 /// The claim's analysis of the runs in `runs`, and its verdict.
 pub fn analyze(e: &dyn Experiment, p: &Params, runs: &RunSet) -> Result<Analysis, String> {
     let f = e.analyze(p, runs)?;
-    Ok(Analysis {
-        tables: f.tables,
-        figures: f.figures,
-        verdict: Verdict::new(e.claim(), f.measured, f.note),
-        notes: f.notes,
-    })
+    let verdict = Verdict::new(e.claim(), f.measured, f.note).with_seeds(f.per_seed).explain(&f.control, &f.decide);
+    Ok(Analysis { tables: f.tables, figures: f.figures, verdict, notes: f.notes })
 }
 
 /// Every experiment, in claim order.

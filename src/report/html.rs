@@ -33,7 +33,8 @@ code { font-size: 0.9em; background: #f2f2f4; padding: 0 0.2em; border-radius: 3
 "#;
 
 fn badge(state: &str) -> String {
-    format!(r#"<span class="badge {}">{}</span>"#, state.replace(' ', "-"), escape(state))
+    let class = state.split(" (").next().unwrap_or(state).replace(' ', "-");
+    format!(r#"<span class="badge {class}">{}</span>"#, escape(state))
 }
 
 fn is_numeric(s: &str) -> bool {
@@ -71,6 +72,67 @@ fn inline_svg(svg: &str) -> &str {
         Some(i) => &svg[i..],
         None => svg,
     }
+}
+
+fn met(m: &crate::lab::Measure) -> &'static str {
+    match m.met {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None if m.condition.is_empty() => "",
+        None => "not judged",
+    }
+}
+
+/// Each seed's own outcome (protocol v2's agreement rule), with the conditions it failed.
+fn seeds(out: &mut String, v: &crate::lab::Verdict) {
+    if v.per_seed.is_empty() {
+        return;
+    }
+    let mut t = Table::new("", &["seed", "outcome, the rule on this seed alone", "conditions not met"]);
+    for s in &v.per_seed {
+        let failed: Vec<String> = s
+            .measured
+            .iter()
+            .filter(|m| m.met != Some(true))
+            .map(|m| format!("{} = {} ({}, {})", m.name, m.shown, m.condition, met(m)))
+            .collect();
+        t.row(vec![s.seed.to_string(), s.outcome.text().into(), failed.join("; ")]);
+    }
+    let agree = v.per_seed.iter().filter(|s| s.outcome == v.means_outcome).count();
+    t = t.caption(format!(
+        "The rule on the seed means gives {}; {agree} of {} seeds agree (at least two thirds must, or the claim is inconclusive).",
+        v.means_outcome.text(),
+        v.per_seed.len()
+    ));
+    out.push_str("<h3>Seeds</h3>\n");
+    table(out, &t);
+}
+
+/// The claim's protocol: v2's change and its reason, and what v1 measured (recorded once).
+fn protocol(out: &mut String, c: &crate::lab::Claim) {
+    out.push_str("<details><summary>Protocol history</summary>\n");
+    let version = c.protocol.version;
+    let change = if c.protocol.changed.is_empty() {
+        "v2 changed nothing in this claim's rule or setup beyond the seeds' agreement rule.".to_string()
+    } else {
+        c.protocol.changed.to_string()
+    };
+    let _ = writeln!(out, "<p><b>Protocol v{version}.</b> {}</p>", escape(&change));
+    if let Some((r, at)) = crate::lab::v1_record(c.id) {
+        let _ = writeln!(out, "<p><b>v1, as measured</b> ({}): {}.</p>", escape(&at), badge(&r.outcome));
+        let _ = writeln!(out, "<p><b>v1 rule.</b> {}</p>", escape(&r.rule));
+        let mut t = Table::new("", &["measured (v1)", "value", "condition", "met"]);
+        for m in &r.judged {
+            let met = match m.met {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "not judged",
+            };
+            t.row(vec![m.name.clone(), m.shown.clone(), m.condition.clone(), met.into()]);
+        }
+        table(out, &t);
+    }
+    out.push_str("</details>\n");
 }
 
 fn section(out: &mut String, s: &Section) {
@@ -112,24 +174,22 @@ fn section(out: &mut String, s: &Section) {
             }
             let v = &a.verdict;
             out.push_str("<div class=\"verdict\">\n");
-            let _ = writeln!(out, "<h3>Verdict: {}</h3>", badge(v.outcome.text()));
+            let _ = writeln!(out, "<h3>Verdict: {}</h3>", badge(v.state()));
             let _ = writeln!(out, "<p><b>Rule.</b> {}</p>", escape(&v.rule));
             let mut m = Table::new("", &["measured", "value", "condition", "met"]);
             for x in &v.measured {
-                let met = match x.met {
-                    Some(true) => "yes",
-                    Some(false) => "no",
-                    None if x.condition.is_empty() => "",
-                    None => "not judged",
-                };
-                m.row(vec![x.name.clone(), x.shown.clone(), x.condition.clone(), met.into()]);
+                m.row(vec![x.name.clone(), x.shown.clone(), x.condition.clone(), met(x).into()]);
             }
             table(out, &m);
+            if !v.explanation.is_empty() {
+                let _ = writeln!(out, "<p><b>Why.</b> {}</p>", escape(&v.explanation));
+            }
+            seeds(out, v);
             if !v.note.is_empty() {
                 let _ = writeln!(out, "<p>{}</p>", escape(&v.note));
             }
             let _ = writeln!(out, "<p class=\"anchor\"><b>Published anchor.</b> {}</p>", escape(&v.anchor));
-            if v.outcome == Outcome::Inconclusive {
+            if v.outcome == Outcome::Inconclusive && v.explanation.is_empty() {
                 out.push_str("<p class=\"caption\">Inconclusive: the rule could not be applied to every number it needs, or the result lies within the noise the rule allows.</p>\n");
             }
             out.push_str("</div>\n");
@@ -138,6 +198,7 @@ fn section(out: &mut String, s: &Section) {
             }
         }
     }
+    protocol(out, c);
     let _ = writeln!(
         out,
         "<details><summary>Runs ({})</summary>\n<table><tr><th>run</th><th>what</th><th>status</th></tr>",
@@ -173,28 +234,18 @@ pub fn page(h: &Header, sections: &[Section]) -> String {
     ] {
         let _ = writeln!(out, "<tr><td>{k}</td><td{class}>{}</td></tr>", escape(v));
     }
-    out.push_str("</table>\n<h2 id=\"summary\">Summary</h2>\n<table>\n<tr><th>claim</th><th>what it says</th><th>outcome</th><th>measured</th></tr>\n");
+    out.push_str("</table>\n<h2 id=\"summary\">Summary</h2>\n<table>\n<tr><th>claim</th><th>what it says</th><th>outcome</th><th>the number it turns on, and the anchor's</th><th>v1</th></tr>\n");
     for s in sections {
-        let measured = match &s.analysis {
-            Ok(a) => a
-                .verdict
-                .measured
-                .iter()
-                .filter(|m| !m.condition.is_empty())
-                .map(|m| format!("{} = {} ({})", m.name, m.shown, m.condition))
-                .collect::<Vec<_>>()
-                .join("; "),
-            Err(e) => e.clone(),
-        };
+        let v1 = crate::lab::v1_record(s.claim.id).map(|(r, _)| badge(&r.outcome)).unwrap_or_default();
         let _ = writeln!(
             out,
-            "<tr><td><a href=\"#{}\">{} {}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td><a href=\"#{}\">{} {}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{v1}</td></tr>",
             s.claim.id,
             s.claim.id,
             escape(s.claim.slug),
             escape(s.claim.title),
             badge(s.state()),
-            escape(&measured)
+            escape(&s.headline())
         );
     }
     out.push_str("</table>\n");

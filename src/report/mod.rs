@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::files::write_atomic;
-use crate::lab::{Analysis, Claim, Experiment, Outcome, Params, RunSet};
+use crate::lab::{Analysis, Claim, Experiment, Params, RunSet};
 pub use suite::Suite;
 
 /// One claim's part of the report.
@@ -30,9 +30,23 @@ impl Section {
     /// What the summary table shows.
     pub fn state(&self) -> &'static str {
         match &self.analysis {
-            Ok(a) => a.verdict.outcome.text(),
+            Ok(a) => a.verdict.state(),
             Err(_) if !self.missing.is_empty() => "incomplete",
             Err(_) => "error",
+        }
+    }
+
+    /// One line a researcher reads in ten seconds: the number the verdict turns on against its
+    /// bar, and the anchor's number beside it (or why there is no verdict).
+    pub fn headline(&self) -> String {
+        match &self.analysis {
+            Ok(a) => match a.verdict.headline() {
+                Some(m) => {
+                    format!("{} = {} (needs {}); anchor: {}", m.name, m.shown, m.condition, self.claim.anchor_headline)
+                }
+                None => format!("anchor: {}", self.claim.anchor_headline),
+            },
+            Err(e) => e.lines().next().unwrap_or_default().to_string(),
         }
     }
 }
@@ -86,6 +100,11 @@ struct VerdictEntry<'a> {
     id: &'a str,
     slug: &'a str,
     state: &'a str,
+    /// The summary's one line: the deciding number against its bar, the anchor's beside it.
+    headline: String,
+    /// The protocol the verdict is of, and protocol v1's outcome as measured at b278039.
+    protocol: u32,
+    v1_outcome: Option<String>,
     verdict: Option<&'a crate::lab::Verdict>,
     error: Option<&'a str>,
     missing_runs: Vec<&'a str>,
@@ -106,6 +125,9 @@ pub fn write(out: &Path, header: &Header, sections: &[Section]) -> Result<Vec<Pa
                 id: s.claim.id,
                 slug: s.claim.slug,
                 state: s.state(),
+                headline: s.headline(),
+                protocol: s.claim.protocol.version,
+                v1_outcome: crate::lab::v1_record(s.claim.id).map(|(r, _)| r.outcome),
                 verdict: s.analysis.as_ref().ok().map(|a| &a.verdict),
                 error: s.analysis.as_ref().err().map(|e| e.as_str()),
                 missing_runs: s.missing.iter().map(|m| m.0.as_str()).collect(),
@@ -210,26 +232,7 @@ fn problems(sections: &[Section], html: &Path) -> Option<String> {
     })
 }
 
-/// The summary line of each claim, for the terminal.
+/// The summary line of each claim, for the terminal: its state and its headline.
 pub fn summary_lines(sections: &[Section]) -> Vec<String> {
-    sections
-        .iter()
-        .map(|s| {
-            let extra = match &s.analysis {
-                Ok(a) if a.verdict.outcome == Outcome::DidNotHold => {
-                    let failed: Vec<String> = a
-                        .verdict
-                        .measured
-                        .iter()
-                        .filter(|m| m.met == Some(false))
-                        .map(|m| format!("{} = {} (needs {})", m.name, m.shown, m.condition))
-                        .collect();
-                    format!(": {}", failed.join("; "))
-                }
-                Err(e) => format!(": {e}"),
-                _ => String::new(),
-            };
-            format!("{} {}: {}{extra}", s.claim.id, s.claim.slug, s.state())
-        })
-        .collect()
+    sections.iter().map(|s| format!("{} {}: {}: {}", s.claim.id, s.claim.slug, s.state(), s.headline())).collect()
 }

@@ -311,7 +311,8 @@ fn probe_command_writes_jacobian_files() {
     let out = tmp.path().join("out");
     let po = ProbeOptions { what: vec![ProbeKind::Jacobian], out: Some(out.clone()), ..Default::default() };
     let r = depthlab::probe::run(&p, &po).unwrap();
-    assert_eq!(r.files, [out.join("jacobian.json"), out.join("jacobian.svg"), out.join("jacobian_hist.svg")]);
+    // Figures first, the report last: a report on disk means its figures are too.
+    assert_eq!(r.files, [out.join("jacobian.svg"), out.join("jacobian_hist.svg"), out.join("jacobian.json")]);
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("jacobian.json")).unwrap()).unwrap();
     assert_eq!(v["probe"], "jacobian");

@@ -213,7 +213,7 @@ batch_size = 32
     let r = depthlab::probe::run(&dir, &po).unwrap();
     assert_eq!(
         r.files,
-        [dir.join("probes/paths.json"), dir.join("probes/paths.svg"), dir.join("probes/paths_mass.svg")]
+        [dir.join("probes/paths.svg"), dir.join("probes/paths_mass.svg"), dir.join("probes/paths.json")]
     );
     let p: Value = json(&dir.join("probes/paths.json"));
     println!(

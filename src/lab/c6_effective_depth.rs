@@ -570,7 +570,7 @@ pub const CLAIM: Claim = Claim {
     rule: "Holds if the range holding 90% of the gradient mass lies entirely below the median path length, deleting one residual block costs under 2 points of test accuracy on average while deleting one plain layer costs more than 20, and residual accuracy falls monotonically (within noise) with k. Fixed here before any run: the gradient mass per path length is averaged over seeds and its shortest 90% interval must end below n/2; a deletion's cost is the accuracy without it minus the accuracy with it on the lesion probe's test examples, averaged over blocks and seeds; a(k), the accuracy with k random blocks deleted (k = 0..n), is averaged over seeds and draws, and 'monotonically within noise' means no rise a(k+1) - a(k) exceeds 2 standard errors of the difference, each a(k)'s standard error being the larger of the binomial sqrt(a(1-a)/(M N)) (M evaluations of N examples) and the spread over evaluations sd/sqrt(M). Lesion conditions are judged only for nets that trained (test accuracy at least 90%).",
     data: &["MNIST (IDX files; all of it)"],
     anchor_headline: "Veit et al.: gradient from paths of 5-17 blocks of 54; one block deleted barely matters",
-    protocol: Protocol::V1,
+    protocol: Protocol::UNCHANGED,
 };
 
 impl Experiment for C6 {
@@ -599,12 +599,14 @@ impl Experiment for C6 {
         let data = read(p, runs)?;
         let all = data.all();
         let r = reading(&data, &all);
+        let (measured, per_seed) = super::by_seed(&seeds(p), |s| judge(&data, s));
         let mut figures = path_figures(&data, &r.mass);
         figures.extend(lesion_figures(&data, r.mass.n));
         Ok(Findings {
             tables: vec![nets_table(&data), deletions_table(&r)],
             figures,
-            measured: judge(&data, &all),
+            measured,
+            per_seed,
             note: note(&r),
             notes: notes(&data, &r),
             ..Default::default()

@@ -331,7 +331,7 @@ mod tests {
     fn a_failed_bar_says_by_how_much() {
         let m = Measure::new("r", 377.96, "").at_most(3.0);
         assert_eq!(m.met, Some(false));
-        assert_eq!(m.miss().unwrap(), "125.99x above the bar");
+        assert_eq!(m.miss().unwrap(), "125.9867x above the bar");
         assert!(Measure::new("r", 2.0, "").at_most(3.0).miss().is_none(), "met: no miss");
         assert_eq!(Measure::new("d", -0.5, "").at_least(0.8).miss().unwrap(), "1.3 below the bar");
         assert_eq!(Measure::new("n", f64::NAN, "").at_most(1.0).met, None, "NaN is not judged");

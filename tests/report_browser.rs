@@ -3,6 +3,9 @@
 //! (file://). Every figure must render with a size, nothing may fail to load, the console must
 //! stay free of errors, and a full-page screenshot is kept under the test's output folder.
 //!
+//! `DEPTHLAB_REPORT=DIR/report.html cargo test --test report_browser` checks and shoots that
+//! report instead of a tiny suite's.
+//!
 //! Needs /usr/bin/chromium and /usr/bin/chromedriver (.ci/run installs them); without them the
 //! test says so and passes, except under CI, where it fails.
 
@@ -82,7 +85,8 @@ fn the_report_renders_in_chromium_with_every_figure_and_no_errors() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let report = tiny_report(tmp.path());
+    // DEPTHLAB_REPORT names a report to look at instead (a whole quick suite's, say).
+    let report = std::env::var_os("DEPTHLAB_REPORT").map_or_else(|| tiny_report(tmp.path()), PathBuf::from);
     let html = std::fs::read_to_string(&report).unwrap();
     let figures_in_html = html.matches("<figure>").count();
     assert!(figures_in_html >= 4, "{figures_in_html} figures");

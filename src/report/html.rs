@@ -234,7 +234,7 @@ pub fn page(h: &Header, sections: &[Section]) -> String {
     ] {
         let _ = writeln!(out, "<tr><td>{k}</td><td{class}>{}</td></tr>", escape(v));
     }
-    out.push_str("</table>\n<h2 id=\"summary\">Summary</h2>\n<table>\n<tr><th>claim</th><th>what it says</th><th>outcome</th><th>the number it turns on, and the anchor's</th><th>v1</th></tr>\n");
+    out.push_str("</table>\n<h2 id=\"summary\">Summary</h2>\n<table>\n<tr><th>claim</th><th>what it says</th><th>outcome</th><th>the number it turns on, and the anchor's</th><th>v1 (quick scale)</th></tr>\n");
     for s in sections {
         let v1 = crate::lab::v1_record(s.claim.id).map(|(r, _)| badge(&r.outcome)).unwrap_or_default();
         let _ = writeln!(

@@ -236,3 +236,50 @@ fn closed_pipes_do_not_stop_a_sweep() {
         .count();
     assert_eq!(done, 6);
 }
+
+/// Defect 7: a worker killed by a signal is named as such (not "exited with None"), and the
+/// engine goes on with the other runs.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_worker_killed_by_a_signal_is_named() {
+    let tmp = setup();
+    let p = tmp.path();
+    std::fs::write(p.join("base.toml"), BASE.replace("epochs = 1", "epochs = 2000")).unwrap();
+    sweep_file(p, "s.toml", "[axes]\n\"model.depth\" = [1]\n");
+    let child = command(p, &["sweep", "s.toml", "--jobs", "1"]).spawn().unwrap();
+    // The worker is the engine's child process that trains.
+    let engine = child.id().to_string();
+    let worker = || {
+        std::fs::read_dir("/proc").ok()?.filter_map(|e| e.ok()).find_map(|e| {
+            let cmd = String::from_utf8_lossy(&std::fs::read(e.path().join("cmdline")).ok()?).replace('\0', " ");
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // stat: pid (comm) state ppid ...
+            let ppid = stat.rsplit(") ").next()?.split(' ').nth(1)?.to_string();
+            (cmd.contains(" worker train ") && ppid == engine).then(|| e.file_name())
+        })
+    };
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut pid = None;
+    while pid.is_none() && std::time::Instant::now() < until {
+        pid = worker();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = pid.expect("the engine started a worker");
+    let k = Command::new("kill").args(["-KILL", pid.to_str().unwrap()]).status().unwrap();
+    assert!(k.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("was killed by SIGKILL") && !err(&o).contains("None"), "{}", err(&o));
+}
+
+/// Defect 7: a finished run whose checkpoint link dangles is called damaged, not a run that
+/// "has not written a checkpoint yet".
+#[test]
+fn a_dangling_checkpoint_is_called_damage() {
+    let tmp = setup();
+    let p = tmp.path();
+    ok(&run(p, &["train", "base.toml", "--out", "r", "-q"]));
+    let target = std::fs::read_link(p.join("r/checkpoint")).unwrap();
+    std::fs::remove_dir_all(p.join("r").join(target)).unwrap();
+    refused(&run(p, &["probe", "r", "--what", "gradflow"]), &["damaged"]);
+}

@@ -74,7 +74,11 @@ impl TrainError {
 
 pub fn signal_name(signal: i32) -> String {
     match signal {
+        1 => "SIGHUP".into(),
         2 => "SIGINT".into(),
+        6 => "SIGABRT (an abort)".into(),
+        9 => "SIGKILL (often the kernel's out-of-memory killer, or a scheduler's hard limit)".into(),
+        11 => "SIGSEGV (a crash)".into(),
         15 => "SIGTERM".into(),
         n => format!("signal {n}"),
     }

@@ -591,11 +591,11 @@ fn control(d: &Data, seeds: &[usize]) -> String {
         .iter()
         .map(|(t, _)| {
             let b = d.rows.iter().filter(|r| r.t == *t).map(|r| r.accuracy(seeds)).fold(f64::NAN, f64::max);
-            format!("T = {t} {}", pct(b))
+            format!("{} at T = {t}", pct(b))
         })
         .collect();
     format!(
-        "one attention layer recalls {} in the same budget, and the best TCN at each lag reaches {}.",
+        "one attention layer recalls {} in the same budget, and the best TCN at each lag {}.",
         attention_shown(d, seeds).join(", "),
         best.join(", ")
     )

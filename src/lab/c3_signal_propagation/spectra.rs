@@ -148,8 +148,9 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// The ratio of the 95th to the 5th percentile of `s`; infinite where the 5th percentile is
-/// numerically zero (at most `ZERO_REL` of the largest value: the Jacobian is exactly singular
-/// there, which the rule counts as spread).
+/// numerically zero (at most `ZERO_REL` of the largest value: exactly zero, as ReLU's units
+/// that are off make it, or below what a product of many f64 matrices resolves), which the rule
+/// counts as spread, as it counts an exactly singular Jacobian.
 pub(super) fn percentile_ratio(s: &[f64]) -> f64 {
     let mut v: Vec<f64> = s.to_vec();
     v.sort_by(f64::total_cmp);
@@ -164,7 +165,7 @@ pub(super) fn percentile_ratio(s: &[f64]) -> f64 {
 
 fn shown(r: f64) -> String {
     if r == f64::INFINITY {
-        "inf (exactly singular)".into()
+        "inf (p5 numerically zero)".into()
     } else {
         num(r)
     }
@@ -279,12 +280,13 @@ impl Spectra {
             &["net", "p95/p5 (seeds pooled)", "p95/p5 per seed", "max/min", "max", "min", "numerically zero", "std of log10 s", "mean s^2"],
         )
         .caption(format!(
-            "Width {}, {} inputs per net and {} seeds pooled (per seed: that seed's inputs alone); p95/p5: the 95th over the 5th percentile (inf where the 5th is numerically zero, at most 1e-12 of the largest: exactly singular).",
+            "Width {}, {} inputs per net and {} seeds pooled (per seed: that seed's inputs alone); p95/p5: the 95th over the 5th percentile (inf where the 5th is numerically zero, at most 1e-12 of the largest: exactly zero, as ReLU's units that are off make it, or below what the f64 product resolves, as for Gaussian tanh, whose smallest values reach 1e-20 of the largest; the rule counts both as singular). Numerically zero: how many singular values are at most 1e-12 of the largest.",
             self.width, self.inputs, all.len()
         ));
         let cols = std::iter::once("net".to_string()).chain(self.depths.iter().map(|l| format!("depth {l}")));
-        let mut t_depth = Table::with_columns("(c) p95/p5 singular value of dh_l/dh_0 by depth", cols)
-            .caption("Seeds pooled, then each seed's own value in brackets (inf: exactly singular).");
+        let mut t_depth = Table::with_columns("(c) p95/p5 singular value of dh_l/dh_0 by depth", cols).caption(
+            "Seeds pooled, then each seed's own value in brackets (inf: the 5th percentile is numerically zero).",
+        );
         for (n, net) in JAC_NETS.iter().enumerate() {
             let f = self.spectrum(n, last, &all);
             t_deepest.row(vec![

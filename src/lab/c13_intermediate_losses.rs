@@ -423,9 +423,15 @@ fn judge_b(r: &ReadingB) -> Vec<Measure> {
 
 /// The rule over the seeds `a` of part (a) and `b` of part (b).
 /// The rule over `seeds` (indices into both parts' seeds, which are one list).
+/// The headline is (a)'s loss ratio unless a condition could not be judged: then the first
+/// such, the number an inconclusive verdict turns on (a failed one the verdict finds itself).
 fn judge(d: &Data, seeds: &[usize]) -> Vec<Measure> {
     let mut m = judge_a(&reading_a(d, seeds));
     m.extend(judge_b(&reading_b(d, seeds)));
+    if let Some(k) = m.iter().position(|x| !x.condition.is_empty() && x.met.is_none()) {
+        m.iter_mut().for_each(|x| x.headline = false);
+        m[k].headline = true;
+    }
     m
 }
 
@@ -816,6 +822,10 @@ mod tests {
         assert_eq!(met(&[2]), [Some(false), Some(true), Some(true), Some(true)]);
         let all = judge(&d, &[0, 1, 2]);
         assert!((all[0].value - 0.55 / 2.3).abs() < 1e-12 && all[0].headline);
+        let within = data(&[[1.0, 0.1, 2.3]; 3], &[[0.90, 0.85, 0.88], [0.91, 0.86, 0.93], [0.92, 0.86, 0.86]]);
+        let m = judge(&within, &[0, 1, 2]);
+        let heads: Vec<&str> = m.iter().filter(|x| x.headline).map(|x| x.name.as_str()).collect();
+        assert_eq!(heads, ["(b) full-tag accuracy, low supervision - full alone"], "inconclusive: the open one");
         let (ra, rb) = (reading_a(&d, &[2]), reading_b(&d, &[2]));
         assert!(control(&d, &ra, &rb).starts_with("(a) without heads the depth-6 net ends at training loss 2.3"));
         let (_, per_seed) = by_seed(&[1, 2, 3], |s| judge(&d, s));

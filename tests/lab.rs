@@ -27,7 +27,11 @@ fn reproduce_tiny(claim: &str) -> (tempfile::TempDir, Value) {
 }
 
 fn check_report(out: &Path, claim: &str, entry: &Value) {
-    assert!(["held", "did not hold", "inconclusive"].contains(&entry["state"].as_str().unwrap()), "{entry}");
+    assert!(
+        ["held", "did not hold", "inconclusive", "inconclusive (seeds disagree)"]
+            .contains(&entry["state"].as_str().unwrap()),
+        "{entry}"
+    );
     let v = &entry["verdict"];
     for k in ["claim", "rule", "anchor"] {
         assert!(!v[k].as_str().unwrap().is_empty(), "{claim}: verdict.{k} is empty");
@@ -111,7 +115,9 @@ fn c8_receptive_field() {
     let names: Vec<&str> =
         e["verdict"]["measured"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
     assert!(
-        names.iter().any(|n| n.contains("coincides")) && names.iter().any(|n| n.contains("attention")),
+        names.iter().any(|n| n.contains("receptive field short of T"))
+            && names.iter().any(|n| n.contains("reaches T that succeed"))
+            && names.iter().any(|n| n.contains("attention")),
         "{names:?}"
     );
 }

@@ -404,7 +404,7 @@ fn arms_tables(data: &[Length], chosen: Option<usize>, n_seeds: usize) -> Vec<Ta
 
 /// At most this many points per line: each point the largest value of its window of steps, so
 /// that a spike survives the thinning.
-const POINTS: usize = 300;
+const POINTS: usize = 80;
 
 fn thinned(series: &[(f64, f64)]) -> Vec<(f64, f64)> {
     let finite: Vec<(f64, f64)> = series.iter().copied().filter(|q| q.1.is_finite() && q.1 > 0.0).collect();

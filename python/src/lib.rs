@@ -210,7 +210,11 @@ fn supervise(
 
 /// Find or fetch the data sets the runs of `configs` need, before anything starts (downloads
 /// are off with DEPTHLAB_NO_DOWNLOAD=1; docs/data.md).
-fn require_data<'a>(configs: impl IntoIterator<Item = &'a Config>, data_dir: Option<&Path>, quiet: bool) -> PyResult<()> {
+fn require_data<'a>(
+    configs: impl IntoIterator<Item = &'a Config>,
+    data_dir: Option<&Path>,
+    quiet: bool,
+) -> PyResult<()> {
     use depthlab::data::require::{require, Policy};
     let err = |e: depthlab::data::require::RequireError| DataError::new_err(e.to_string());
     require(configs, &Policy::new(data_dir, false, quiet).map_err(err)?).map(drop).map_err(err)

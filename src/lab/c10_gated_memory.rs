@@ -8,7 +8,9 @@
 use super::fmt::{mean_pm, num, pct};
 use super::recipes::recurrent::{adding_lag, Cell, Recipe, Task, V2};
 use super::recurrent::mean_baseline;
-use super::{by_seed, Claim, Experiment, Figure, Findings, Measure, Params, Protocol, Run, RunSet, Scale, Table};
+use super::{
+    by_seed, Claim, Experiment, Figure, Findings, Measure, Params, PerScale, Protocol, Run, RunSet, Scale, Table,
+};
 use crate::data::seqtasks::{copy_memory_chance_loss, COPY_CHANCE_ACC, COPY_LEN};
 use crate::plot::{LinePlot, Series};
 use crate::stats::mean;
@@ -29,10 +31,6 @@ const RNN_RECALL: f64 = 0.5;
 /// The run of `cell` on `task` at lag `t` with `seed` (C11 probes the adding ones).
 pub fn run(p: &Params, cell: Cell, task: Task, t: usize, seed: u64) -> RunRequest {
     RECIPE.run(p, cell, task, t, seed)
-}
-
-pub fn seeds(p: &Params) -> Vec<u64> {
-    RECIPE.seeds(p)
 }
 
 /// How the nets are trained at a scale, in words (C11's setup says it too).
@@ -194,7 +192,7 @@ impl TaskRuns {
 }
 
 fn read(p: &Params, runs: &RunSet) -> Result<Vec<TaskRuns>, String> {
-    let seeds = seeds(p);
+    let seeds = CLAIM.seeds(p);
     let mut out = Vec::new();
     for task in tasks(p) {
         let (lags, cells) = (lags(p, task), cells(task));
@@ -457,6 +455,7 @@ pub const CLAIM: Claim = Claim {
     rule: "Holds if at T = 100 and 200 the LSTM (forget bias 1) and the GRU reach adding test MSE below 0.01 while the tanh RNN stays above 0.1, and at T = 50 the LSTM (forget bias 1) and the GRU recall copy memory above 90% while the tanh RNN stays below 50% (means over seeds; a run that diverged counts as not having learned). Copy memory at T >= 100 is reported, not judged, beside the memoryless baseline 10 ln 8 / (T + 20).",
     data: &["the adding problem (generated from the seed)", "copy memory (generated from the seed)", "MNIST pixel by pixel (paper scale)"],
     anchor_headline: "npow: adding T=100, LSTM MSE 0.0007 vs RNN 0.0706 (values on [-1, 1]: 4x our scale)",
+    seeds: PerScale { quick: 3, paper: 3, tiny: 2 },
     protocol: Protocol {
         version: 2,
         changed: "v1 trained every net for 1,600 updates of Adam 3e-3 (batch 64), about where a 32-unit LSTM only begins to leave the adding problem's 1/6 plateau (published LSTMs at this size leave it after about 1,000-3,500 updates), and judged copy memory at T >= 100, where Bai et al. and Arjovsky et al. find LSTMs and GRUs at the memoryless baseline. v2 trains every cell alike within that range (Adam 1e-2, gradient norm clipped to 1, 3,000 updates of batch 32, 32 units), judges adding at T = 100 and 200 and copy memory at T = 50, and reports copy memory at T >= 100 (paper scale) beside its memoryless baseline; 3 seeds.",
@@ -468,7 +467,7 @@ impl Experiment for C10 {
         &CLAIM
     }
     fn setup(&self, p: &Params) -> String {
-        let s = seeds(p).len();
+        let s = CLAIM.seeds(p).len();
         match p.scale {
             Scale::Quick => format!("Adding problem at T = 100 and 200 (MSE; predicting the mean scores 1/6) and copy memory at T = 50 (10 symbols from 8, T blanks, a delimiter, then recall; only the recall steps are trained and scored; chance 12.5%). Nets: tanh RNN, LSTM with forget-gate bias 0 and 1 and GRU of one layer of 32 units (PyTorch's initialisation; copy-memory tokens embedded in 16 dimensions), and a TCN as in v1 (16 channels, kernel 3, dilations 2^i, the fewest levels whose receptive field covers the sequence). Every net the same training (protocol v2): {}: the range where published LSTMs of this size leave the 1/6 plateau (about 1,000-3,500 updates). Scored on 500 fresh test sequences after the last update; {s} seeds. Fixed before the v2 runs (CLAIMS.md leaves them open): v1's 6,400 training sequences, 15 epochs of which make the 3,000 updates (a net of a few thousand weights cannot memorise them); copy memory trained as adding, since v2 gives one training for every cell; the test set evaluated every 5 epochs and after the last. Copy memory at T = 100 and 200 is at paper scale (reported, not judged).", training(p)),
             Scale::Paper => format!("Adding at T = 100, 200, 400, 600 (50,000 sequences, 10 epochs, batch 32) and copy memory at T = 50, 100, 200, 500, 1000 (10,000 sequences, 50 epochs): recurrent nets of 128 units, Adam 1e-3, clip 1; TCNs as Bai et al.'s code (adding 8 levels, kernel 7, 30 channels, Adam 4e-3; copy 8 levels, kernel 8, 10 channels, Adam 5e-4 instead of RMSprop, clip 1); sequential MNIST for the RNN, LSTM, GRU and TCN (8 levels, kernel 7, 25 channels, Adam 2e-3), 20 epochs of batch 64; {s} seeds. No dropout or weight normalisation in the TCN, and no learning-rate decay on MNIST. The rule judges adding at T = 100 and 200 and copy memory at T = 50; the longer lags are reported. v2 keeps v1's paper training: its 15,600 updates already lie past the range where LSTMs leave the plateau."),
@@ -480,7 +479,7 @@ impl Experiment for C10 {
         for task in tasks(p) {
             for t in lags(p, task) {
                 for cell in cells(task) {
-                    for s in seeds(p) {
+                    for s in CLAIM.seeds(p) {
                         v.push(run(p, cell, task, t, s));
                     }
                 }
@@ -490,7 +489,7 @@ impl Experiment for C10 {
     }
 
     fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Findings, String> {
-        let seeds = seeds(p);
+        let seeds = CLAIM.seeds(p);
         let data = read(p, runs)?;
         let (measured, per_seed) = by_seed(&seeds, |s| judge(p, &data, s));
         Ok(Findings {
@@ -611,6 +610,6 @@ mod tests {
         assert!(
             judged(&paper, Task::Copy, 50) && !judged(&paper, Task::Copy, 100) && !judged(&paper, Task::Adding, 400)
         );
-        assert_eq!(seeds(&at(Scale::Quick)).len(), 3);
+        assert_eq!(CLAIM.seeds(&at(Scale::Quick)).len(), 3);
     }
 }

@@ -105,7 +105,7 @@ fn read(p: &Params, runs: &RunSet) -> Result<Vec<Net>, String> {
     CELLS
         .iter()
         .map(|&cell| {
-            Ok(Net { cell, seeds: c10::seeds(p).into_iter().map(|s| seed(cell, s)).collect::<Result<_, _>>()? })
+            Ok(Net { cell, seeds: c10::CLAIM.seeds(p).into_iter().map(|s| seed(cell, s)).collect::<Result<_, _>>()? })
         })
         .collect()
 }
@@ -145,7 +145,7 @@ fn table(p: &Params, nets: &[Net]) -> Table {
         format!("Effective temporal depth on the adding problem, T = {}", adding_lag(p)),
         &["net", "depth at init", "mean lag at init", "depth trained", "mean lag trained", "mass at lags >= T/2, trained", "test MSE"],
     )
-    .caption(format!("Effective depth: the smallest L such that lags 0..L-1 hold 90% of the gradient mass (at most T = {}); mean lag: the mass-weighted mean; means ± standard deviations over {} seed(s).", adding_lag(p), c10::seeds(p).len()));
+    .caption(format!("Effective depth: the smallest L such that lags 0..L-1 hold 90% of the gradient mass (at most T = {}); mean lag: the mass-weighted mean; means ± standard deviations over {} seed(s).", adding_lag(p), c10::CLAIM.seeds(p).len()));
     for n in nets {
         let (init, trained) = (n.at_init(), n.trained(&n.every_seed()));
         let pm = |v: &[&Depth], f: fn(&Depth) -> f64| mean_pm(&of(v, f), num);
@@ -292,6 +292,7 @@ pub const CLAIM: Claim = Claim {
     rule: "Holds (gates buy temporal depth) if after training on the adding problem at T = 100 (C10's v2 runs) the effective temporal depth (the smallest L such that lags 0..L-1 hold 90% of the gradient mass reaching the inputs) of the LSTM (forget bias 1) and of the GRU is each at least 4 times that of the tanh RNN (means over seeds).",
     data: &["the adding problem (generated from the seed)"],
     anchor_headline: "(no published number: the temporal analogue of Veit's path lengths)",
+    seeds: c10::CLAIM.seeds,
     protocol: Protocol {
         version: 2,
         changed: "The rule is unchanged; the nets are C10's v2 runs (Adam 1e-2, gradient norm clipped to 1, 3,000 updates of batch 32, 32 units, 3 seeds), trained within the range where LSTMs leave the adding problem's plateau: in v1 the 1,600 updates left the gated nets close to it, so their trained depth said what training had not yet bought.",
@@ -307,16 +308,16 @@ impl Experiment for C11 {
             "The temporal probe (4 training batches of 64 sequences; mass(lag) = the summed norms ||dL/dx_(T-1-lag)|| of the gradient reaching each sequence's input at lag steps before the last-step loss, normalised to sum 1) on the tanh RNN (PyTorch's default W_hh), LSTMs with forget bias 0 and 1, the GRU and the TCN of C10 on the adding problem at T = {}, at initialisation and after C10's v2 training (the same runs: {}); {} seed(s).",
             adding_lag(p),
             c10::training(p),
-            c10::seeds(p).len()
+            c10::CLAIM.seeds(p).len()
         )
     }
     fn runs(&self, p: &Params) -> Vec<RunRequest> {
-        c10::seeds(p).into_iter().flat_map(|s| CELLS.into_iter().flat_map(move |c| net_runs(p, c, s))).collect()
+        c10::CLAIM.seeds(p).into_iter().flat_map(|s| CELLS.into_iter().flat_map(move |c| net_runs(p, c, s))).collect()
     }
 
     fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Findings, String> {
         let nets = read(p, runs)?;
-        let seeds = c10::seeds(p);
+        let seeds = c10::CLAIM.seeds(p);
         let (measured, per_seed) = by_seed(&seeds, |s| judge(&nets, s));
         Ok(Findings {
             tables: vec![table(p, &nets)],

@@ -9,7 +9,8 @@
 use super::fmt::{mean_pm, num};
 use super::recurrent::mean_baseline;
 use super::{
-    by_seed, Claim, Configs, Experiment, Figure, Findings, Measure, Params, Protocol, Run, RunSet, Scale, Table,
+    by_seed, Claim, Configs, Experiment, Figure, Findings, Measure, Params, PerScale, Protocol, Run, RunSet, Scale,
+    Table,
 };
 use crate::plot::{LinePlot, Series};
 use crate::stats::{mean, std};
@@ -73,14 +74,6 @@ fn lengths(p: &Params) -> Vec<usize> {
 }
 
 const RADII: [f64; 2] = [1.5, 2.0];
-
-fn seeds(p: &Params) -> Vec<u64> {
-    p.seeds(match p.scale {
-        Scale::Quick => 5,
-        Scale::Paper => 10,
-        Scale::Tiny => 2,
-    })
-}
 
 /// The control and the three judged arms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -234,7 +227,7 @@ fn chosen(data: &[Length]) -> Option<usize> {
 
 fn read(p: &Params, runs: &RunSet) -> Result<Vec<Length>, String> {
     let hists = |t: usize, arm: Arm, radius: f64| -> Result<Vec<Hist>, String> {
-        seeds(p).into_iter().map(|s| hist(&runs.get(&run(p, t, arm, radius, s))?, s)).collect()
+        CLAIM.seeds(p).into_iter().map(|s| hist(&runs.get(&run(p, t, arm, radius, s))?, s)).collect()
     };
     lengths(p)
         .into_iter()
@@ -512,6 +505,7 @@ pub const CLAIM: Claim = Claim {
     rule: "Valid only if the control arm (a tanh RNN with orthogonal W_hh of gain 0.9) ends below half the mean-prediction baseline at the length judged (else inconclusive). Holds if at every initial spectral radius (1.5 and 2) the clipped arm's mean final test MSE is at most half the baseline and below both unclipped arms' (the same learning rate, and a tenth of it) by more than twice the seeds' standard deviation. Gradient norms and loss spikes are reported, not judged.",
     data: &["the adding problem (generated from the seed)"],
     anchor_headline: "Pascanu et al.: clipping at tau lets SGD train where it would explode",
+    seeds: PerScale { quick: 5, paper: 10, tiny: 2 },
     protocol: Protocol {
         version: 2,
         changed: "v1's rule was ill-posed: it compared the largest gradient norms, which a clipped and an unclipped run of one seed share at their first step, and it ran at T = 100, where a tanh RNN's trouble is vanishing rather than explosion, so no arm could learn and clipping could show no benefit in the loss. v2 judges clipping where the unclipped net's trouble is explosion: the adding problem at the larger of T = 20 and 50 at which a stably initialised RNN (orthogonal W_hh, gain 0.9: the control arm) learns, decided from the control's runs alone; SGD lr 0.01 with momentum 0.9, 2,400 updates, 5 seeds, radius 1.5 and 2, three arms (clipped at tau = 1, not clipped, not clipped with lr / 10); the rule judges final losses against half the baseline and the seeds' spread, and reports gradient norms and loss spikes.",
@@ -523,7 +517,7 @@ impl Experiment for C12 {
         &CLAIM
     }
     fn setup(&self, p: &Params) -> String {
-        let s = seeds(p).len();
+        let s = CLAIM.seeds(p).len();
         let common = format!("The adding problem. Tanh RNNs of one layer of 64 units trained by SGD (lr {LR}, momentum 0.9) for 2,400 updates of batch 64 (24 epochs of 6,400 sequences; every step logged), scored on 500 test sequences after the last update; {s} seeds. Arms, each at T = 20 and T = 50: the control (W_hh an orthogonal matrix times {CONTROL_GAIN}, clipped at tau = {TAU}) and, for W_hh a standard Gaussian matrix rescaled to spectral radius 1.5 and 2 (largest singular value about twice that), three judged arms: clipped at tau = {TAU}, not clipped, and not clipped with lr {}. SGD as Pascanu et al. (Adam would rescale an exploding step away).", LR / 10.0);
         let fixed = "Fixed before the v2 runs, where CLAIMS.md leaves them open: the length is chosen from the control's runs alone, and the engine plans every run before any has finished, so all arms run at both lengths and only those at the chosen length are judged (the others are shown); the control is clipped like the judged clipped arm, so that the two differ in the initialisation only, and the control's learning says that this training reaches the bar (half the baseline) asked of the clipped arm at this length once the start does not explode; v1's width (64), batch (64) and 6,400 sequences, which v2 does not change; the seeds' standard deviation is taken over every seed, the larger of the two compared arms' (finite runs), also when one seed is judged alone; a loss spike is a step whose training loss exceeds 10 times the median of the 50 steps before it and the baseline. Each seed alone is judged at the length chosen from all seeds.";
         match p.scale {
@@ -535,12 +529,12 @@ impl Experiment for C12 {
     fn runs(&self, p: &Params) -> Vec<RunRequest> {
         let mut v = Vec::new();
         for t in lengths(p) {
-            for s in seeds(p) {
+            for s in CLAIM.seeds(p) {
                 v.push(run(p, t, Arm::Control, f64::NAN, s));
             }
             for r in RADII {
                 for arm in Arm::JUDGED {
-                    for s in seeds(p) {
+                    for s in CLAIM.seeds(p) {
                         v.push(run(p, t, arm, r, s));
                     }
                 }
@@ -550,7 +544,7 @@ impl Experiment for C12 {
     }
 
     fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Findings, String> {
-        let seeds = seeds(p);
+        let seeds = CLAIM.seeds(p);
         let data = read(p, runs)?;
         let chosen = chosen(&data);
         let d = &data[chosen.unwrap_or(0)];

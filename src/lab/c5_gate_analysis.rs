@@ -68,7 +68,7 @@ impl Seed {
 
 fn read(p: &Params, runs: &RunSet) -> Result<Vec<Seed>, String> {
     let mut out = Vec::new();
-    for s in c4::seeds(p) {
+    for s in c4::CLAIM.seeds(p) {
         let after = runs.get(&trained(p, s))?;
         if after.diverged() {
             return Err(format!("the highway run of seed {s} diverged: no gates to analyse"));
@@ -218,6 +218,7 @@ pub const CLAIM: Claim = Claim {
     rule: "Holds if at least half of the layers' mean gate bias fell during training and at least 40% of the layers are idle (lesioning one raises test error by under 1 point); fractions are means over seeds (protocol v2: each seed's nets alone too, and at least two thirds of the seeds must agree).",
     data: &["MNIST (C4's runs)"],
     anchor_headline: "Srivastava et al.: about 60% of layers idle (15-45 of 50)",
+    seeds: c4::CLAIM.seeds,
     protocol: Protocol {
         version: 2,
         changed: "Reads C4's v2 runs: the depth-50 highway nets now start with the transform-gate bias of their depth, b(50) = logit(1 - 0.1^(1/49)) = -2.96 (v1: -2 at every depth), so that the coupled carry path's gain at initialisation is 0.1 as at every depth; 3 seeds instead of 2. Rule unchanged.",
@@ -232,11 +233,11 @@ impl Experiment for C5 {
         format!(
             "C4's highway runs at depth {} ({} seeds; their training is C4's), probed before and after training: per layer the mean transform-gate bias, the mean of T over the first 4 training batches and the fraction of T below 0.1 and above 0.9; then each layer's transform gate forced shut (T = 0, the layer only carries) in turn, scored on the first 500 test images.",
             depth(p),
-            c4::seeds(p).len()
+            c4::CLAIM.seeds(p).len()
         )
     }
     fn runs(&self, p: &Params) -> Vec<RunRequest> {
-        c4::seeds(p).into_iter().flat_map(|s| [trained(p, s), initial(p, s)]).collect()
+        c4::CLAIM.seeds(p).into_iter().flat_map(|s| [trained(p, s), initial(p, s)]).collect()
     }
 
     fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Findings, String> {
@@ -302,9 +303,9 @@ mod tests {
     fn the_nets_are_c4s_highway_nets_at_depth_50_with_its_seeds() {
         let p = Params { scale: Scale::Quick, seeds: None };
         let runs = C5.runs(&p);
-        assert_eq!(runs.len(), 2 * c4::seeds(&p).len());
-        assert!(c4::seeds(&p).len() >= 3);
-        for s in c4::seeds(&p) {
+        assert_eq!(runs.len(), 2 * c4::CLAIM.seeds(&p).len());
+        assert!(c4::CLAIM.seeds(&p).len() >= 3);
+        for s in c4::CLAIM.seeds(&p) {
             assert_eq!(trained(&p, s).id(), c4::run(&p, "highway", DEPTH, s).id(), "C4's run, probed");
             assert_eq!(initial(&p, s).config.model.gate_bias, super::super::recipes::mnist::gate_bias(DEPTH));
         }

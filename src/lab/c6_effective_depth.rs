@@ -6,7 +6,9 @@
 use super::figure::over_seeds;
 use super::fmt::{num, pct};
 use super::recipes::mnist;
-use super::{Claim, Configs, Experiment, Figure, Findings, Measure, Params, Protocol, Run, RunSet, Scale, Table};
+use super::{
+    Claim, Configs, Experiment, Figure, Findings, Measure, Params, PerScale, Protocol, Run, RunSet, Scale, Table,
+};
 use crate::plot::{LinePlot, Series};
 use crate::probe::lesion::Lesion;
 use crate::probe::paths::{shortest_interval, PathLength, Paths};
@@ -80,14 +82,6 @@ fn run(p: &Params, arch: &str, seed: u64) -> RunRequest {
     RunRequest::train(cfg, format!("C6 {arch} depth {depth} seed {seed}")).with_probes(probes)
 }
 
-fn seeds(p: &Params) -> Vec<u64> {
-    p.seeds(match p.scale {
-        Scale::Paper => 5,
-        Scale::Quick => 3,
-        Scale::Tiny => 1,
-    })
-}
-
 /// What one trained net's probes say.
 struct Net {
     seed: u64,
@@ -131,7 +125,7 @@ struct Data {
 }
 
 fn read(p: &Params, runs: &RunSet) -> Result<Data, String> {
-    let seeds = seeds(p);
+    let seeds = CLAIM.seeds(p);
     let mut by_arch: [Vec<Option<Net>>; 2] = Default::default();
     for (arch, v) in ARCHS.iter().zip(by_arch.iter_mut()) {
         for &s in &seeds {
@@ -570,6 +564,7 @@ pub const CLAIM: Claim = Claim {
     rule: "Holds if the range holding 90% of the gradient mass lies entirely below the median path length, deleting one residual block costs under 2 points of test accuracy on average while deleting one plain layer costs more than 20, and residual accuracy falls monotonically (within noise) with k. Fixed here before any run: the gradient mass per path length is averaged over seeds and its shortest 90% interval must end below n/2; a deletion's cost is the accuracy without it minus the accuracy with it on the lesion probe's test examples, averaged over blocks and seeds; a(k), the accuracy with k random blocks deleted (k = 0..n), is averaged over seeds and draws, and 'monotonically within noise' means no rise a(k+1) - a(k) exceeds 2 standard errors of the difference, each a(k)'s standard error being the larger of the binomial sqrt(a(1-a)/(M N)) (M evaluations of N examples) and the spread over evaluations sd/sqrt(M). Lesion conditions are judged only for nets that trained (test accuracy at least 90%).",
     data: &["MNIST (IDX files; all of it)"],
     anchor_headline: "Veit et al.: gradient from paths of 5-17 blocks of 54; one block deleted barely matters",
+    seeds: PerScale { quick: 3, paper: 5, tiny: 1 },
     protocol: Protocol::UNCHANGED,
 };
 
@@ -578,7 +573,7 @@ impl Experiment for C6 {
         &CLAIM
     }
     fn setup(&self, p: &Params) -> String {
-        let s = seeds(p).len();
+        let s = CLAIM.seeds(p).len();
         match p.scale {
             Scale::Quick => format!("A residual MLP of {BLOCKS} blocks (examples/mnist-residual54.toml: width 64, relu, two-layer branches, Gaussian init sigma_w^2 = 0.5) and a plain relu net of {PLAIN_DEPTH} layers of width 64 (He init; Veit's plain comparison is a 15-layer VGG net), both trained on all 60,000 MNIST training images for 2 epochs of Adam (lr 1e-3, gradient norm clipped to 5, batch 128), {s} seeds. Two epochs instead of the example's five: the README measured 96.6% test accuracy after five, and after two the net is already trained (about 95%), which is what the claim is about, at 2/5 of the cost. Then the paths probe on 4 training batches (2 draws of block sets per path length) and the lesion probe on the first 500 test images (every single block deleted; 3 random draws of k blocks for k = 1..n). Test accuracy in the tables is on all 10,000 test images."),
             Scale::Paper => format!("As quick, for the example's 5 epochs, {s} seeds. What differs from Veit et al.: MLP blocks on MNIST instead of convolutional ResNet-110 on CIFAR-10, Adam instead of SGD with momentum and weight decay, no batch normalisation; the lesion probe scores 500 test images."),
@@ -588,7 +583,7 @@ impl Experiment for C6 {
     fn runs(&self, p: &Params) -> Vec<RunRequest> {
         let mut v = Vec::new();
         for arch in ["residual", "plain"] {
-            for s in seeds(p) {
+            for s in CLAIM.seeds(p) {
                 v.push(run(p, arch, s));
             }
         }
@@ -599,7 +594,7 @@ impl Experiment for C6 {
         let data = read(p, runs)?;
         let all = data.all();
         let r = reading(&data, &all);
-        let (measured, per_seed) = super::by_seed(&seeds(p), |s| judge(&data, s));
+        let (measured, per_seed) = super::by_seed(&CLAIM.seeds(p), |s| judge(&data, s));
         let mut figures = path_figures(&data, &r.mass);
         figures.extend(lesion_figures(&data, r.mass.n));
         Ok(Findings {

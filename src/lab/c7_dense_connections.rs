@@ -5,7 +5,9 @@
 
 use super::fmt::{mean_pm, num, pct};
 use super::recipes::mnist;
-use super::{by_seed, Claim, Configs, Experiment, Figure, Findings, Measure, Params, Protocol, RunSet, Scale, Table};
+use super::{
+    by_seed, Claim, Configs, Experiment, Figure, Findings, Measure, Params, PerScale, Protocol, RunSet, Scale, Table,
+};
 use crate::plot::{LinePlot, Series};
 use crate::stats::{mean, min_max, std};
 use crate::sweep::RunRequest;
@@ -49,15 +51,6 @@ fn grid(p: &Params) -> (Vec<usize>, Vec<usize>) {
         Scale::Paper => (vec![25_000, 50_000, 100_000, 200_000], vec![4, 8, 16, 32, 64]),
         Scale::Tiny => (vec![700, 1_400, 2_800], vec![1, 2]),
     }
-}
-
-/// Protocol v2: at least 4 seeds (v1's ratio moved from 0.99 to 0.51 between 2 and 4); 2 at
-/// tiny scale, the pipeline test, so that its bootstrap has seeds to resample.
-fn seeds(p: &Params) -> Vec<u64> {
-    p.seeds(match p.scale {
-        Scale::Paper | Scale::Quick => 4,
-        Scale::Tiny => 2,
-    })
 }
 
 /// The bootstrap of the ratio over seeds: an 80% percentile interval from this many resamples,
@@ -179,7 +172,7 @@ fn read(p: &Params, runs: &RunSet) -> Result<(Vec<Cell>, Vec<String>), String> {
     let (mut cells, mut diverged) = (Vec::new(), Vec::new());
     for s in configs(p) {
         let mut acc = Vec::new();
-        for seed in seeds(p) {
+        for seed in CLAIM.seeds(p) {
             let r = runs.get(&run(p, &s, seed))?;
             if r.summary().params != s.params {
                 return Err(format!(
@@ -330,7 +323,10 @@ fn judge(cells: &[Cell], seeds: &[usize]) -> Vec<Measure> {
     let reached = reach(&curve(&picked, JUDGED), target);
     // One seed alone has no spread to resample: its interval is the ratio itself.
     let spread = if seeds.len() > 1 { interval_shown(interval) } else { "one seed".into() };
-    let (lo, hi) = interval.unwrap_or((f64::NAN, f64::NAN));
+    // The bootstrap's stand-in is not a number a reader should see: "not reached" is infinite
+    // (null in verdicts.json).
+    let stand_in = |v: f64| if v >= NOT_REACHED { f64::INFINITY } else { v };
+    let (lo, hi) = interval.map_or((f64::NAN, f64::NAN), |(lo, hi)| (stand_in(lo), stand_in(hi)));
     let mut measured = vec![
         Measure::new("best residual accuracy (the highest point of its curve)", target, pct(target)),
         Measure::new(
@@ -425,7 +421,7 @@ fn table(p: &Params, cells: &[Cell]) -> Table {
     let col_refs: Vec<&str> = cols.iter().map(|s| s.as_str()).collect();
     let mut t = Table::new("Test accuracy at each parameter budget", &col_refs).caption(format!(
         "Mean ± standard deviation over {} seeds on the test images; in brackets the exact parameter count and the width (dense: growth rate / stem width).",
-        seeds(p).len()
+        CLAIM.seeds(p).len()
     ));
     for arch in ARCHS {
         for &d in &depths {
@@ -492,7 +488,7 @@ fn by_params(p: &Params, cells: &[Cell]) -> Figure {
     }
     Figure::new(
         "Accuracy against parameters",
-        format!("Lines: each family's curve, at each budget the depth of highest mean test accuracy (error bars: the range over {} seeds), linear in log parameters between budgets; points: every depth. Dashed: the best residual accuracy; the ratio the rule reads is the parameters where the dense curve reaches it over the residual net's.", seeds(p).len()),
+        format!("Lines: each family's curve, at each budget the depth of highest mean test accuracy (error bars: the range over {} seeds), linear in log parameters between budgets; points: every depth. Dashed: the best residual accuracy; the ratio the rule reads is the parameters where the dense curve reaches it over the residual net's.", CLAIM.seeds(p).len()),
         plot.to_svg(),
     )
 }
@@ -548,6 +544,7 @@ pub const CLAIM: Claim = Claim {
     rule: "Protocol v2, at least 4 seeds. For each family (dense: the concatenating DenseNet-style stack; residual), accuracy against log parameters is interpolated linearly between the budgets tried, taking at each budget the depth of highest mean test accuracy over seeds; the ratio is the dense net's parameters where its curve first reaches the residual curve's highest accuracy, over the residual net's parameters there (infinite if dense never reaches it). Holds if the ratio is at most 2/3 and the upper end of its 80% bootstrap interval (2,000 resamples of the seeds, fixed generator seed, percentile interval) is below 1; did not hold if the lower end is above 2/3; inconclusive otherwise. Each seed is judged alone too (its interval is the ratio itself), and at least two thirds of the seeds must agree. dense_to_output and highway are measured the same way and shown, not judged.",
     data: &["MNIST (IDX files; a subset of the training images at quick scale)"],
     anchor_headline: "Huang et al.: DenseNet-BC matches ResNet-1001 with 0.08 of its parameters",
+    seeds: PerScale { quick: 4, paper: 4, tiny: 2 },
     protocol: Protocol {
         version: 2,
         changed: "Rule: noise decided v1's outcome (the ratio moved from 0.99 with 2 seeds to 0.51 with 4), so v2 takes at least 4 seeds, reads each family's accuracy as a curve interpolated in log parameters between the budgets rather than comparing single configurations (v1's ratio could only be near a power of 2), and asks a bootstrap over seeds to put the ratio's 80% interval below 1 (held) or above 2/3 (did not hold); between, inconclusive. Setup unchanged: v1's runs of seeds 1 and 2 are kept, seeds 3 and 4 added.",
@@ -560,7 +557,7 @@ impl Experiment for C7 {
     }
     fn setup(&self, p: &Params) -> String {
         let (budgets, depths) = grid(p);
-        let s = seeds(p).len();
+        let s = CLAIM.seeds(p).len();
         let list = |v: &[usize]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ");
         let grid = format!(
             "Dense (concatenation: each layer adds k = `growth` features and reads all before it; the stem is about 2k wide, within 1.5k..2.5k, as DenseNet-BC's first layer has 2k channels), dense_to_output (a plain chain whose every layer feeds the head), residual (two-layer branches) and highway (coupled carry, gate bias -2) MLPs at depths {} and parameter budgets {}; each (arch, depth, budget) gets the width (dense: the growth rate and stem width) whose exact parameter count (train::budget::model_size, which counts what the model builds) is closest to the budget.",
@@ -574,7 +571,7 @@ impl Experiment for C7 {
         }
     }
     fn runs(&self, p: &Params) -> Vec<RunRequest> {
-        configs(p).iter().flat_map(|s| seeds(p).into_iter().map(move |seed| run(p, s, seed))).collect()
+        configs(p).iter().flat_map(|s| CLAIM.seeds(p).into_iter().map(move |seed| run(p, s, seed))).collect()
     }
 
     fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Findings, String> {
@@ -582,7 +579,7 @@ impl Experiment for C7 {
         let mut figures = vec![by_params(p, &cells)];
         figures.extend(grid(p).0.into_iter().map(|b| at_budget(&cells, b)));
         notes.extend(self::notes(p, &cells));
-        let all: Vec<usize> = (0..seeds(p).len()).collect();
+        let all: Vec<usize> = (0..CLAIM.seeds(p).len()).collect();
         let (r, interval) = ratio_with_interval(&cells, JUDGED, &all);
         let target = peak(&curve(&cells, "residual")).map_or(f64::NAN, |x| x.1);
         let note = format!(
@@ -591,7 +588,7 @@ impl Experiment for C7 {
             num(r),
             interval_shown(interval)
         );
-        let (measured, per_seed) = by_seed(&seeds(p), |s| judge(&cells, s));
+        let (measured, per_seed) = by_seed(&CLAIM.seeds(p), |s| judge(&cells, s));
         Ok(Findings {
             tables: vec![table(p, &cells)],
             figures,

@@ -5,7 +5,8 @@
 
 use super::fmt::{mean_pm, num, pct};
 use super::{
-    by_seed, Claim, Configs, Experiment, Figure, Findings, Measure, Params, Protocol, Run, RunSet, Scale, Table,
+    by_seed, Claim, Configs, Experiment, Figure, Findings, Measure, Params, PerScale, Protocol, Run, RunSet, Scale,
+    Table,
 };
 use crate::data::seqtasks::{recall_chance, RECALL_ALPHABET};
 use crate::plot::{LinePlot, Series};
@@ -146,7 +147,6 @@ struct Grid {
     /// The longest lag the undilated nets are tried at: they need T/(2(k-1)) levels, 512 at
     /// T = 1024 for kernel 2, beyond the memory of one process.
     undilated_max_lag: usize,
-    seeds: usize,
 }
 
 fn grid(p: &Params) -> Grid {
@@ -157,7 +157,6 @@ fn grid(p: &Params) -> Grid {
             alphabet: RECALL_ALPHABET,
             undilated_kernels: &[2, 3],
             undilated_max_lag: usize::MAX,
-            seeds: 3,
         },
         Scale::Paper => Grid {
             lags: &[16, 64, 256, 1024],
@@ -165,16 +164,10 @@ fn grid(p: &Params) -> Grid {
             alphabet: RECALL_ALPHABET,
             undilated_kernels: &[2, 3],
             undilated_max_lag: 256,
-            seeds: 3,
         },
-        Scale::Tiny => Grid {
-            lags: &[4],
-            scored: 4,
-            alphabet: 4,
-            undilated_kernels: &[2],
-            undilated_max_lag: usize::MAX,
-            seeds: 2,
-        },
+        Scale::Tiny => {
+            Grid { lags: &[4], scored: 4, alphabet: 4, undilated_kernels: &[2], undilated_max_lag: usize::MAX }
+        }
     }
 }
 
@@ -183,10 +176,6 @@ impl Grid {
     fn lags_of(&self, f: Family) -> Vec<usize> {
         self.lags.iter().copied().filter(|&t| f.dilated || t <= self.undilated_max_lag).collect()
     }
-}
-
-fn seeds(p: &Params) -> Vec<u64> {
-    p.seeds(grid(p).seeds)
 }
 
 /// A kind of TCN: dilated (2^i at level i) or not, and its kernel size.
@@ -285,7 +274,7 @@ fn bai_runs(p: &Params) -> Vec<(usize, RunRequest)> {
         return Vec::new();
     }
     let mut v = Vec::new();
-    for s in seeds(p) {
+    for s in CLAIM.seeds(p) {
         for (i, b) in BAI.iter().enumerate() {
             let sets: Vec<String> =
                 std::iter::once(format!("seed={s}")).chain(b.sets.iter().map(|x| x.to_string())).collect();
@@ -366,7 +355,8 @@ fn tcn_runs(
     runs: &RunSet,
     diverged: &mut Vec<String>,
 ) -> Result<Vec<Run>, String> {
-    let rs: Vec<Run> = seeds(p).iter().map(|&s| runs.get(&tcn_run(p, f, t, levels, s))).collect::<Result<_, _>>()?;
+    let rs: Vec<Run> =
+        CLAIM.seeds(p).iter().map(|&s| runs.get(&tcn_run(p, f, t, levels, s))).collect::<Result<_, _>>()?;
     for r in &rs {
         if r.diverged() {
             diverged.push(r.id.clone());
@@ -410,7 +400,8 @@ fn read(p: &Params, runs: &RunSet) -> Result<Data, String> {
     }
     let (mut attention, mut attention_curve) = (Vec::new(), Vec::new());
     for &t in g.lags {
-        let rs: Vec<Run> = seeds(p).iter().map(|&s| runs.get(&attention_run(p, t, s))).collect::<Result<_, _>>()?;
+        let rs: Vec<Run> =
+            CLAIM.seeds(p).iter().map(|&s| runs.get(&attention_run(p, t, s))).collect::<Result<_, _>>()?;
         if Some(&t) == g.lags.last() {
             attention_curve = epoch_accuracy(&rs[0])?;
         }
@@ -426,7 +417,7 @@ fn read(p: &Params, runs: &RunSet) -> Result<Data, String> {
             _ => s.test_loss.unwrap_or(f64::NAN),
         });
     }
-    Ok(Data { n_seeds: seeds(p).len(), chance, rows, attention, curves, attention_curve, diverged, bai })
+    Ok(Data { n_seeds: CLAIM.seeds(p).len(), chance, rows, attention, curves, attention_curve, diverged, bai })
 }
 
 /// A family's fewest successful levels at one lag it is tried at, beside n, the fewest whose
@@ -855,6 +846,7 @@ pub const CLAIM: Claim = Claim {
     rule: "Holds if (necessity, every TCN) every net whose receptive field falls short of T stays near chance, test accuracy below 1.5 / alphabet; (sufficiency, dilated nets only) at least 90% of the dilated nets whose field reaches T succeed (test accuracy over 95%), and the fewest successful dilated levels at each T is about log2 T; and one attention layer succeeds at every T. Undilated nets are trained and reported, not judged. Fixed before running: the receptive field reaches lag T when it spans T + 1 steps (the output at step s must see step s - T); 'about log2 T levels' means that the fewest levels that succeed at T are at least the fewest whose receptive field reaches T, n(T), and at most max(1, floor(n/4)) more (for kernel 2 and T a power of 2, n(T) = log2 T). A configuration's accuracy is its mean over the seeds; the rule is applied to the seeds together and to each seed's runs alone.",
     data: &["lag-T recall (generated from the seed)", "paper scale: adding, copy memory (generated), MNIST (IDX files)"],
     anchor_headline: "Bai et al.: TCNs with a receptive field >= T solve lag-T tasks (e.g. copy T=1000 loss 3.5e-5)",
+    seeds: PerScale { quick: 3, paper: 3, tiny: 2 },
     protocol: Protocol {
         version: 2,
         changed: "The rule. v1 asked that success coincide with a field reaching T in 90% of all TCN configurations, undilated ones included, and failed (71%) on undilated nets whose field reached T but did not train: with dilation 1 the lag-T path must use the oldest tap of every layer, so those nets test trainability, not the receptive field (Bai et al. report that dilation is required). v2 judges necessity for every TCN (a field short of T stays below 1.5 / alphabet), sufficiency for dilated nets only (at least 90% of those whose field reaches T succeed, with about log2 T levels, as v1), and the attention layer as v1; undilated nets are trained and reported, not judged. Three seeds at quick scale (v1: one).",
@@ -867,7 +859,7 @@ impl Experiment for C8 {
     }
     fn setup(&self, p: &Params) -> String {
         let g = grid(p);
-        let s = seeds(p).len();
+        let s = CLAIM.seeds(p).len();
         let lags: Vec<String> = g.lags.iter().map(|t| t.to_string()).collect();
         let mut levels = Vec::new();
         for f in families(&g) {
@@ -898,7 +890,7 @@ impl Experiment for C8 {
     fn runs(&self, p: &Params) -> Vec<RunRequest> {
         let g = grid(p);
         let mut v = Vec::new();
-        for s in seeds(p) {
+        for s in CLAIM.seeds(p) {
             for &t in g.lags {
                 for f in families(&g).into_iter().filter(|&f| g.lags_of(f).contains(&t)) {
                     for l in f.levels(t) {
@@ -915,7 +907,7 @@ impl Experiment for C8 {
     fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Findings, String> {
         let (g, d) = (grid(p), read(p, runs)?);
         let all = d.every_seed();
-        let (measured, per_seed) = by_seed(&seeds(p), |s| judge(&g, &d, s));
+        let (measured, per_seed) = by_seed(&CLAIM.seeds(p), |s| judge(&g, &d, s));
         Ok(Findings {
             tables: tables(&g, &d),
             figures: figures(&g, &d),

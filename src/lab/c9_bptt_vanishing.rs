@@ -9,7 +9,7 @@
 use super::fmt::num;
 use super::recipes::recurrent::{adding_lag, probed, Cell, Recipe, Task, V1};
 use super::recurrent::{initial_weight, trained_weight};
-use super::{Claim, Experiment, Figure, Findings, Measure, Params, Protocol, Run, RunSet, Scale, Table};
+use super::{Claim, Experiment, Figure, Findings, Measure, Params, PerScale, Protocol, Run, RunSet, Scale, Table};
 use crate::plot::{HeatMap, LinePlot, Series};
 use crate::probe::gradflow::{SeqGradflow, TimeSeries};
 use crate::probe::ProbeKind;
@@ -42,15 +42,6 @@ fn gains(p: &Params) -> Vec<f64> {
         Scale::Paper => vec![0.5, 0.7, 0.8, 0.9, 0.95, 1.05, 1.2, 1.5],
         Scale::Tiny => vec![0.8, 1.2],
     }
-}
-
-/// Seeds: protocol v2 asks at least 3 at quick scale of every claim whose runs are random (v1
-/// ran one); seed 1's runs are v1's, unchanged.
-fn seeds(p: &Params) -> Vec<u64> {
-    p.seeds(match p.scale {
-        Scale::Tiny => 1,
-        _ => 3,
-    })
 }
 
 /// The default-init tanh RNN (C10's) and the gated nets.
@@ -236,7 +227,7 @@ impl Data {
 
 fn read(p: &Params, runs: &RunSet) -> Result<Data, String> {
     let net = |kind: Kind| -> Result<Net, String> {
-        let seeds = seeds(p).into_iter().map(|s| {
+        let seeds = CLAIM.seeds(p).into_iter().map(|s| {
             let [init, trained] = kind.runs(p, s);
             seed(&init, &trained, runs)
         });
@@ -516,6 +507,7 @@ pub const CLAIM: Claim = Claim {
     rule: "Holds if every tanh RNN whose W_hh has largest singular value below 1 (computed from the weights, at initialisation and after training) has an exponentially decaying gradient (a negative least-squares slope of ln ||dL/dh_t|| against the distance from the loss), the decay rate grows as the radius falls (at initialisation, within each grid (Gaussian W_hh by spectral radius, orthogonal W_hh by gain), the fitted slope rises strictly from each grid point to the next), and after training the far-to-near gradient ratio (||dL/dh_0|| / ||dL/dh_{T-1}||) of the LSTM (forget bias 1) and of the GRU each exceeds that of the tanh RNN with PyTorch's default W_hh (C10's RNN) by a factor of 100.",
     data: &["the adding problem (generated from the seed)"],
     anchor_headline: "Pascanu et al.: largest singular value of W_hh < 1 suffices for vanishing",
+    seeds: PerScale { quick: 3, paper: 3, tiny: 1 },
     protocol: Protocol::UNCHANGED,
 };
 
@@ -526,7 +518,7 @@ impl Experiment for C9 {
     fn setup(&self, p: &Params) -> String {
         let r: Vec<String> = radii(p).iter().map(|r| num(*r)).collect();
         let g: Vec<String> = gains(p).iter().map(|r| num(*r)).collect();
-        let s = seeds(p).len();
+        let s = CLAIM.seeds(p).len();
         format!(
             "The adding problem at T = {}. Tanh RNNs whose W_hh is a standard Gaussian matrix rescaled to spectral radius {} (model.hh_init = spectral; its largest singular value is about twice the radius), or an orthogonal matrix times a gain {} (every singular value equals the gain, so this grid sets sigma_max itself), the tanh RNN with PyTorch's default W_hh, LSTMs with forget bias 0 and 1 and a GRU, all trained exactly as C10's nets at this lag ({}; the recurrent recipe of protocol v1, which v2 keeps for C9; C10's v2 nets are trained longer). The gradflow probe averages ||dL/dh_t|| of the layer's hidden state over 4 training batches of 64, at initialisation and after training; slope and far-to-near ratio are its fits over the {} distances (a least-squares line through ln ||dL/dh_t|| where it has not underflowed to 0 in f32). Largest singular values by Jacobi SVD of each net's weight_hh (the whole G*H x H matrix for gated cells), at initialisation (built from the config) and from the final checkpoint. {s} seed(s).",
             adding_lag(p),
@@ -538,11 +530,11 @@ impl Experiment for C9 {
     }
     fn runs(&self, p: &Params) -> Vec<RunRequest> {
         let kinds: Vec<Kind> = grids(p).concat().into_iter().map(Kind::Grid).chain(CELLS.map(Kind::Cell)).collect();
-        seeds(p).into_iter().flat_map(|s| kinds.iter().flat_map(move |k| k.runs(p, s))).collect()
+        CLAIM.seeds(p).into_iter().flat_map(|s| kinds.iter().flat_map(move |k| k.runs(p, s))).collect()
     }
 
     fn analyze(&self, p: &Params, runs: &RunSet) -> Result<Findings, String> {
-        let seeds = seeds(p);
+        let seeds = CLAIM.seeds(p);
         let n_seeds = seeds.len();
         let data = read(p, runs)?;
         let (measured, per_seed) = super::by_seed(&seeds, |s| judge(&data, s));

@@ -1,7 +1,7 @@
 //! What every claim declares the same way: its fixed facts (from CLAIMS.md) in one value, and
 //! its configs as one base text with the few keys each scale changes.
 
-use super::Scale;
+use super::{Params, Scale};
 
 use crate::config::Config;
 
@@ -26,6 +26,27 @@ pub struct Claim {
     pub anchor_headline: &'static str,
     /// The protocol (CLAIMS.md) its rule and setup are of, and what v2 changed and why.
     pub protocol: Protocol,
+    /// Seeds per configuration at each scale (`--seeds` replaces them): protocol v2 asks at
+    /// least 3 at quick scale of every claim whose runs are random.
+    pub seeds: PerScale<usize>,
+}
+
+/// One value for each scale.
+#[derive(Clone, Copy, Debug)]
+pub struct PerScale<T> {
+    pub quick: T,
+    pub paper: T,
+    pub tiny: T,
+}
+
+impl<T: Copy> PerScale<T> {
+    pub fn at(&self, scale: Scale) -> T {
+        match scale {
+            Scale::Quick => self.quick,
+            Scale::Paper => self.paper,
+            Scale::Tiny => self.tiny,
+        }
+    }
 }
 
 /// Which protocol of CLAIMS.md a claim follows.
@@ -56,7 +77,13 @@ impl Claim {
         data: &[],
         anchor_headline: "",
         protocol: Protocol::V1,
+        seeds: PerScale { quick: 1, paper: 1, tiny: 1 },
     };
+
+    /// The seeds of each configuration at `p`'s scale.
+    pub fn seeds(&self, p: &Params) -> Vec<u64> {
+        p.seeds(self.seeds.at(p.scale))
+    }
 }
 
 /// What protocol v1 measured for a claim: recorded once (history/v1.json, from the quick suite

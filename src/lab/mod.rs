@@ -28,7 +28,7 @@ mod c9_bptt_vanishing;
 use serde::Serialize;
 
 use crate::sweep::RunRequest;
-pub use claim::{config, v1_record, Claim, Configs, Protocol, V1Record};
+pub use claim::{config, v1_record, Claim, Configs, PerScale, Protocol, V1Record};
 pub use figure::{Figure, Table};
 pub use runs::{Run, RunSet};
 pub use verdict::{Measure, Outcome, SeedOutcome, Verdict};

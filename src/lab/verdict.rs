@@ -251,14 +251,16 @@ impl Verdict {
         }
     }
 
-    /// The measure the verdict turns on: the one marked, else the first judged that failed,
-    /// else the first judged.
+    /// The measure the verdict turns on: the one marked if it failed, else the first that
+    /// failed, else the first condition that could not be judged (what an inconclusive verdict
+    /// waits for), else the one marked, else the first judged.
     pub fn headline(&self) -> Option<&Measure> {
         let judged = || self.measured.iter().filter(|m| !m.condition.is_empty());
         self.measured
             .iter()
             .find(|m| m.headline && m.met == Some(false))
             .or_else(|| judged().find(|m| m.met == Some(false)))
+            .or_else(|| judged().find(|m| m.met.is_none()))
             .or_else(|| self.measured.iter().find(|m| m.headline))
             .or_else(|| judged().next())
     }
@@ -325,6 +327,19 @@ mod tests {
         assert!(v.explanation.contains("only 1 of 3 seeds agree") && v.explanation.contains("decide it: five seeds."));
         let v = Verdict::new(&claim, m(0.5), String::new()).explain("c", "d");
         assert!(v.explanation.is_empty(), "held: nothing to explain");
+    }
+
+    #[test]
+    fn the_headline_is_what_failed_else_what_is_open_else_the_marked_measure() {
+        let claim = Claim { id: "C0", title: "c", ..Claim::TEMPLATE };
+        let name = |ms: Vec<Measure>| Verdict::new(&claim, ms, String::new()).headline().map(|m| m.name.clone());
+        let marked = || Measure::new("marked", 1.0, "1").at_most(2.0).headline();
+        let open = || Measure::new("open", f64::NAN, "n/a").at_most(2.0);
+        let failed = || Measure::new("failed", 3.0, "3").at_most(2.0);
+        assert_eq!(name(vec![marked(), open(), failed()]).as_deref(), Some("failed"));
+        assert_eq!(name(vec![marked(), open()]).as_deref(), Some("open"));
+        assert_eq!(name(vec![Measure::new("first", 1.0, "1").at_most(2.0), marked()]).as_deref(), Some("marked"));
+        assert_eq!(name(vec![Measure::new("shown", 1.0, "1")]), None, "nothing judged");
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod slopes;
 mod spectra;
 
 use super::fmt::{list, pct};
-use super::{by_seed, Claim, Configs, Experiment, Findings, Measure, Params, Protocol, RunSet, Scale};
+use super::{by_seed, Claim, Configs, Experiment, Findings, Measure, Params, PerScale, Protocol, RunSet, Scale};
 use crate::nn::Activation;
 use crate::probe::meanfield::MeanField;
 use crate::sweep::RunRequest;
@@ -60,12 +60,6 @@ struct Sizes {
     seeds: Vec<u64>,
 }
 
-/// Seeds of every part (protocol v2: at least 3 at quick scale; the tiny scale keeps two, so
-/// that its pipeline test applies the rule to each seed alone).
-fn seeds(p: &Params) -> Vec<u64> {
-    p.seeds(if p.scale == Scale::Tiny { 2 } else { 3 })
-}
-
 fn sizes(p: &Params) -> Sizes {
     match p.scale {
         Scale::Quick | Scale::Paper => Sizes {
@@ -83,13 +77,13 @@ fn sizes(p: &Params) -> Sizes {
                 depths: vec![8, 16, 32, 64, 128],
                 inputs: 4,
             },
-            seeds: seeds(p),
+            seeds: CLAIM.seeds(p),
         },
         Scale::Tiny => Sizes {
             slopes: slopes::Sizes { sw: vec![1.0, 4.0], depth: 12, width: 32, batch: 16, batches: 1, fit: [2, 10] },
             map: map::Sizes { sw: vec![1.0, 4.0], depths: vec![2, 4] },
             jac: spectra::Sizes { width: 8, depths: vec![2, 4, 8], inputs: 2 },
-            seeds: seeds(p),
+            seeds: CLAIM.seeds(p),
         },
     }
 }
@@ -158,6 +152,7 @@ pub const CLAIM: Claim = Claim {
     rule: "Holds if (a) every measured slope of ln ||dL/dh_l|| per layer agrees with (1/2) ln chi_1 within 10% (or 0.01 nats where that is larger), (b) at least 80% of the map's cells are on the side of 6 xi_c that the theory predicts (trainable, test accuracy above 0.2 = twice chance, where depth <= 6 xi_c; untrainable where depth > 6 xi_c), (c) at depth 128 the ratio of the 95th to the 5th percentile of the input-output Jacobian's singular values is below 10 for orthogonal tanh and above 100 for Gaussian tanh and orthogonal ReLU (exactly singular counts as above, as does a 5th percentile at most 1e-12 of the largest singular value: below what the f64 product of the layer Jacobians resolves). Criticality: tanh at the point of its critical line chi_1 = 1 whose length fixed point is q* = 1/256 (for orthogonal weights the squared singular values then spread by about 8 L q*^2 = 0.02 at L = 128), ReLU at sigma_w^2 = 2, sigma_b^2 = 0. The rule is applied to the seeds together ((a) the squared gradient norms averaged over the seeds, (b) each cell's test accuracy averaged over the seeds, a diverged run counting as chance, (c) the singular values pooled over the inputs and the seeds) and to each seed alone.",
     data: &["MNIST (IDX files; a subset at quick scale) for the map; Gaussian inputs for (a) and (c)"],
     anchor_headline: "Pennington et al.: orthogonal tanh near isometry at criticality; Gaussian tanh, ReLU spread",
+    seeds: PerScale { quick: 3, paper: 3, tiny: 2 },
     protocol: Protocol {
         version: 2,
         changed: "Part (c)'s rule. v1 named no q*: 'at criticality' is a line for tanh, and along it the spread of the Jacobian's singular values at a given depth runs from isometric (q* -> 0) to wide, so v1's q* = 1/64 (predicted spread of the squared singular values about 8 L q*^2 = 0.25 at L = 128) decided the outcome. v2 fixes q* from theory so that the predicted spread is small at the deepest depth: q* = 1/256 (0.02). v1 judged max/min, whose extreme values are noisy at width 64; v2 judges the ratio of the 95th to the 5th percentile. Every part runs 3 seeds (the map too), and the rule is applied to each seed alone as well as to the seeds together.",

@@ -5,7 +5,7 @@
 //! is protocol v2's, which C10 and C11 use.
 
 use crate::config::Config;
-use crate::lab::{Configs, Params, Scale};
+use crate::lab::{Configs, Params, PerScale, Scale};
 use crate::probe::ProbeKind;
 use crate::sweep::RunRequest;
 
@@ -64,31 +64,12 @@ impl Task {
     }
 }
 
-/// One value for each scale.
-#[derive(Debug)]
-pub struct PerScale<T> {
-    pub quick: T,
-    pub paper: T,
-    pub tiny: T,
-}
-
-impl<T: Copy> PerScale<T> {
-    pub fn at(&self, scale: Scale) -> T {
-        match scale {
-            Scale::Quick => self.quick,
-            Scale::Paper => self.paper,
-            Scale::Tiny => self.tiny,
-        }
-    }
-}
-
 /// A way of training the nets: the adding problem's config at each scale (the cell, the task and
-/// the lag are set on it per run), the seeds, and the training in words for a claim's setup.
+/// the lag are set on it per run), and the training in words for a claim's setup. The seeds are
+/// the claim's.
 #[derive(Debug)]
 pub struct Recipe {
     pub configs: Configs,
-    /// Seeds per configuration (`--seeds` replaces them).
-    pub seeds: PerScale<usize>,
     pub training: PerScale<&'static str>,
     /// What the runs' labels begin with: the claim they were first planned for. Labels are
     /// part of the runs' snapshot (tests/fixtures/run_ids.txt), so a recipe keeps its own.
@@ -149,7 +130,6 @@ checkpoint_every = 4
             "train = { epochs = 1, batch_size = 32 }",
         ],
     },
-    seeds: PerScale { quick: 1, paper: 3, tiny: 1 },
     training: PerScale {
         quick: "one layer of 32 units, 16 epochs of Adam 3e-3 on 6,400 sequences (1,600 steps of batch 64), gradient norm clipped at 1",
         paper: "one layer of 128 units, 10 epochs of Adam 1e-3 on 50,000 sequences (15,600 steps of batch 32), gradient norm clipped at 1",
@@ -170,31 +150,19 @@ checkpoint_every = 4
 /// runs.
 pub const V2: Recipe = Recipe {
     configs: Configs {
-        base: r#"
-[data]
-name = "adding"
-t = 100
-train = 6400
-test = 500
-[model]
-arch = "gru"
-depth = 1
-width = 32
-[optim]
-lr = 0.01
-optimizer = { kind = "adam" }
-clip_grad_norm = 1.0
-[train]
-epochs = 15
-batch_size = 32
-eval_every = 5
-checkpoint_every = 5
-"#,
-        quick: &[],
+        base: V1.configs.base,
+        quick: &["optim.lr = 0.01", "train = { epochs = 15, batch_size = 32, eval_every = 5, checkpoint_every = 5 }"],
+        // v1's paper overrides replace its learning rate and whole [train] section.
         paper: V1.configs.paper,
-        tiny: V1.configs.tiny,
+        tiny: &[
+            "optim.lr = 0.01",
+            "data.t = 10",
+            "data.train = 64",
+            "data.test = 32",
+            "model.width = 8",
+            "train = { epochs = 1, batch_size = 32 }",
+        ],
     },
-    seeds: PerScale { quick: 3, paper: 3, tiny: 2 },
     training: PerScale {
         quick: "one layer of 32 units, 15 epochs of Adam 1e-2 on 6,400 sequences (3,000 updates of batch 32), gradient norm clipped at 1",
         paper: V1.training.paper,
@@ -204,10 +172,6 @@ checkpoint_every = 5
 };
 
 impl Recipe {
-    pub fn seeds(&self, p: &Params) -> Vec<u64> {
-        p.seeds(self.seeds.at(p.scale))
-    }
-
     /// How the recurrent nets are trained at a scale, in words.
     pub fn training(&self, p: &Params) -> &'static str {
         self.training.at(p.scale)
@@ -333,7 +297,6 @@ mod tests {
         let tcn = V1.config(&paper, Cell::Tcn, Task::Adding, 600, 1, &[]);
         assert_eq!((tcn.model.depth, tcn.model.width, tcn.optim.clip_grad_norm), (8, 30, None));
         assert_eq!(V1.config(&paper, Cell::Gru, Task::Adding, 100, 1, &[]).optim.clip_grad_norm, Some(1.0));
-        assert_eq!(V1.seeds(&paper), [1, 2, 3]);
         let [init, trained] = probed(V1.run(&quick, Cell::Gru, Task::Adding, 100, 1), ProbeKind::Temporal);
         assert_eq!(init.config, trained.config);
         assert!(!init.train && trained.train && init.label.ends_with(", at initialisation"));
@@ -362,7 +325,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(V2.seeds(&quick), [1, 2, 3]);
         let paper = Params { scale: Scale::Paper, seeds: None };
         for (cell, task) in [(Cell::Gru, Task::Adding), (Cell::Tcn, Task::Copy)] {
             let (a, b) = (V1.run(&paper, cell, task, 200, 1), V2.run(&paper, cell, task, 200, 1));
@@ -370,7 +332,6 @@ mod tests {
         }
         let tiny = Params { scale: Scale::Tiny, seeds: None };
         assert_eq!(V2.config(&tiny, Cell::Gru, Task::Adding, 10, 1, &[]).optim.lr, 0.01);
-        assert_eq!(V2.seeds(&tiny), [1, 2]);
         assert_ne!(
             V1.run(&quick, Cell::Gru, Task::Adding, 100, 1).id(),
             V2.run(&quick, Cell::Gru, Task::Adding, 100, 1).id()

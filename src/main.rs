@@ -138,6 +138,10 @@ enum Command {
         /// time per step, and print the core-hours each claim would take.
         #[arg(long, value_name = "STEPS")]
         measure_cost: Option<usize>,
+        /// Then compare the outcomes with this verdicts.json (results/quick/verdicts.json):
+        /// every claim's state, judged condition and seed outcome; exit 1 listing any that moved.
+        #[arg(long, value_name = "VERDICTS")]
+        expect: Option<PathBuf>,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -148,6 +152,9 @@ enum Command {
         dir: PathBuf,
         /// Only these claims (default: every claim the folder's suite has).
         claims: Vec<String>,
+        /// Then compare the outcomes with this verdicts.json, as `reproduce --expect` does.
+        #[arg(long, value_name = "VERDICTS")]
+        expect: Option<PathBuf>,
     },
     /// Run a sweep: a base config, axes over any keys, seeds (SWEEP.toml); each run goes to
     /// OUT/runs/<id>, named by a hash of its config, and a finished run is never run again.
@@ -349,7 +356,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Reproduce { claims, scale, seeds, measure_cost, engine: flags } => {
+        Command::Reproduce { claims, scale, seeds, measure_cost, expect, engine: flags } => {
             use depthlab::report::pipeline::{self, Reproduce, Reproduced};
             let r = Reproduce { claims, scale, seeds, out: flags.out.clone() };
             let engine = flags.engine()?;
@@ -382,17 +389,18 @@ fn run(cli: Cli) -> Result<()> {
                         }
                         out_line!("report: {}", files[0].display());
                     }
+                    expect_outcomes(expect.as_deref(), &files[1], flags.quiet)?;
                 }
             }
             Ok(())
         }
-        Command::Report { dir, claims } => {
+        Command::Report { dir, claims, expect } => {
             let (sections, files) = depthlab::report::report(&dir, &claims).map_err(anyhow::Error::msg)?;
             for l in depthlab::report::summary_lines(&sections) {
                 out_line!("{l}");
             }
             out_line!("report: {}", files[0].display());
-            Ok(())
+            expect_outcomes(expect.as_deref(), &files[1], false)
         }
         Command::Sweep { action: Some(SweepAction::Collect { dir, metric, by }), .. } => {
             let mb = metric.as_deref().zip(by.as_deref());
@@ -480,6 +488,18 @@ fn run(cli: Cli) -> Result<()> {
 
 /// `bench all`: each workload in a child process of this executable (so that its peak RSS is
 /// its own), with one core's peak measured once here.
+/// `--expect VERDICTS`: the suite's outcomes against a reference (`report::expect`).
+fn expect_outcomes(expected: Option<&Path>, verdicts: &Path, quiet: bool) -> Result<()> {
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    depthlab::report::expect::check(expected, verdicts).map_err(anyhow::Error::msg)?;
+    if !quiet {
+        out_line!("outcomes as in {}", expected.display());
+    }
+    Ok(())
+}
+
 fn bench_all(opts: &depthlab::bench::BenchOptions) -> Result<Vec<depthlab::bench::BenchResult>> {
     let peak = opts.peak_gflops.unwrap_or_else(depthlab::bench::peak_gflops);
     let exe = std::env::current_exe()?;

@@ -151,3 +151,42 @@ fn a_renamed_probe_field_fails_the_report_naming_run_file_and_field() {
     assert_eq!(verdicts(&out), before);
     assert!(!std::fs::read_to_string(&gates).unwrap().contains("bias_of_gate"));
 }
+
+#[test]
+fn the_guard_passes_on_its_own_outcomes_and_lists_each_outcome_that_moved() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("s");
+    let reference = tmp.path().join("reference.json");
+    ok(&reproduce(&out, &[]));
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    for c in CLAIMS {
+        assert!(summary.contains(&format!("| {c} ")), "{c} has a line in the summary:\n{summary}");
+    }
+    assert!(summary.contains("## Seeds") && summary.contains("- versions: depthlab"), "{summary}");
+    std::fs::copy(out.join("verdicts.json"), &reference).unwrap();
+    let same = ok(&reproduce(&out, &["--expect", reference.to_str().unwrap()]));
+    assert!(same.contains("outcomes as in"), "{same}");
+
+    // Plant a flip in the reference: one claim's state and the first judged condition of it.
+    let mut v: serde_json::Value = serde_json::from_str(&verdicts(&out)).unwrap();
+    let claim = &mut v["claims"][0];
+    let (id, state) = (claim["id"].as_str().unwrap().to_string(), claim["state"].as_str().unwrap().to_string());
+    let planted = if state == "held" { "did not hold" } else { "held" };
+    claim["state"] = planted.into();
+    let judged = claim["verdict"]["measured"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|m| m["met"].is_boolean())
+        .expect("a judged condition");
+    let name = judged["name"].as_str().unwrap().to_string();
+    let met = judged["met"].as_bool().unwrap();
+    judged["met"] = (!met).into();
+    std::fs::write(&reference, v.to_string()).unwrap();
+    let o = depthlab(&["report", out.to_str().unwrap(), "--expect", reference.to_str().unwrap()]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("{id} ")) && err.contains(&format!("{planted} -> {state}")), "{err}");
+    assert!(err.contains(&format!("\"{name}\"")), "{err}");
+    assert!(err.contains("2 outcomes differ"), "{err}");
+}

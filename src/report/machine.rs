@@ -28,7 +28,9 @@ pub fn describe() -> String {
     format!("{cpu} ({cores} core{}){mem}, {os}", if cores == 1 { "" } else { "s" })
 }
 
-/// "depthlab 0.1.0 (rustc 1.95.0)"
+/// "depthlab 0.1.0, commit 28fa300c1a2b (built with rustc 1.95.0 ...)"
 pub fn versions() -> String {
-    format!("depthlab {} (built with {})", env!("CARGO_PKG_VERSION"), env!("DEPTHLAB_RUSTC"))
+    let commit = env!("DEPTHLAB_COMMIT");
+    let commit = if commit.is_empty() { String::new() } else { format!(", commit {commit}") };
+    format!("depthlab {}{commit} (built with {})", env!("CARGO_PKG_VERSION"), env!("DEPTHLAB_RUSTC"))
 }

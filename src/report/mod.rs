@@ -1,9 +1,11 @@
 //! The report a researcher reads: one self-contained HTML page (report.html, plots inline,
-//! no other file needed; it opens from the folder with a double click) and the verdicts as
-//! JSON (verdicts.json) for machines.
+//! no other file needed; it opens from the folder with a double click), its summary as Markdown
+//! (summary.md, small enough to commit) and the verdicts as JSON (verdicts.json) for machines.
 
+pub mod expect;
 mod html;
 pub mod machine;
+mod markdown;
 pub mod pipeline;
 pub mod suite;
 
@@ -110,7 +112,7 @@ struct VerdictEntry<'a> {
     missing_runs: Vec<&'a str>,
 }
 
-/// Write OUT/report.html and OUT/verdicts.json; their paths.
+/// Write OUT/report.html, OUT/verdicts.json and OUT/summary.md; their paths, in that order.
 pub fn write(out: &Path, header: &Header, sections: &[Section]) -> Result<Vec<PathBuf>, String> {
     // What a killed report left (its own temporaries), not another engine's writing now.
     crate::files::remove_stale_temporaries(out).map_err(|e| format!("cannot clean {}: {e}", out.display()))?;
@@ -137,7 +139,10 @@ pub fn write(out: &Path, header: &Header, sections: &[Section]) -> Result<Vec<Pa
     let json_path = out.join("verdicts.json");
     write_atomic(&json_path, (serde_json::to_string_pretty(&v).expect("json") + "\n").as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", json_path.display()))?;
-    Ok(vec![html_path, json_path])
+    let md_path = out.join("summary.md");
+    write_atomic(&md_path, markdown::page(header, sections).as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", md_path.display()))?;
+    Ok(vec![html_path, json_path, md_path])
 }
 
 /// `depthlab report OUT [CLAIM ...]`: analyse the suite in OUT and write its report, which

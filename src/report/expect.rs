@@ -41,8 +41,13 @@ struct Measure {
 #[derive(Deserialize)]
 struct Seed {
     seed: u64,
+    /// `did_not_hold`, as verdicts.json writes an outcome (`words` shows it as the state is).
     outcome: String,
     measured: Vec<Measure>,
+}
+
+fn words(outcome: &str) -> String {
+    outcome.replace('_', " ")
 }
 
 fn load(path: &Path) -> Result<File, String> {
@@ -107,10 +112,10 @@ pub fn differences(expected: &Path, actual: &Path) -> Result<Vec<String>, String
         out.extend(conditions(&ev.measured, &av.measured).into_iter().map(|d| format!("{name}: {d}")));
         for es in &ev.per_seed {
             match av.per_seed.iter().find(|s| s.seed == es.seed) {
-                None => out.push(format!("{name}: seed {}: {} -> no outcome", es.seed, es.outcome)),
+                None => out.push(format!("{name}: seed {}: {} -> no outcome", es.seed, words(&es.outcome))),
                 Some(s) => {
                     if es.outcome != s.outcome {
-                        out.push(format!("{name}: seed {}: {} -> {}", es.seed, es.outcome, s.outcome));
+                        out.push(format!("{name}: seed {}: {} -> {}", es.seed, words(&es.outcome), words(&s.outcome)));
                     }
                     out.extend(
                         conditions(&es.measured, &s.measured)
@@ -121,7 +126,7 @@ pub fn differences(expected: &Path, actual: &Path) -> Result<Vec<String>, String
             }
         }
         for s in av.per_seed.iter().filter(|s| !ev.per_seed.iter().any(|es| es.seed == s.seed)) {
-            out.push(format!("{name}: seed {}: no outcome -> {}", s.seed, s.outcome));
+            out.push(format!("{name}: seed {}: no outcome -> {}", s.seed, words(&s.outcome)));
         }
     }
     for ac in a.claims.iter().filter(|c| !e.claims.iter().any(|ec| ec.id == c.id)) {
@@ -163,7 +168,7 @@ mod tests {
                     ],
                     "per_seed": [
                         {"seed": 1, "outcome": "held", "measured": []},
-                        {"seed": 2, "outcome": seed2, "measured": []}
+                        {"seed": 2, "outcome": seed2.replace(' ', "_"), "measured": []}
                     ]
                 }
             }]
@@ -186,6 +191,7 @@ mod tests {
         assert_eq!(differences(&before, &same_outcomes).unwrap(), Vec::<String>::new());
         check(&before, &same_outcomes).unwrap();
         let after = file(tmp.path(), "c.json", "did not hold", false, "did not hold");
+        assert!(std::fs::read_to_string(&after).unwrap().contains("did_not_hold"), "as verdicts.json writes it");
         let d = differences(&before, &after).unwrap();
         assert_eq!(
             d,

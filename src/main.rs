@@ -486,8 +486,6 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// `bench all`: each workload in a child process of this executable (so that its peak RSS is
-/// its own), with one core's peak measured once here.
 /// `--expect VERDICTS`: the suite's outcomes against a reference (`report::expect`).
 fn expect_outcomes(expected: Option<&Path>, verdicts: &Path, quiet: bool) -> Result<()> {
     let Some(expected) = expected else {
@@ -500,6 +498,8 @@ fn expect_outcomes(expected: Option<&Path>, verdicts: &Path, quiet: bool) -> Res
     Ok(())
 }
 
+/// `bench all`: each workload in a child process of this executable (so that its peak RSS is
+/// its own), with one core's peak measured once here.
 fn bench_all(opts: &depthlab::bench::BenchOptions) -> Result<Vec<depthlab::bench::BenchResult>> {
     let peak = opts.peak_gflops.unwrap_or_else(depthlab::bench::peak_gflops);
     let exe = std::env::current_exe()?;

@@ -4,7 +4,6 @@
 //! in their last digits from one machine to another; an outcome may not move without a commit
 //! that says why.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -64,26 +63,35 @@ fn met(m: &Measure) -> String {
     format!("{judged} ({} {})", m.shown, m.condition)
 }
 
+/// The items of `before` and `after` matched by `key`: those of `before` in order, each with
+/// its match or None, then those only `after` has.
+fn paired<'a, T, K: PartialEq>(
+    before: &'a [T],
+    after: &'a [T],
+    key: impl Fn(&T) -> K,
+) -> Vec<(Option<&'a T>, Option<&'a T>)> {
+    let find = |xs: &'a [T], k: &K| xs.iter().find(|x| key(x) == *k);
+    let mut out: Vec<_> = before.iter().map(|b| (Some(b), find(after, &key(b)))).collect();
+    out.extend(after.iter().filter(|a| find(before, &key(a)).is_none()).map(|a| (None, Some(a))));
+    out
+}
+
 /// The judged conditions of `before` and `after` that differ in whether they were met, each as
 /// "what: before -> after" (a condition one side lacks is a difference too).
 fn conditions(before: &[Measure], after: &[Measure]) -> Vec<String> {
-    let judged = |ms: &[Measure]| -> BTreeMap<String, usize> {
-        ms.iter().enumerate().filter(|(_, m)| !m.condition.is_empty()).map(|(i, m)| (m.name.clone(), i)).collect()
-    };
+    fn judged(ms: &[Measure]) -> Vec<&Measure> {
+        ms.iter().filter(|m| !m.condition.is_empty()).collect()
+    }
     let (b, a) = (judged(before), judged(after));
     let mut out = Vec::new();
-    for (name, &i) in &b {
-        match a.get(name) {
-            None => out.push(format!("\"{name}\": {} -> no longer measured", met(&before[i]))),
-            Some(&j) if before[i].met != after[j].met || before[i].condition != after[j].condition => {
-                out.push(format!("\"{name}\": {} -> {}", met(&before[i]), met(&after[j])))
+    for pair in paired(&b, &a, |m| m.name.clone()) {
+        match pair {
+            (Some(b), None) => out.push(format!("\"{}\": {} -> no longer measured", b.name, met(b))),
+            (None, Some(a)) => out.push(format!("\"{}\": not measured before -> {}", a.name, met(a))),
+            (Some(b), Some(a)) if b.met != a.met || b.condition != a.condition => {
+                out.push(format!("\"{}\": {} -> {}", b.name, met(b), met(a)))
             }
-            Some(_) => {}
-        }
-    }
-    for (name, &j) in &a {
-        if !b.contains_key(name) {
-            out.push(format!("\"{name}\": not measured before -> {}", met(&after[j])));
+            _ => {}
         }
     }
     out
@@ -97,12 +105,20 @@ pub fn differences(expected: &Path, actual: &Path) -> Result<Vec<String>, String
     if e.scale != a.scale {
         out.push(format!("scale: {} -> {}", e.scale, a.scale));
     }
-    for ec in &e.claims {
-        let name = format!("{} {}", ec.id, ec.slug);
-        let Some(ac) = a.claims.iter().find(|c| c.id == ec.id) else {
-            out.push(format!("{name}: {} -> not in the suite", ec.state));
-            continue;
+    for pair in paired(&e.claims, &a.claims, |c| c.id.clone()) {
+        let (ec, ac) = match pair {
+            (Some(ec), Some(ac)) => (ec, ac),
+            (Some(ec), None) => {
+                out.push(format!("{} {}: {} -> not in the suite", ec.id, ec.slug, ec.state));
+                continue;
+            }
+            (None, Some(ac)) => {
+                out.push(format!("{} {}: not in the reference -> {}", ac.id, ac.slug, ac.state));
+                continue;
+            }
+            (None, None) => continue,
         };
+        let name = format!("{} {}", ec.id, ec.slug);
         if ec.state != ac.state {
             out.push(format!("{name}: {} -> {}", ec.state, ac.state));
         }
@@ -110,27 +126,20 @@ pub fn differences(expected: &Path, actual: &Path) -> Result<Vec<String>, String
             continue;
         };
         out.extend(conditions(&ev.measured, &av.measured).into_iter().map(|d| format!("{name}: {d}")));
-        for es in &ev.per_seed {
-            match av.per_seed.iter().find(|s| s.seed == es.seed) {
-                None => out.push(format!("{name}: seed {}: {} -> no outcome", es.seed, words(&es.outcome))),
-                Some(s) => {
+        for pair in paired(&ev.per_seed, &av.per_seed, |s| s.seed) {
+            match pair {
+                (Some(es), None) => out.push(format!("{name}: seed {}: {} -> no outcome", es.seed, words(&es.outcome))),
+                (None, Some(s)) => out.push(format!("{name}: seed {}: no outcome -> {}", s.seed, words(&s.outcome))),
+                (Some(es), Some(s)) => {
                     if es.outcome != s.outcome {
                         out.push(format!("{name}: seed {}: {} -> {}", es.seed, words(&es.outcome), words(&s.outcome)));
                     }
-                    out.extend(
-                        conditions(&es.measured, &s.measured)
-                            .into_iter()
-                            .map(|d| format!("{name}: seed {}: {d}", es.seed)),
-                    );
+                    let moved = conditions(&es.measured, &s.measured);
+                    out.extend(moved.into_iter().map(|d| format!("{name}: seed {}: {d}", es.seed)));
                 }
+                (None, None) => {}
             }
         }
-        for s in av.per_seed.iter().filter(|s| !ev.per_seed.iter().any(|es| es.seed == s.seed)) {
-            out.push(format!("{name}: seed {}: no outcome -> {}", s.seed, words(&s.outcome)));
-        }
-    }
-    for ac in a.claims.iter().filter(|c| !e.claims.iter().any(|ec| ec.id == c.id)) {
-        out.push(format!("{} {}: not in the reference -> {}", ac.id, ac.slug, ac.state));
     }
     Ok(out)
 }
